@@ -1,0 +1,1 @@
+"""Datasets: BOP folders, pseudo-label bank, rosbag2 bags; atomic file writes."""

@@ -1,0 +1,1 @@
+"""Pose metrics (ADD, ADD-S), recall, reports and plots."""

@@ -1,0 +1,1 @@
+"""Unseen-object segmentation, pick cost maps, reconstruction and registration."""

@@ -1,0 +1,1 @@
+"""Instance segmentation, the pose network, and the inference pipeline."""

@@ -1,0 +1,1 @@
+"""Pose verification scores, pseudo-label selection, and the teacher-student loop."""

@@ -1,0 +1,1 @@
+"""Physics-settled bins, rendering, sensor models (stereo depth), domain settings."""
