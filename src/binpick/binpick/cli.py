@@ -21,9 +21,12 @@ def _cmd_catalog_list(args: argparse.Namespace) -> int:
     print(f'{"name":18s} {"obj_id":>6s}  {"diameter":>9s}  {"symmetry":28s} {"grasps":>6s}  source')
     for o in catalog:
         n_grasps = len(o.grasps().grasps) if o.grasps_path.is_file() else 0
-        sym = o.kind if o.kind else o.info.symmetry_kind
-        if o.info.symmetries_discrete:
-            sym += f", order {len(o.info.symmetries_discrete) + 1}"
+        sym = o.kind or o.info.symmetry_kind
+        n_discrete = len(o.info.symmetries_discrete)
+        if o.info.symmetries_continuous and n_discrete:
+            sym += ' + flip'
+        elif n_discrete:
+            sym += f', {n_discrete + 1} poses'
         source = 'built-in' if o.root.resolve() == BUILTIN_DIR.resolve() else str(o.root)
         print(f'{o.name:18s} {o.obj_id:6d}  {o.info.diameter_m * 1000:6.1f} mm  {sym:28s} {n_grasps:6d}  {source}')
     return 0

@@ -98,3 +98,18 @@ def close_group(generators: list[np.ndarray], max_size: int = 1000) -> list[np.n
                         raise ValueError(f'symmetry generators give more than {max_size} transforms')
         frontier = new
     return group
+
+
+def raycasting_scene(vertices: np.ndarray, faces: np.ndarray):
+    """Open3D RaycastingScene of a triangle mesh, for ray casts, occupancy and surface distance.
+
+    Args:
+        vertices: (V, 3) vertex positions (any unit; queries use the same).
+        faces: (F, 3) vertex indices.
+    """
+    import open3d as o3d  # heavy import, only where mesh queries are needed
+
+    scene = o3d.t.geometry.RaycastingScene()
+    scene.add_triangles(o3d.core.Tensor(np.asarray(vertices, np.float32)),
+                        o3d.core.Tensor(np.asarray(faces, np.uint32)))
+    return scene

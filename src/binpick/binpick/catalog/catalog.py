@@ -20,13 +20,12 @@ from pathlib import Path
 import numpy as np
 import trimesh
 import yaml
-from scipy.spatial import cKDTree
 
 from binpick.catalog.models_info import (ContinuousSymmetry, ModelInfo, compute_model_info,
                                          read_models_info, write_models_info)
 from binpick.data import atomic
 from binpick.data.errors import DataFormatError
-from binpick.geometry import axis_angle, close_group, make_T, transform_points
+from binpick.geometry import axis_angle, close_group, make_T, raycasting_scene, transform_points
 from binpick.grasp.grasp_set import GraspSet, Gripper
 
 BUILTIN_DIR = Path(__file__).parent / 'builtin'
@@ -230,13 +229,14 @@ def check_symmetries(mesh: trimesh.Trimesh, discrete: list[np.ndarray],
                      continuous: list[ContinuousSymmetry], source: Path) -> None:
     """Refuse declared symmetries the mesh does not have (surface deviation above 1 % of its size)."""
     pts, _ = trimesh.sample.sample_surface(mesh, 3000, seed=0)
-    tree = cKDTree(pts)
+    scene = raycasting_scene(mesh.vertices, mesh.faces)
     tol = 0.01 * float(np.linalg.norm(mesh.extents)) + 0.0005
     tests = [(S, 'discrete') for S in discrete]
     tests += [(make_T(axis_angle(c.axis, a), c.offset_m - axis_angle(c.axis, a) @ c.offset_m), 'continuous')
               for c in continuous for a in (0.7, 2.1, 3.9)]
     for S, what in tests:
-        deviation = float(np.percentile(tree.query(transform_points(S, pts))[0], 95))
+        moved = transform_points(S, pts).astype(np.float32)
+        deviation = float(np.percentile(scene.compute_distance(moved).numpy(), 95))
         if deviation > tol:
             raise CatalogError(f'{source}: the mesh is not {what}-symmetric as declared '
                                f'(surface moves {deviation * 1000:.1f} mm under the symmetry)')

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import trimesh
 
-from binpick.geometry import axis_angle
+from binpick.geometry import axis_angle, raycasting_scene
 from binpick.grasp.grasp_set import Grasp, Gripper
 
 def _box_points(lo: np.ndarray, hi: np.ndarray, step: float) -> np.ndarray:
@@ -34,14 +34,6 @@ def _gripper_points(gripper: Gripper, opening: float, step: float = 0.0025) -> n
          (gripper.palm_depth / 2, gripper.palm_width / 2, z_palm)),           # hand body
     ]
     return np.concatenate([_box_points(np.array(lo), np.array(hi), step) for lo, hi in boxes])
-
-
-def _raycasting_scene(mesh: trimesh.Trimesh):
-    import open3d as o3d
-    scene = o3d.t.geometry.RaycastingScene()
-    scene.add_triangles(o3d.core.Tensor(np.asarray(mesh.vertices, np.float32)),
-                        o3d.core.Tensor(np.asarray(mesh.faces, np.uint32)))
-    return scene
 
 
 def _exit_points(scene, origins: np.ndarray, dirs: np.ndarray, max_exits: int) -> list[list]:
@@ -85,7 +77,7 @@ def sample_antipodal_grasps(mesh: trimesh.Trimesh, gripper: Gripper = Gripper(),
     p, face = trimesh.sample.sample_surface(mesh, n_surface, seed=int(rng.integers(1 << 31)))
     n = mesh.face_normals[face]
     origins = p - 1e-5 * n
-    scene = _raycasting_scene(mesh)
+    scene = raycasting_scene(mesh.vertices, mesh.faces)
     exits = _exit_points(scene, origins, -n, max_exits=3)
     cos_friction = np.cos(np.deg2rad(friction_deg))
     centre = mesh.center_mass if mesh.is_volume else mesh.centroid
