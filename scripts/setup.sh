@@ -56,7 +56,7 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 # colcon must not crawl the ROS packages that the wheels put under .venv/share
 touch "$VENV/COLCON_IGNORE"
-deps_hash=$(hash_of requirements/base.txt requirements/lock.txt)
+deps_hash=$(hash_of requirements/*.txt)
 if ! stamp_ok deps "$deps_hash"; then
   say "installing Python dependencies (torch, ROS 2 wheels, open3d ... a few minutes the first time)"
   "$VENV/bin/python" -m pip install -q --upgrade pip setuptools wheel
