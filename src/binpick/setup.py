@@ -23,7 +23,7 @@ setup(
     version='0.1.0',
     packages=find_packages(exclude=['test']),
     package_data={'binpick.catalog': ['builtin/*.yaml', 'builtin/*.json', 'builtin/models/*.ply',
-                                      'builtin/grasps/*.yaml']},
+                                      'builtin/grasps/*.yaml', 'builtin/collision/*.obj']},
     data_files=[
         ('share/ament_index/resource_index/packages', ['resource/' + PACKAGE]),
         ('share/' + PACKAGE, ['package.xml']),

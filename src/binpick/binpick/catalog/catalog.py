@@ -6,6 +6,7 @@ A catalog folder is a BOP ``models`` folder with two additions::
     <dir>/models/obj_<obj_id:06d>.ply    mesh in millimetres (BOP)
     <dir>/models/models_info.json        diameter, box, symmetries in millimetres (BOP)
     <dir>/grasps/<name>.yaml             parallel-jaw grasps in the object frame, metres
+    <dir>/collision/obj_<obj_id:06d>.obj convex decomposition for physics, metres
 
 ``objects.yaml`` is written last, so an object appears only once all its files are complete.
 """
@@ -21,6 +22,7 @@ import numpy as np
 import trimesh
 import yaml
 
+from binpick.catalog.collision import convex_decomposition
 from binpick.catalog.models_info import (ContinuousSymmetry, ModelInfo, compute_model_info,
                                          read_models_info, write_models_info)
 from binpick.data import atomic
@@ -59,6 +61,11 @@ class CatalogObject:
     @property
     def mesh_path(self) -> Path:
         return self.root / 'models' / f'obj_{self.obj_id:06d}.ply'
+
+    @property
+    def collision_path(self) -> Path:
+        """Convex decomposition for physics (OBJ, metres)."""
+        return self.root / 'collision' / f'obj_{self.obj_id:06d}.obj'
 
     @property
     def grasps_path(self) -> Path:
@@ -168,6 +175,7 @@ def write_object(root: Path, name: str, obj_id: int, mesh_m: trimesh.Trimesh, in
     mesh_mm = mesh_m.copy()
     mesh_mm.apply_scale(1000.0)
     atomic.write_bytes(root / 'models' / f'obj_{obj_id:06d}.ply', mesh_mm.export(file_type='ply'))
+    convex_decomposition(mesh_m, root / 'collision' / f'obj_{obj_id:06d}.obj')
     grasps.save(root / 'grasps' / f'{name}.yaml')
     infos[obj_id] = info
     write_models_info(root / 'models' / 'models_info.json', infos)

@@ -1,0 +1,120 @@
+"""A tote with N copies of one part, dropped and settled with pybullet physics (world frame, metres).
+
+World frame: z up, origin at the centre of the bin floor's top surface.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pybullet as pb
+
+from binpick.catalog.catalog import CatalogObject
+from binpick.geometry import make_T, matrix_from_quat, quat_from_matrix
+
+TIME_STEP_S = 1.0 / 240.0
+
+
+@dataclass(frozen=True)
+class BinSpec:
+    """Tote geometry: inner length x width x depth and wall thickness (metres)."""
+
+    inner_size_m: tuple[float, float, float] = (0.36, 0.28, 0.12)
+    wall_m: float = 0.01
+
+
+def _random_rotation(rng: np.random.Generator) -> np.ndarray:
+    q = rng.normal(size=4)
+    return matrix_from_quat(q / np.linalg.norm(q))
+
+
+class BinPhysics:
+    """Physics of one bin; drop parts, settle them, read their poses, remove picked ones."""
+
+    def __init__(self, obj: CatalogObject, bin_spec: BinSpec = BinSpec(), seed: int = 0) -> None:
+        self.obj, self.bin, self.rng = obj, bin_spec, np.random.default_rng(seed)
+        self.client = pb.connect(pb.DIRECT)
+        pb.setGravity(0, 0, -9.81, physicsClientId=self.client)
+        pb.setTimeStep(TIME_STEP_S, physicsClientId=self.client)
+        self._build_bin()
+        self._collision = pb.createCollisionShape(pb.GEOM_MESH, fileName=str(obj.collision_path),
+                                                  physicsClientId=self.client)
+        self.bodies: list[int] = []
+        mass_kg = max(0.01, obj.mesh.volume * 7800.0 * 0.3)  # steel-ish, lighter for stabler stacking
+        self._mass = mass_kg
+
+    def _build_bin(self) -> None:
+        L, W, H = self.bin.inner_size_m
+        t = self.bin.wall_m
+        boxes = [((L / 2 + t, W / 2 + t, t / 2), (0, 0, -t / 2))]  # floor, top at z = 0
+        boxes += [((t / 2, W / 2 + t, H / 2), (s * (L / 2 + t / 2), 0, H / 2)) for s in (-1, 1)]
+        boxes += [((L / 2 + t, t / 2, H / 2), (0, s * (W / 2 + t / 2), H / 2)) for s in (-1, 1)]
+        self.bin_bodies = []
+        for half, pos in boxes:
+            shape = pb.createCollisionShape(pb.GEOM_BOX, halfExtents=half, physicsClientId=self.client)
+            self.bin_bodies.append(pb.createMultiBody(0, shape, basePosition=pos, physicsClientId=self.client))
+        for body in self.bin_bodies:
+            pb.changeDynamics(body, -1, lateralFriction=0.6, physicsClientId=self.client)
+
+    def drop(self, n: int, settle_s: float = 3.0) -> None:
+        """Drop ``n`` parts from random poses above the bin, settle, and remove those outside it."""
+        if n <= 0:
+            raise ValueError(f'number of parts must be positive, got {n}')
+        L, W, H = self.bin.inner_size_m
+        r = self.obj.info.diameter_m / 2
+        for k in range(n):
+            pos = [self.rng.uniform(-L / 2 + r, L / 2 - r), self.rng.uniform(-W / 2 + r, W / 2 - r),
+                   H + r + k * 0.6 * r]
+            body = pb.createMultiBody(self._mass, self._collision, basePosition=pos,
+                                      baseOrientation=quat_from_matrix(_random_rotation(self.rng)).tolist(),
+                                      physicsClientId=self.client)
+            pb.changeDynamics(body, -1, lateralFriction=0.5, rollingFriction=0.001, spinningFriction=0.001,
+                              linearDamping=0.1, angularDamping=0.1, physicsClientId=self.client)
+            self.bodies.append(body)
+        self.settle(settle_s)
+        self.remove_outside()
+
+    def settle(self, max_s: float, still_mps: float = 0.005) -> float:
+        """Step until every part moves slower than ``still_mps`` (checked every 0.1 s); returns sim time."""
+        steps = 0
+        while steps * TIME_STEP_S < max_s:
+            for _ in range(24):
+                pb.stepSimulation(physicsClientId=self.client)
+            steps += 24
+            speeds = [np.linalg.norm(pb.getBaseVelocity(b, physicsClientId=self.client)[0]) for b in self.bodies]
+            if steps * TIME_STEP_S > 0.3 and (not speeds or max(speeds) < still_mps):
+                break
+        return steps * TIME_STEP_S
+
+    def remove_outside(self) -> int:
+        """Remove parts whose centre is not inside the bin volume; returns how many."""
+        L, W, H = self.bin.inner_size_m
+        removed = 0
+        for body in list(self.bodies):
+            x, y, z = pb.getBasePositionAndOrientation(body, physicsClientId=self.client)[0]
+            if not (abs(x) < L / 2 and abs(y) < W / 2 and -0.01 < z < H + self.obj.info.diameter_m):
+                self.remove(self.bodies.index(body))
+                removed += 1
+        return removed
+
+    def remove(self, index: int) -> None:
+        """Remove the part with this index (a pick)."""
+        pb.removeBody(self.bodies.pop(index), physicsClientId=self.client)
+
+    def poses(self) -> list[np.ndarray]:
+        """``T_world_obj`` of every part in the bin, in body order."""
+        out = []
+        for body in self.bodies:
+            pos, q = pb.getBasePositionAndOrientation(body, physicsClientId=self.client)
+            out.append(make_T(matrix_from_quat(np.asarray(q)), np.asarray(pos)))
+        return out
+
+    def close(self) -> None:
+        if pb.isConnected(self.client):
+            pb.disconnect(self.client)
+
+    def __enter__(self) -> 'BinPhysics':
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
