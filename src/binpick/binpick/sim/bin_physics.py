@@ -11,6 +11,7 @@ import pybullet as pb
 
 from binpick.catalog.catalog import CatalogObject
 from binpick.geometry import make_T, matrix_from_quat, quat_from_matrix
+from binpick.sim.pybullet_client import PybulletClient
 
 TIME_STEP_S = 1.0 / 240.0
 
@@ -22,18 +23,27 @@ class BinSpec:
     inner_size_m: tuple[float, float, float] = (0.36, 0.28, 0.12)
     wall_m: float = 0.01
 
+    def boxes(self) -> list[tuple[tuple[float, float, float], tuple[float, float, float]]]:
+        """(half extents, centre) of the floor (top at z = 0) and the four walls, world frame."""
+        L, W, H = self.inner_size_m
+        t = self.wall_m
+        boxes = [((L / 2 + t, W / 2 + t, t / 2), (0.0, 0.0, -t / 2))]
+        boxes += [((t / 2, W / 2 + t, H / 2), (s * (L / 2 + t / 2), 0.0, H / 2)) for s in (-1, 1)]
+        boxes += [((L / 2 + t, t / 2, H / 2), (0.0, s * (W / 2 + t / 2), H / 2)) for s in (-1, 1)]
+        return boxes
+
 
 def _random_rotation(rng: np.random.Generator) -> np.ndarray:
     q = rng.normal(size=4)
     return matrix_from_quat(q / np.linalg.norm(q))
 
 
-class BinPhysics:
+class BinPhysics(PybulletClient):
     """Physics of one bin; drop parts, settle them, read their poses, remove picked ones."""
 
     def __init__(self, obj: CatalogObject, bin_spec: BinSpec = BinSpec(), seed: int = 0) -> None:
         self.obj, self.bin, self.rng = obj, bin_spec, np.random.default_rng(seed)
-        self.client = pb.connect(pb.DIRECT)
+        super().__init__()
         pb.setGravity(0, 0, -9.81, physicsClientId=self.client)
         pb.setTimeStep(TIME_STEP_S, physicsClientId=self.client)
         self._build_bin()
@@ -44,13 +54,8 @@ class BinPhysics:
         self._mass = mass_kg
 
     def _build_bin(self) -> None:
-        L, W, H = self.bin.inner_size_m
-        t = self.bin.wall_m
-        boxes = [((L / 2 + t, W / 2 + t, t / 2), (0, 0, -t / 2))]  # floor, top at z = 0
-        boxes += [((t / 2, W / 2 + t, H / 2), (s * (L / 2 + t / 2), 0, H / 2)) for s in (-1, 1)]
-        boxes += [((L / 2 + t, t / 2, H / 2), (0, s * (W / 2 + t / 2), H / 2)) for s in (-1, 1)]
         self.bin_bodies = []
-        for half, pos in boxes:
+        for half, pos in self.bin.boxes():
             shape = pb.createCollisionShape(pb.GEOM_BOX, halfExtents=half, physicsClientId=self.client)
             self.bin_bodies.append(pb.createMultiBody(0, shape, basePosition=pos, physicsClientId=self.client))
         for body in self.bin_bodies:
@@ -108,13 +113,3 @@ class BinPhysics:
             pos, q = pb.getBasePositionAndOrientation(body, physicsClientId=self.client)
             out.append(make_T(matrix_from_quat(np.asarray(q)), np.asarray(pos)))
         return out
-
-    def close(self) -> None:
-        if pb.isConnected(self.client):
-            pb.disconnect(self.client)
-
-    def __enter__(self) -> 'BinPhysics':
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()

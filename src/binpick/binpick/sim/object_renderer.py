@@ -13,6 +13,7 @@ import trimesh
 
 from binpick.geometry import make_T, quat_from_matrix
 from binpick.sim.camera import PinholeCamera, depth_buffer_to_metres, gl_view, to_pybullet
+from binpick.sim.pybullet_client import PybulletClient
 
 
 @dataclass
@@ -24,7 +25,7 @@ class Rendering:
     mask: np.ndarray
 
 
-class ObjectRenderer:
+class ObjectRenderer(PybulletClient):
     """Renders one mesh (metres, object frame) at poses ``T_cam_obj``; reusable for many calls.
 
     Args:
@@ -36,11 +37,8 @@ class ObjectRenderer:
     def __init__(self, mesh: trimesh.Trimesh, color_rgba=(0.7, 0.7, 0.72, 1.0),
                  near: float = 0.05, far: float = 4.0) -> None:
         self.near, self.far = near, far
-        self.client = pb.connect(pb.DIRECT)
-        visual = pb.createVisualShape(pb.GEOM_MESH, vertices=np.asarray(mesh.vertices).tolist(),
-                                      indices=np.asarray(mesh.faces).reshape(-1).tolist(),
-                                      normals=np.asarray(mesh.vertex_normals).tolist(),
-                                      rgbaColor=list(color_rgba), physicsClientId=self.client)
+        super().__init__()
+        visual = self.mesh_visual(mesh, color_rgba)
         self.body = pb.createMultiBody(baseVisualShapeIndex=visual, physicsClientId=self.client)
 
     def render(self, T_cam_obj: np.ndarray, camera: PinholeCamera) -> Rendering:
@@ -61,15 +59,4 @@ class ObjectRenderer:
                                        self.near, self.far)
         depth[~mask] = 0.0
         return Rendering(rgba[..., :3].copy(), depth, mask)
-
-    def close(self) -> None:
-        if self.client is not None and pb.isConnected(self.client):
-            pb.disconnect(self.client)
-        self.client = None
-
-    def __enter__(self) -> 'ObjectRenderer':
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 

@@ -16,6 +16,7 @@ from binpick.geometry import invert, quat_from_matrix
 from binpick.sim.bin_physics import BinSpec
 from binpick.sim.camera import PinholeCamera, depth_buffer_to_metres, gl_view, to_pybullet
 from binpick.sim.silhouette import silhouette
+from binpick.sim.pybullet_client import PybulletClient
 
 
 @dataclass
@@ -47,27 +48,18 @@ class SceneImage:
         return [float(v.sum() / m.sum()) if m.sum() else 0.0 for m, v in zip(self.masks, self.masks_visib)]
 
 
-class SceneRenderer:
+class SceneRenderer(PybulletClient):
     """Draws parts of one catalog object in a tote, seen from a pinhole camera."""
 
     def __init__(self, obj: CatalogObject, bin_spec: BinSpec = BinSpec(), near: float = 0.05,
                  far: float = 3.0) -> None:
         self.obj, self.bin, self.near, self.far = obj, bin_spec, near, far
-        self.client = pb.connect(pb.DIRECT)
-        mesh = obj.mesh
-        self._visual = pb.createVisualShape(pb.GEOM_MESH, vertices=np.asarray(mesh.vertices).tolist(),
-                                            indices=np.asarray(mesh.faces).reshape(-1).tolist(),
-                                            normals=np.asarray(mesh.vertex_normals).tolist(),
-                                            physicsClientId=self.client)
+        super().__init__()
+        self._visual = self.mesh_visual(obj.mesh)
         self._parts: list[int] = []
         self._static: list[int] = []
-        L, W, H = bin_spec.inner_size_m
-        t = bin_spec.wall_m
-        boxes = [((2.0, 2.0, 0.005), (0, 0, -t - 0.005))]                           # table / floor
-        boxes += [((L / 2 + t, W / 2 + t, t / 2), (0, 0, -t / 2))]                   # bin floor
-        boxes += [((t / 2, W / 2 + t, H / 2), (s * (L / 2 + t / 2), 0, H / 2)) for s in (-1, 1)]
-        boxes += [((L / 2 + t, t / 2, H / 2), (0, s * (W / 2 + t / 2), H / 2)) for s in (-1, 1)]
-        for half, pos in boxes:
+        table = ((2.0, 2.0, 0.005), (0.0, 0.0, -bin_spec.wall_m - 0.005))
+        for half, pos in [table] + bin_spec.boxes():
             shape = pb.createVisualShape(pb.GEOM_BOX, halfExtents=half, physicsClientId=self.client)
             self._static.append(pb.createMultiBody(0, -1, shape, basePosition=pos, physicsClientId=self.client))
 
@@ -108,13 +100,3 @@ class SceneRenderer:
         masks_visib = [(seg == body) & m for body, m in zip(self._parts, masks)]
         rgb = np.asarray(rgba, dtype=np.uint8).reshape(h, w, 4)[..., :3].copy()
         return SceneImage(rgb, depth, T_cam_obj, masks, masks_visib)
-
-    def close(self) -> None:
-        if pb.isConnected(self.client):
-            pb.disconnect(self.client)
-
-    def __enter__(self) -> 'SceneRenderer':
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
