@@ -138,3 +138,12 @@ def test_cli_catalog_list_and_add_errors(tmp_path):
                           str(tmp_path / 'missing.stl'), '--units', 'mm'], env=env,
                          capture_output=True, text=True)
     assert bad.returncode != 0 and 'missing.stl: file does not exist' in bad.stderr
+
+
+def test_unknown_object_is_a_clear_error(tmp_path):
+    with pytest.raises(CatalogError, match="no object 'flux_capacitor'.*known: tube_fitting"):
+        BUILTIN.get('flux_capacitor')
+    out = subprocess.run([sys.executable, '-m', 'binpick.cli', 'catalog', 'show', 'flux_capacitor'],
+                         env={'BINPICK_CATALOG': str(tmp_path), 'PATH': '/usr/bin:/bin'},
+                         capture_output=True, text=True)
+    assert out.returncode == 1 and "no object 'flux_capacitor'" in out.stderr

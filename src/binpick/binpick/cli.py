@@ -7,6 +7,7 @@ non-zero exit code.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -95,12 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `binpick catalog list | head` exits quietly
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (CatalogError, DataFormatError, KeyError) as e:
-        message = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f'binpick: error: {message}', file=sys.stderr)
+    except (CatalogError, DataFormatError) as e:
+        print(f'binpick: error: {e}', file=sys.stderr)
         return 1
 
 

@@ -148,17 +148,17 @@ class Catalog:
         return name in self._objects
 
     def get(self, name: str) -> CatalogObject:
-        """The object called ``name``; KeyError listing the known names otherwise."""
+        """The object called ``name``; CatalogError listing the known names otherwise."""
         try:
             return self._objects[name]
         except KeyError:
-            raise KeyError(f'no object {name!r} in the catalog; known: {", ".join(self.names())}') from None
+            raise CatalogError(f'no object {name!r} in the catalog; known: {", ".join(self.names())}') from None
 
     def by_id(self, obj_id: int) -> CatalogObject:
         for o in self._objects.values():
             if o.obj_id == obj_id:
                 return o
-        raise KeyError(f'no object with obj_id {obj_id} in the catalog')
+        raise CatalogError(f'no object with obj_id {obj_id} in the catalog')
 
 
 def kind_of(info: ModelInfo) -> str:

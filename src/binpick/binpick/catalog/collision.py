@@ -7,7 +7,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import pybullet as pb
 import trimesh
 
 from binpick.data import atomic
@@ -32,6 +31,8 @@ def convex_decomposition(mesh_m: trimesh.Trimesh, out_path: str | Path, resoluti
 
     Concave parts (rings, gears, brackets) need it: pybullet collides a single mesh as its convex hull.
     """
+    import pybullet as pb  # imported here: it prints a banner, and listing the catalog needs no physics
+
     out_path = Path(out_path)
     client = pb.connect(pb.DIRECT)
     try:
