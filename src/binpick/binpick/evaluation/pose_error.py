@@ -41,6 +41,9 @@ def add_or_adds(T_est: np.ndarray, T_gt: np.ndarray, pts_m: np.ndarray, symmetri
     return adds(T_est, T_gt, pts_m) if symmetric else add(T_est, T_gt, pts_m)
 
 
-def is_correct(error_m: float, diameter_m: float, fraction: float = 0.1) -> bool:
-    """A pose is correct when its ADD(-S) error is below ``fraction`` of the object diameter."""
+def is_correct(error_m, diameter_m: float, fraction: float = 0.1):
+    """A pose is correct when its ADD(-S) error is below ``fraction`` of the object diameter.
+
+    ``error_m`` may be a float or an array of errors (then an array of bools is returned).
+    """
     return error_m < fraction * diameter_m

@@ -13,7 +13,7 @@ import numpy as np
 
 from binpick.catalog.models_info import ModelInfo
 from binpick.data.bop_results import PoseEstimate
-from binpick.evaluation.pose_error import add_or_adds
+from binpick.evaluation.pose_error import add_or_adds, is_correct
 
 
 @dataclass
@@ -74,12 +74,11 @@ def recall(targets: list[GtTarget], estimates: list[PoseEstimate], model_points_
         obj_id = key[2]
         info, pts = model_infos[obj_id], model_points_m[obj_id]
         total[obj_id] += len(group)
-        threshold = fraction * info.diameter_m
         err = np.array([[add_or_adds(e.T_cam_obj, g.T_cam_obj, pts, info.is_symmetric) for g in group]
                         for e in sorted(ests.get(key, []), key=lambda e: -e.score)]).reshape(-1, len(group))
         matched = np.full(len(group), np.inf)
         for row in err:  # in order of decreasing score
-            free = np.where(np.isinf(matched) & (row < threshold), row, np.inf)
+            free = np.where(np.isinf(matched) & is_correct(row, info.diameter_m, fraction), row, np.inf)
             if np.isfinite(free.min()):
                 matched[int(np.argmin(free))] = free.min()
         correct[obj_id] += int(np.isfinite(matched).sum())

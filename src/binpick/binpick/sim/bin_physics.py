@@ -50,8 +50,7 @@ class BinPhysics(PybulletClient):
         self._collision = pb.createCollisionShape(pb.GEOM_MESH, fileName=str(obj.collision_path),
                                                   physicsClientId=self.client)
         self.bodies: list[int] = []
-        mass_kg = max(0.01, obj.mesh.volume * 7800.0 * 0.3)  # steel-ish, lighter for stabler stacking
-        self._mass = mass_kg
+        self._mass_kg = max(0.01, obj.mesh.volume * 7800.0 * 0.3)  # steel-ish, lighter for stabler stacking
 
     def _build_bin(self) -> None:
         self.bin_bodies = []
@@ -70,7 +69,7 @@ class BinPhysics(PybulletClient):
         for k in range(n):
             pos = [self.rng.uniform(-L / 2 + r, L / 2 - r), self.rng.uniform(-W / 2 + r, W / 2 - r),
                    H + r + k * 0.6 * r]
-            body = pb.createMultiBody(self._mass, self._collision, basePosition=pos,
+            body = pb.createMultiBody(self._mass_kg, self._collision, basePosition=pos,
                                       baseOrientation=quat_from_matrix(_random_rotation(self.rng)).tolist(),
                                       physicsClientId=self.client)
             pb.changeDynamics(body, -1, lateralFriction=0.5, rollingFriction=0.001, spinningFriction=0.001,

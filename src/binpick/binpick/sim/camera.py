@@ -60,13 +60,6 @@ class PinholeCamera:
         K[1, 2] -= y0
         return PinholeCamera(K, width, height)
 
-    def scaled(self, factor: float) -> 'PinholeCamera':
-        """The same camera for an image resized by ``factor`` (both axes)."""
-        K = self.K.copy()
-        K[:2, :2] *= factor
-        K[:2, 2] = (K[:2, 2] + 0.5) * factor - 0.5
-        return PinholeCamera(K, int(round(self.width * factor)), int(round(self.height * factor)))
-
     def project(self, pts_cam: np.ndarray) -> np.ndarray:
         """(N, 2) pixel coordinates of (N, 3) points in the camera frame (z > 0)."""
         uvw = pts_cam @ self.K.T
