@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 from binpick import __version__
-from binpick.catalog.catalog import BUILTIN_DIR, CatalogError
-from binpick.data.errors import DataFormatError
+from binpick.catalog.catalog import BUILTIN_DIR
+from binpick.errors import BinpickError
 
 
 def _cmd_catalog_list(args: argparse.Namespace) -> int:
@@ -66,6 +66,46 @@ def _cmd_catalog_build_builtin(args: argparse.Namespace) -> int:
     return 0
 
 
+def _shard(text: str) -> tuple[int, int]:
+    try:
+        i, m = (int(v) for v in text.split('/'))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{text!r}: expected i/M, e.g. 0/4') from None
+    if not 0 <= i < m:
+        raise argparse.ArgumentTypeError(f'{text!r}: expected 0 <= i < M')
+    return i, m
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f'must be a positive integer, got {value}')
+    return value
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from binpick.catalog import Catalog
+    catalog = Catalog()
+    obj = catalog.get(args.object)
+    from binpick.sim.generator import CellConfig  # pybullet: only once the request is known to be valid
+    cell = CellConfig.from_config(args.camera_config, args.cell_config)
+    if args.preview:
+        from binpick.sim.preview import save_preview
+        path = save_preview(obj, cell, args.preview, seed=args.seed)
+        print(f'preview of both domains written to {path}')
+        if not args.out:
+            return 0
+    from binpick.sim.synth import SynthError, SynthRequest, run
+    if not args.out:
+        raise SynthError('--out is required (unless only --preview is asked for)')
+    test_scenes = args.test_scenes if args.test_scenes is not None else max(1, args.scenes // 10)
+    request = SynthRequest(obj.name, args.domain, args.scenes, test_scenes, args.frames_per_scene,
+                           args.bin, args.seed)
+    written = run(request, Path(args.out), cell, catalog, workers=args.workers, shard=args.shard)
+    print(f'{written} scene(s) written to {args.out} ({args.scenes} train + {test_scenes} test in the dataset)')
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog='binpick', description=__doc__.splitlines()[0])
     parser.add_argument('--version', action='version', version=f'binpick {__version__}')
@@ -92,6 +132,27 @@ def build_parser() -> argparse.ArgumentParser:
     p = csub.add_parser('build-builtin', help='regenerate the built-in parts (developers)')
     p.add_argument('names', nargs='*')
     p.set_defaults(func=_cmd_catalog_build_builtin)
+
+    p = sub.add_parser('synth', help='simulate bins and write a BOP dataset (synthetic or real-emulated)',
+                       description='Simulate bins of one catalog object and write them as a BOP dataset. '
+                       'Resumable: rerun the same command to finish or extend a dataset.')
+    p.add_argument('--object', required=True, help='catalog name (binpick catalog list)')
+    p.add_argument('--domain', choices=['synthetic', 'real'], default='synthetic',
+                   help='synthetic: domain-randomised training data; real: stereo-depth "real" cell '
+                   '(its train split is written without ground truth)')
+    p.add_argument('--scenes', type=_positive, default=10, help='train scenes (default 10)')
+    p.add_argument('--test-scenes', type=int, help='test scenes (default scenes/10, at least 1)')
+    p.add_argument('--frames-per-scene', type=_positive, default=5, help='views of each settled bin (default 5)')
+    p.add_argument('--bin', choices=['low', 'full', 'mixed'], default='mixed',
+                   help='low: 5-10 parts, full: 20-40, mixed: alternate (default)')
+    p.add_argument('--out', help='dataset folder')
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--workers', type=_positive, default=1, help='processes (default 1)')
+    p.add_argument('--shard', type=_shard, default=(0, 1), metavar='i/M', help='write only every M-th scene from i')
+    p.add_argument('--preview', metavar='PNG', help='save a PNG grid of RGB, depth and masks for both domains')
+    p.add_argument('--camera-config', default='camera', help='camera parameter file (default config/camera.yaml)')
+    p.add_argument('--cell-config', default='cell', help='cell parameter file (default config/cell.yaml)')
+    p.set_defaults(func=_cmd_synth)
     return parser
 
 
@@ -100,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (CatalogError, DataFormatError) as e:
+    except BinpickError as e:
         print(f'binpick: error: {e}', file=sys.stderr)
         return 1
 

@@ -27,6 +27,7 @@ from binpick.catalog.models_info import (ContinuousSymmetry, ModelInfo, compute_
                                          read_models_info, write_models_info)
 from binpick.data import atomic
 from binpick.data.errors import DataFormatError
+from binpick.errors import BinpickError
 from binpick.geometry import axis_angle, close_group, make_T, raycasting_scene, transform_points
 from binpick.grasp.grasp_set import GraspSet, Gripper
 
@@ -35,7 +36,7 @@ FIRST_USER_OBJ_ID = 101
 MIN_DIAMETER_M, MAX_DIAMETER_M = 0.005, 0.6
 
 
-class CatalogError(ValueError):
+class CatalogError(BinpickError, ValueError):
     """A catalog entry or a mesh given to the catalog is not usable."""
 
 

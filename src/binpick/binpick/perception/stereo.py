@@ -18,7 +18,7 @@ class StereoParams:
     """SGBM settings (OpenCV names). Defaults suit 640x480 at 0.3-1.5 m with a ~5 cm baseline."""
 
     block_size: int = 5
-    uniqueness_ratio: int = 12    # % margin of the best match over the second: higher -> more holes
+    uniqueness_ratio: int = 15    # % margin of the best match over the second: higher -> more holes
     speckle_window_px: int = 120  # connected disparity regions smaller than this are removed
     speckle_range: int = 2        # disparity jump (x16) allowed inside a region
     lr_max_diff_px: int = 1       # left-right consistency tolerance

@@ -9,13 +9,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from binpick.errors import BinpickError
 from binpick.geometry import invert
 
 # OpenCV optical frame -> OpenGL camera frame (y up, looking down -z)
 T_GL_CV = np.diag([1.0, -1.0, -1.0, 1.0])
 
 
-class CameraError(ValueError):
+class CameraError(BinpickError, ValueError):
     """Intrinsics that cannot describe the given image."""
 
 

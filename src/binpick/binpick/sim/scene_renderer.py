@@ -31,6 +31,8 @@ class Appearance:
     diffuse: float = 0.6
     specular: float = 0.2
     shadow: bool = True
+    bin_texture: int = -1     # index into the renderer's textures, -1 = plain colour
+    floor_texture: int = -1
 
 
 @dataclass
@@ -52,9 +54,10 @@ class SceneRenderer(PybulletClient):
     """Draws parts of one catalog object in a tote, seen from a pinhole camera."""
 
     def __init__(self, obj: CatalogObject, bin_spec: BinSpec = BinSpec(), near: float = 0.05,
-                 far: float = 3.0) -> None:
+                 far: float = 3.0, textures: list[np.ndarray] = ()) -> None:
         self.obj, self.bin, self.near, self.far = obj, bin_spec, near, far
         super().__init__()
+        self._textures = [self.load_texture(t) for t in textures]
         self._visual = self.mesh_visual(obj.mesh)
         self._parts: list[int] = []
         self._static: list[int] = []
@@ -72,16 +75,28 @@ class SceneRenderer(PybulletClient):
             pb.resetBasePositionAndOrientation(body, T[:3, 3].tolist(), quat_from_matrix(T[:3, :3]).tolist(),
                                                physicsClientId=self.client)
 
+    def _paint(self, body: int, rgb: tuple, texture: int) -> None:
+        if texture >= 0:
+            pb.changeVisualShape(body, -1, rgbaColor=[1.0, 1.0, 1.0, 1.0],
+                                 textureUniqueId=self._textures[texture % len(self._textures)],
+                                 physicsClientId=self.client)
+        else:
+            pb.changeVisualShape(body, -1, rgbaColor=[*rgb, 1.0], textureUniqueId=-1,
+                                 physicsClientId=self.client)
+
     def _colour(self, look: Appearance) -> None:
         for body in self._parts:
-            pb.changeVisualShape(body, -1, rgbaColor=[*look.object_rgb, 1.0], physicsClientId=self.client)
-        pb.changeVisualShape(self._static[0], -1, rgbaColor=[*look.floor_rgb, 1.0], physicsClientId=self.client)
+            self._paint(body, look.object_rgb, -1)
+        self._paint(self._static[0], look.floor_rgb, look.floor_texture)
         for body in self._static[1:]:
-            pb.changeVisualShape(body, -1, rgbaColor=[*look.bin_rgb, 1.0], physicsClientId=self.client)
+            self._paint(body, look.bin_rgb, look.bin_texture)
 
     def render(self, T_world_obj: list[np.ndarray], T_world_cam: np.ndarray, camera: PinholeCamera,
-               look: Appearance = Appearance()) -> SceneImage:
-        """Render the parts at ``T_world_obj`` from a camera at ``T_world_cam`` (OpenCV frame)."""
+               look: Appearance = Appearance(), with_masks: bool = True) -> SceneImage:
+        """Render the parts at ``T_world_obj`` from a camera at ``T_world_cam`` (OpenCV frame).
+
+        ``with_masks=False`` skips the instance masks (e.g. for the right image of a stereo pair).
+        """
         self._set_parts(T_world_obj)
         self._colour(look)
         _, _, rgba, depth_buffer, seg = pb.getCameraImage(
@@ -96,7 +111,7 @@ class SceneRenderer(PybulletClient):
         T_cam_world = invert(T_world_cam)
         T_cam_obj = [T_cam_world @ T for T in T_world_obj]
         mesh = self.obj.mesh
-        masks = [silhouette(mesh.vertices, mesh.faces, T, camera) for T in T_cam_obj]
+        masks = [silhouette(mesh.vertices, mesh.faces, T, camera) for T in T_cam_obj] if with_masks else []
         masks_visib = [(seg == body) & m for body, m in zip(self._parts, masks)]
         rgb = np.asarray(rgba, dtype=np.uint8).reshape(h, w, 4)[..., :3].copy()
         return SceneImage(rgb, depth, T_cam_obj, masks, masks_visib)

@@ -1,0 +1,49 @@
+"""Parameter files in ``config/`` (ROS 2 parameter YAML), readable without ROS.
+
+The files are found in ``$BINPICK_CONFIG_DIR``, else the repository's ``config/`` (source and
+editable installs), else ``<prefix>/share/binpick/config`` (colcon and wheel installs).
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from binpick.data.errors import DataFormatError
+
+
+def config_dir() -> Path:
+    """Folder of the parameter files."""
+    env = os.environ.get('BINPICK_CONFIG_DIR')
+    if env:
+        return Path(env)
+    repo = Path(__file__).resolve().parents[3] / 'config'
+    if repo.is_dir():
+        return repo
+    return Path(sys.prefix) / 'share' / 'binpick' / 'config'
+
+
+def load_params(name_or_path: str | Path) -> dict[str, Any]:
+    """The ``ros__parameters`` of a parameter file (``/**`` or the first node entry).
+
+    Args:
+        name_or_path: a file path, or a name like ``camera`` for ``config_dir()/camera.yaml``.
+    """
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = config_dir() / f'{name_or_path}.yaml'
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise DataFormatError(path, '', 'parameter file does not exist') from None
+    except yaml.YAMLError as e:
+        raise DataFormatError(path, '', f'not valid YAML ({e})') from None
+    if not isinstance(doc, dict) or not doc:
+        raise DataFormatError(path, '', 'expected "<node or /**>: ros__parameters: {...}"')
+    node = doc.get('/**', next(iter(doc.values())))
+    if not isinstance(node, dict) or 'ros__parameters' not in node:
+        raise DataFormatError(path, next(iter(doc)), "missing field 'ros__parameters'")
+    return dict(node['ros__parameters'])

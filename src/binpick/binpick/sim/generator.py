@@ -1,0 +1,113 @@
+"""One scene generator for both domains: drop parts, then render frames with the domain's look.
+
+A scene is one settled bin seen in ``n_frames`` frames (camera jitter and, for the synthetic domain,
+a new appearance each frame), the way BOP's PBR scenes reuse one arrangement for many views.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from binpick.catalog.catalog import CatalogObject
+from binpick.config import load_params
+from binpick.data.errors import DataFormatError
+from binpick.geometry import make_T
+from binpick.perception.stereo import stereo_depth
+from binpick.sim import domains
+from binpick.sim.bin_physics import BinPhysics, BinSpec
+from binpick.sim.camera import PinholeCamera
+from binpick.sim.scene_renderer import SceneRenderer
+
+BIN_FILL = {'low': (5, 10), 'full': (20, 40)}
+
+
+@dataclass(frozen=True)
+class CellConfig:
+    """Camera and bin of the (simulated) cell; metres."""
+
+    camera: PinholeCamera
+    camera_height_m: float = 0.55
+    baseline_m: float = 0.055
+    depth_min_m: float = 0.3
+    depth_max_m: float = 1.5
+    bin: BinSpec = field(default_factory=BinSpec)
+
+    @classmethod
+    def from_config(cls, camera_file: str = 'camera', cell_file: str = 'cell') -> 'CellConfig':
+        """Read ``config/camera.yaml`` and ``config/cell.yaml`` (or the given files)."""
+        cam, cell = load_params(camera_file), load_params(cell_file)
+        try:
+            camera = PinholeCamera.from_params(cam['fx'], cam['fy'], cam['cx'], cam['cy'], cam['width'], cam['height'])
+            return cls(camera, float(cell['camera_height_m']), float(cam['stereo_baseline_m']),
+                       float(cam['depth_min_m']), float(cam['depth_max_m']),
+                       BinSpec(tuple(float(v) for v in cell['bin_inner_size_m'])))
+        except KeyError as e:
+            raise DataFormatError(camera_file if e.args[0] in cam or e.args[0] not in cell else cell_file,
+                                  'ros__parameters', f'missing field {e.args[0]!r}') from None
+
+
+@dataclass
+class SynthFrame:
+    """One generated frame: images, the intrinsics the cell *believes* (``K``), and ground truth.
+
+    ``T_cam_obj``, ``masks`` and ``masks_visib`` are exact (the true camera); ``T_world_cam`` is the
+    camera pose in the world frame (bin floor centre, z up). ``depth_true_m`` is the renderer's exact
+    depth, for measuring the sensor model (not written to datasets).
+    """
+
+    rgb: np.ndarray
+    depth_m: np.ndarray
+    K: np.ndarray
+    T_world_cam: np.ndarray
+    T_cam_obj: list[np.ndarray]
+    masks: list[np.ndarray] = field(repr=False)
+    masks_visib: list[np.ndarray] = field(repr=False)
+    depth_true_m: np.ndarray | None = field(default=None, repr=False)
+
+
+class SceneGenerator:
+    """Generates scenes of one object in one domain; keep one per process and reuse it."""
+
+    def __init__(self, obj: CatalogObject, domain: str, cell: CellConfig) -> None:
+        if domain not in domains.DOMAINS:
+            raise ValueError(f'unknown domain {domain!r}; expected one of {", ".join(domains.DOMAINS)}')
+        self.obj, self.domain, self.cell = obj, domain, cell
+        self.renderer = SceneRenderer(obj, cell.bin, textures=domains.textures(domain, seed=0))
+
+    def generate(self, seed: int, n_objects: int, n_frames: int) -> list[SynthFrame]:
+        """A settled bin of ``n_objects`` parts seen in ``n_frames`` frames; deterministic in ``seed``."""
+        if n_objects <= 0 or n_frames <= 0:
+            raise ValueError(f'need at least one object and one frame, got {n_objects} and {n_frames}')
+        rng = np.random.default_rng(seed)
+        with BinPhysics(self.obj, self.cell.bin, seed=int(rng.integers(1 << 31))) as physics:
+            physics.drop(n_objects)
+            T_world_obj = physics.poses()
+        make = self._real_frame if self.domain == 'real' else self._synthetic_frame
+        calibration = domains.calibration_error(rng)
+        return [make(T_world_obj, rng, calibration) for _ in range(n_frames)]
+
+    def _synthetic_frame(self, T_world_obj, rng, _calibration) -> SynthFrame:
+        camera = self.cell.camera
+        T_world_cam = domains.camera_pose('synthetic', rng, self.cell.camera_height_m)
+        image = self.renderer.render(T_world_obj, T_world_cam, camera, domains.appearance('synthetic', rng))
+        return SynthFrame(domains.sensor_rgb('synthetic', image.rgb, rng), domains.synthetic_depth(image.depth_m, rng),
+                          camera.K, T_world_cam, image.T_cam_obj, image.masks, image.masks_visib, image.depth_m)
+
+    def _real_frame(self, T_world_obj, rng, calibration: domains.CalibrationError) -> SynthFrame:
+        nominal = self.cell.camera
+        true_camera = PinholeCamera(calibration.true_K(nominal.K), nominal.width, nominal.height)
+        T_world_left = domains.camera_pose('real', rng, self.cell.camera_height_m)
+        T_left_right = make_T(np.eye(3), [self.cell.baseline_m, 0.0, 0.0]) @ calibration.T_left_right_error
+        look = domains.appearance('real', rng)
+        left = self.renderer.render(T_world_obj, T_world_left, true_camera, look)
+        right = self.renderer.render(T_world_obj, T_world_left @ T_left_right, true_camera, look, with_masks=False)
+        left_rgb = domains.sensor_rgb('real', left.rgb, rng)
+        right_rgb = domains.sensor_rgb('real', right.rgb, rng)
+        depth = stereo_depth(left_rgb, right_rgb, nominal.K[0, 0], self.cell.baseline_m,
+                             self.cell.depth_min_m, self.cell.depth_max_m)
+        return SynthFrame(left_rgb, depth, nominal.K, T_world_left, left.T_cam_obj, left.masks, left.masks_visib,
+                          left.depth_m)
+
+    def close(self) -> None:
+        self.renderer.close()

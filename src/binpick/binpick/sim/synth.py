@@ -1,0 +1,232 @@
+"""``binpick synth``: write simulated bins as a BOP dataset, in parallel, resumable, scene by scene.
+
+Layout of ``--out``::
+
+    dataset_info.json            what generated it (object, domain, seed, camera ...); checked on resume
+    camera.json, models/         BOP camera and the object's model + models_info
+    train/<scene_id>/            synthetic: with ground truth; real: rgb, depth, scene_camera only
+    test/<scene_id>/             with ground truth (evaluation)
+    gt_eval_only/train/<scene_id>/   real domain: ground truth of train, for evaluation only
+
+Each scene is written into a hidden temporary folder and renamed into place when complete, so a
+killed run never leaves a half scene that counts as done; rerunning skips finished scenes.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import zlib
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+from binpick.catalog import Catalog
+from binpick.catalog.models_info import write_models_info
+from binpick.data import atomic, bop
+from binpick.errors import BinpickError
+from binpick.sim.generator import BIN_FILL, CellConfig, SceneGenerator, SynthFrame
+
+FORMAT = 'binpick-synth/1'
+GT_DIR = 'gt_eval_only'
+
+
+class SynthError(BinpickError):
+    """The dataset cannot be written (bad request, foreign folder, disk full, no permission)."""
+
+
+@dataclass(frozen=True)
+class SynthRequest:
+    object_name: str
+    domain: str
+    scenes: int
+    test_scenes: int
+    frames_per_scene: int
+    bin_fill: str
+    seed: int
+
+    def validate(self) -> None:
+        if self.scenes <= 0 or self.test_scenes < 0 or self.frames_per_scene <= 0:
+            raise SynthError(f'--scenes must be > 0 (got {self.scenes}), --test-scenes >= 0 (got '
+                             f'{self.test_scenes}), --frames-per-scene > 0 (got {self.frames_per_scene})')
+        if self.bin_fill not in (*BIN_FILL, 'mixed'):
+            raise SynthError(f'--bin {self.bin_fill!r}: expected low, full or mixed')
+
+
+def scene_seed(seed: int, domain: str, split: str, scene_id: int) -> int:
+    """Seed of one scene: independent of workers, shards and order."""
+    return zlib.crc32(f'{seed}|{domain}|{split}|{scene_id}'.encode())
+
+
+def scene_objects(request: SynthRequest, split: str, scene_id: int) -> int:
+    """Number of parts dropped in a scene (low 5-10, full 20-40; mixed alternates by scene)."""
+    fill = request.bin_fill if request.bin_fill != 'mixed' else ('full' if scene_id % 2 == 0 else 'low')
+    lo, hi = BIN_FILL[fill]
+    return int(np.random.default_rng(scene_seed(request.seed, 'n', split, scene_id)).integers(lo, hi + 1))
+
+
+def jobs(request: SynthRequest, shard: tuple[int, int] = (0, 1)) -> list[tuple[str, int]]:
+    """(split, scene_id) of every scene of this shard."""
+    everything = [('train', i) for i in range(request.scenes)] + [('test', i) for i in range(request.test_scenes)]
+    index, count = shard
+    return [job for k, job in enumerate(everything) if k % count == index]
+
+
+def _dataset_info(request: SynthRequest, cell: CellConfig, fingerprint: str) -> dict:
+    info = {'format': FORMAT, **asdict(request), 'object_fingerprint': fingerprint,
+            'camera': {'K': cell.camera.K.tolist(), 'width': cell.camera.width, 'height': cell.camera.height},
+            'camera_height_m': cell.camera_height_m, 'baseline_m': cell.baseline_m,
+            'bin_inner_size_m': list(cell.bin.inner_size_m)}
+    info.pop('scenes')       # more scenes may be added to a dataset later
+    info.pop('test_scenes')
+    return info
+
+
+def prepare_output(out: Path, request: SynthRequest, cell: CellConfig, catalog: Catalog) -> None:
+    """Create ``out`` for this request, or check that it holds the same dataset (to resume or extend)."""
+    obj = catalog.get(request.object_name)
+    info = _dataset_info(request, cell, obj.fingerprint)
+    info_path = out / 'dataset_info.json'
+    if out.exists() and not out.is_dir():
+        raise SynthError(f'{out}: exists and is not a folder')
+    if info_path.is_file():
+        existing = json.loads(info_path.read_text())
+        changed = [k for k in info if existing.get(k) != json.loads(json.dumps(info[k]))]
+        if changed:
+            raise SynthError(f'{out} holds a different dataset ({", ".join(f"{k}: {existing.get(k)!r}" for k in changed)}); '
+                             'choose another --out')
+        return
+    if out.is_dir() and any(out.iterdir()):
+        raise SynthError(f'{out} is not empty and is not a binpick dataset; not writing into it')
+    try:
+        atomic.write_json(out / 'camera.json', {
+            'fx': float(cell.camera.K[0, 0]), 'fy': float(cell.camera.K[1, 1]), 'cx': float(cell.camera.K[0, 2]),
+            'cy': float(cell.camera.K[1, 2]), 'width': cell.camera.width, 'height': cell.camera.height,
+            'depth_scale': bop.DEPTH_SCALE_DEFAULT})
+        atomic.write_bytes(out / 'models' / f'obj_{obj.obj_id:06d}.ply', obj.mesh_path.read_bytes())
+        write_models_info(out / 'models' / 'models_info.json', {obj.obj_id: obj.info})
+        atomic.write_json(info_path, info)   # last: marks the folder as this dataset
+    except OSError as e:
+        raise SynthError(f'{e.filename or out}: {e.strerror}') from None
+
+
+def scene_done(out: Path, domain: str, split: str, scene_id: int) -> bool:
+    done = (out / split / f'{scene_id:06d}' / 'scene_camera.json').is_file()
+    if domain == 'real' and split == 'train':
+        done = done and (out / GT_DIR / split / f'{scene_id:06d}' / 'scene_gt.json').is_file()
+    return done
+
+
+def _write_scene_files(image_dir: Path, gt_dir: Path, frames: list[SynthFrame], obj_id: int) -> None:
+    cams, gts, infos = {}, {}, {}
+    for im_id, f in enumerate(frames):
+        bop.write_frame_images(image_dir, im_id, f.rgb, f.depth_m)
+        for sub, masks in (('mask', f.masks), ('mask_visib', f.masks_visib)):
+            for k, m in enumerate(masks):
+                bop.write_mask(gt_dir / sub / f'{im_id:06d}_{k:06d}.png', m)
+        cams[im_id] = bop.CameraView(f.K, bop.DEPTH_SCALE_DEFAULT, f.T_world_cam)
+        gts[im_id] = [bop.GtPose(obj_id, T) for T in f.T_cam_obj]
+        infos[im_id] = [bop.gt_info_from_masks(m, v, f.depth_m) for m, v in zip(f.masks, f.masks_visib)]
+    bop.write_scene_gt(gt_dir / 'scene_gt.json', gts)
+    bop.write_scene_gt_info(gt_dir / 'scene_gt_info.json', infos)
+    bop.write_scene_camera(image_dir / 'scene_camera.json', cams)
+
+
+def _place(tmp: Path, final: Path) -> None:
+    if final.exists():  # left by a run killed between the two renames of a real train scene
+        shutil.rmtree(final)
+    os.rename(tmp, final)
+
+
+def write_scene(out: Path, domain: str, split: str, scene_id: int, frames: list[SynthFrame], obj_id: int) -> None:
+    """Write one scene atomically: temporary folders, then rename (ground truth first)."""
+    name = f'{scene_id:06d}'
+    tmp_images = out / split / f'.{name}.tmp-{os.getpid()}'
+    separate_gt = domain == 'real' and split == 'train'
+    tmp_gt = out / GT_DIR / split / f'.{name}.tmp-{os.getpid()}' if separate_gt else tmp_images
+    try:
+        for d in {tmp_images, tmp_gt}:
+            if d.exists():
+                shutil.rmtree(d)
+        _write_scene_files(tmp_images, tmp_gt, frames, obj_id)
+        if separate_gt:
+            _place(tmp_gt, out / GT_DIR / split / name)
+        _place(tmp_images, out / split / name)
+    except OSError as e:
+        for d in {tmp_images, tmp_gt}:
+            shutil.rmtree(d, ignore_errors=True)
+        raise SynthError(f'{e.filename or out}: {e.strerror}; scene {split}/{name} not written, '
+                         'earlier scenes are complete') from None
+
+
+def remove_stale_temporaries(out: Path) -> None:
+    """Delete temporary scene folders of runs that are no longer alive."""
+    for tmp in list(out.glob('*/.*.tmp-*')) + list(out.glob(f'{GT_DIR}/*/.*.tmp-*')):
+        pid = int(tmp.name.rsplit('-', 1)[1]) if tmp.name.rsplit('-', 1)[1].isdigit() else -1
+        try:
+            os.kill(pid, 0)
+            alive = pid != os.getpid()
+        except (OSError, ValueError):
+            alive = False
+        if not alive:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+# -- workers --------------------------------------------------------------------------------------
+
+_WORKER: dict = {}
+
+
+def _init_worker(request: SynthRequest, cell: CellConfig, catalog_roots: list[str], out: str,
+                 single_thread: bool) -> None:
+    if single_thread:  # one process per core: OpenCV's own threads would only compete
+        import cv2
+        cv2.setNumThreads(1)
+    catalog = Catalog([Path(r) for r in catalog_roots])
+    obj = catalog.get(request.object_name)
+    _WORKER.update(request=request, obj=obj, out=Path(out), generator=SceneGenerator(obj, request.domain, cell))
+
+
+def _run_job(job: tuple[str, int]) -> tuple[str, int, int]:
+    request, out = _WORKER['request'], _WORKER['out']
+    split, scene_id = job
+    frames = _WORKER['generator'].generate(scene_seed(request.seed, request.domain, split, scene_id),
+                                           scene_objects(request, split, scene_id), request.frames_per_scene)
+    write_scene(out, request.domain, split, scene_id, frames, _WORKER['obj'].obj_id)
+    return split, scene_id, len(frames)
+
+
+def run(request: SynthRequest, out: Path, cell: CellConfig, catalog: Catalog, workers: int = 1,
+        shard: tuple[int, int] = (0, 1), progress: bool = True) -> int:
+    """Generate every missing scene of this shard; returns how many scenes were written."""
+    from tqdm import tqdm
+
+    request.validate()
+    if workers <= 0:
+        raise SynthError(f'--workers must be positive, got {workers}')
+    if not 0 <= shard[0] < shard[1]:
+        raise SynthError(f'--shard {shard[0]}/{shard[1]}: expected i/M with 0 <= i < M')
+    out = Path(out)
+    prepare_output(out, request, cell, catalog)
+    remove_stale_temporaries(out)
+    todo = [j for j in jobs(request, shard) if not scene_done(out, request.domain, *j)]
+    bar = tqdm(total=len(todo), desc=f'{request.object_name} {request.domain}', unit='scene', disable=not progress)
+    args = (request, cell, [str(r) for r in catalog.roots], str(out), workers > 1)
+    if workers == 1 or len(todo) <= 1:
+        _init_worker(*args)
+        try:
+            for job in todo:
+                _run_job(job)
+                bar.update()
+        finally:
+            _WORKER['generator'].close()
+    else:
+        with ProcessPoolExecutor(workers, mp_context=get_context('spawn'), initializer=_init_worker,
+                                 initargs=args) as pool:
+            for _ in pool.map(_run_job, todo):
+                bar.update()
+    bar.close()
+    return len(todo)
