@@ -140,3 +140,15 @@ def test_cli_errors_are_one_line(tmp_path):
                            env=env, capture_output=True, text=True)
     assert bad_k.returncode == 1 and 'does not match the image size' in bad_k.stderr
     assert not (tmp_path / 'o').exists()
+
+
+@pytest.mark.parametrize('domain', ['synthetic', 'real'])
+@pytest.mark.parametrize('name', CATALOG.names())
+def test_every_catalog_object_in_both_domains(tmp_path, name, domain):
+    req = SynthRequest(name, domain, 1, 0, 1, '6', 11)
+    run(req, tmp_path / 'ds', SMALL, CATALOG, progress=False)
+    gt_root = tmp_path / 'ds' / (GT_DIR if domain == 'real' else '') / 'train'
+    gt = bop.read_scene_gt(gt_root / '000000' / 'scene_gt.json')[0]
+    assert 1 <= len(gt) <= 6 and all(g.obj_id == CATALOG.get(name).obj_id for g in gt)
+    frame = next(bop.BopSplit(tmp_path / 'ds' / 'train').frames(0))
+    assert frame.rgb.std() > 5 and (frame.depth_m > 0).mean() > 0.3

@@ -143,8 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--scenes', type=_positive, default=10, help='train scenes (default 10)')
     p.add_argument('--test-scenes', type=int, help='test scenes (default scenes/10, at least 1)')
     p.add_argument('--frames-per-scene', type=_positive, default=5, help='views of each settled bin (default 5)')
-    p.add_argument('--bin', choices=['low', 'full', 'mixed'], default='mixed',
-                   help='low: 5-10 parts, full: 20-40, mixed: alternate (default)')
+    p.add_argument('--bin', default='mixed', metavar='low|full|mixed|N',
+                   help='parts per bin: low 5-10, full 20-40, mixed alternates (default), or exactly N')
     p.add_argument('--out', help='dataset folder')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--workers', type=_positive, default=1, help='processes (default 1)')

@@ -92,11 +92,14 @@ def to_pybullet(M: np.ndarray) -> list[float]:
 
 
 def depth_buffer_to_metres(buffer: np.ndarray, near: float, far: float) -> np.ndarray:
-    """OpenGL depth buffer in [0, 1] -> z distance along the optical axis (metres); far plane -> 0."""
-    buffer = np.asarray(buffer, dtype=np.float64)
-    depth = far * near / (far - (far - near) * buffer)
-    depth[buffer >= 1.0 - 1e-7] = 0.0
-    return depth.astype(np.float32)
+    """OpenGL depth buffer in [0, 1] -> z distance along the optical axis (metres); far plane -> 0.
+
+    Computed in float32, the precision of the buffer itself.
+    """
+    buffer = np.asarray(buffer, dtype=np.float32)
+    depth = np.float32(far * near) / (np.float32(far) - np.float32(far - near) * buffer)
+    depth[buffer >= np.float32(1.0 - 1e-7)] = 0.0
+    return depth
 
 
 def look_at(eye: np.ndarray, target: np.ndarray, up_hint: np.ndarray = np.array([0.0, -1.0, 0.0])) -> np.ndarray:

@@ -95,7 +95,7 @@ def calibration_error(rng: np.random.Generator) -> CalibrationError:
 def synthetic_depth(depth_m: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Clean rendered depth plus axial noise growing with z^2 and a little pixel dropout."""
     sigma = rng.uniform(0.0003, 0.0015) * (depth_m / 0.6) ** 2
-    noisy = depth_m + rng.normal(0, 1, depth_m.shape).astype(np.float32) * sigma
+    noisy = depth_m + rng.standard_normal(depth_m.shape, dtype=np.float32) * sigma
     noisy[(depth_m <= 0) | (rng.random(depth_m.shape) < 0.005)] = 0.0
     return noisy.astype(np.float32)
 
@@ -111,5 +111,5 @@ def sensor_rgb(domain: str, rgb: np.ndarray, rng: np.random.Generator) -> np.nda
         blur, noise = 0.7, 4.0
     if blur > 0.05:
         img = cv2.GaussianBlur(img, (0, 0), blur)
-    img = img * gain + rng.normal(0, noise, img.shape)
+    img = img * gain + noise * rng.standard_normal(img.shape, dtype=np.float32)
     return np.clip(img, 0, 255).astype(np.uint8)

@@ -52,8 +52,8 @@ class SynthRequest:
         if self.scenes <= 0 or self.test_scenes < 0 or self.frames_per_scene <= 0:
             raise SynthError(f'--scenes must be > 0 (got {self.scenes}), --test-scenes >= 0 (got '
                              f'{self.test_scenes}), --frames-per-scene > 0 (got {self.frames_per_scene})')
-        if self.bin_fill not in (*BIN_FILL, 'mixed'):
-            raise SynthError(f'--bin {self.bin_fill!r}: expected low, full or mixed')
+        if self.bin_fill not in (*BIN_FILL, 'mixed') and not (self.bin_fill.isdigit() and int(self.bin_fill) > 0):
+            raise SynthError(f'--bin {self.bin_fill!r}: expected low, full, mixed or a number of parts')
 
 
 def scene_seed(seed: int, domain: str, split: str, scene_id: int) -> int:
@@ -62,7 +62,9 @@ def scene_seed(seed: int, domain: str, split: str, scene_id: int) -> int:
 
 
 def scene_objects(request: SynthRequest, split: str, scene_id: int) -> int:
-    """Number of parts dropped in a scene (low 5-10, full 20-40; mixed alternates by scene)."""
+    """Number of parts dropped in a scene (low 5-10, full 20-40, mixed alternates, or exactly N)."""
+    if request.bin_fill.isdigit():
+        return int(request.bin_fill)
     fill = request.bin_fill if request.bin_fill != 'mixed' else ('full' if scene_id % 2 == 0 else 'low')
     lo, hi = BIN_FILL[fill]
     return int(np.random.default_rng(scene_seed(request.seed, 'n', split, scene_id)).integers(lo, hi + 1))
@@ -123,10 +125,9 @@ def scene_done(out: Path, domain: str, split: str, scene_id: int) -> bool:
 def _write_scene_files(image_dir: Path, gt_dir: Path, frames: list[SynthFrame], obj_id: int) -> None:
     cams, gts, infos = {}, {}, {}
     for im_id, f in enumerate(frames):
-        bop.write_frame_images(image_dir, im_id, f.rgb, f.depth_m)
-        for sub, masks in (('mask', f.masks), ('mask_visib', f.masks_visib)):
-            for k, m in enumerate(masks):
-                bop.write_mask(gt_dir / sub / f'{im_id:06d}_{k:06d}.png', m)
+        # no fsync per file: the whole temporary folder is synced once before it is renamed
+        bop.write_frame_images(image_dir, im_id, f.rgb, f.depth_m, masks=f.masks, masks_visib=f.masks_visib,
+                               mask_dir=gt_dir, fsync=False)
         cams[im_id] = bop.CameraView(f.K, bop.DEPTH_SCALE_DEFAULT, f.T_world_cam)
         gts[im_id] = [bop.GtPose(obj_id, T) for T in f.T_cam_obj]
         infos[im_id] = [bop.gt_info_from_masks(m, v, f.depth_m) for m, v in zip(f.masks, f.masks_visib)]
@@ -152,6 +153,7 @@ def write_scene(out: Path, domain: str, split: str, scene_id: int, frames: list[
             if d.exists():
                 shutil.rmtree(d)
         _write_scene_files(tmp_images, tmp_gt, frames, obj_id)
+        os.sync()  # the scene's files reach the disk before the rename marks it complete
         if separate_gt:
             _place(tmp_gt, out / GT_DIR / split / name)
         _place(tmp_images, out / split / name)
