@@ -135,3 +135,12 @@ def test_atomic_write_failure_keeps_the_old_file(tmp_path):
         atomic.write_json(path, {'bad': Boom()})
     assert json.loads(path.read_text()) == {'ok': 1}
     assert [p.name for p in tmp_path.iterdir()] == ['scene_gt.json']   # no temp file left behind
+
+
+def test_atomic_files_get_the_umask_mode(tmp_path):
+    import os
+    import stat
+    path = tmp_path / 'x.json'
+    atomic.write_json(path, {})
+    assert stat.S_IMODE(os.stat(path).st_mode) == atomic.FILE_MODE
+    assert atomic.FILE_MODE & 0o044  # readable by group and others under the usual umask 022

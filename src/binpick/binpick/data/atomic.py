@@ -10,6 +10,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+# mkstemp creates files readable by the owner only; written files get the usual umask-based mode
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+FILE_MODE = 0o666 & ~_UMASK
+
 
 def write_bytes(path: str | os.PathLike, data: bytes, fsync: bool = True) -> None:
     """Write ``data`` to ``path`` atomically, creating parent folders.
@@ -22,6 +27,7 @@ def write_bytes(path: str | os.PathLike, data: bytes, fsync: bool = True) -> Non
     fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
     try:
         with os.fdopen(fd, 'wb') as f:
+            os.fchmod(f.fileno(), FILE_MODE)
             f.write(data)
             if fsync:
                 f.flush()
