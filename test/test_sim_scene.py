@@ -59,3 +59,13 @@ def test_rendering_an_instance_alone_reproduces_its_mask_and_depth(scene):
 def test_drop_refuses_non_positive_counts():
     with BinPhysics(Catalog().get('hex_nut')) as physics, pytest.raises(ValueError, match='positive'):
         physics.drop(0)
+
+
+def test_parts_that_fall_out_of_the_bin_are_removed():
+    tiny = BinSpec(inner_size_m=(0.07, 0.07, 0.02))
+    with BinPhysics(Catalog().get('hex_nut'), tiny, seed=1) as physics:
+        physics.drop(12)
+        poses = physics.poses()
+    assert 0 < len(poses) < 12
+    for T in poses:
+        assert abs(T[0, 3]) < 0.035 and abs(T[1, 3]) < 0.035
