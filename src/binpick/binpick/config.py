@@ -10,9 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from binpick.data.errors import DataFormatError
+from binpick.data.jsonfields import load_yaml
 
 
 def config_dir() -> Path:
@@ -35,12 +34,7 @@ def load_params(name_or_path: str | Path) -> dict[str, Any]:
     path = Path(name_or_path)
     if not path.suffix:
         path = config_dir() / f'{name_or_path}.yaml'
-    try:
-        doc = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise DataFormatError(path, '', 'parameter file does not exist') from None
-    except yaml.YAMLError as e:
-        raise DataFormatError(path, '', f'not valid YAML ({e})') from None
+    doc = load_yaml(path)
     if not isinstance(doc, dict) or not doc:
         raise DataFormatError(path, '', 'expected "<node or /**>: ros__parameters: {...}"')
     node = doc.get('/**', next(iter(doc.values())))

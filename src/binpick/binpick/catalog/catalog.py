@@ -27,6 +27,7 @@ from binpick.catalog.models_info import (ContinuousSymmetry, ModelInfo, compute_
                                          read_models_info, write_models_info)
 from binpick.data import atomic
 from binpick.data.errors import DataFormatError
+from binpick.data.jsonfields import load_yaml
 from binpick.errors import BinpickError
 from binpick.geometry import axis_angle, close_group, make_T, raycasting_scene, transform_points
 from binpick.grasp.grasp_set import GraspSet, Gripper
@@ -102,10 +103,7 @@ def _read_index(root: Path) -> list[dict]:
     path = root / 'objects.yaml'
     if not path.is_file():
         return []
-    try:
-        doc = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise DataFormatError(path, '', f'not valid YAML ({e})') from None
+    doc = load_yaml(path) or {}
     entries = doc.get('objects') or []
     for i, e in enumerate(entries):
         for key in ('name', 'obj_id'):

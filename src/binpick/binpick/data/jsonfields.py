@@ -1,4 +1,4 @@
-"""Typed access to fields of JSON files, with errors that name the file and the field."""
+"""Loading JSON and YAML files and typed access to their fields, with errors that name the file and field."""
 from __future__ import annotations
 
 import json
@@ -19,6 +19,19 @@ def load_json(path: str | Path) -> Any:
         raise DataFormatError(path, '', 'file does not exist') from None
     except json.JSONDecodeError as e:
         raise DataFormatError(path, f'line {e.lineno}', f'not valid JSON ({e.msg})') from None
+
+
+def load_yaml(path: str | Path) -> Any:
+    """Parse a YAML file (safe loader); a missing file or a syntax error names the file."""
+    import yaml
+
+    path = Path(path)
+    try:
+        return yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise DataFormatError(path, '', 'file does not exist') from None
+    except yaml.YAMLError as e:
+        raise DataFormatError(path, '', f'not valid YAML ({e})') from None
 
 
 def field(entry: Any, key: str, path: Path | str, where: str) -> Any:

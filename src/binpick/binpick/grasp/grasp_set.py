@@ -14,6 +14,7 @@ import yaml
 
 from binpick.data import atomic
 from binpick.data.errors import DataFormatError
+from binpick.data.jsonfields import load_yaml
 from binpick.geometry import make_T, matrix_from_quat, quat_from_matrix
 
 
@@ -80,12 +81,7 @@ class GraspSet:
             DataFormatError: naming the file and the grasp/field that is missing or malformed.
         """
         path = Path(path)
-        try:
-            doc = yaml.safe_load(path.read_text())
-        except FileNotFoundError:
-            raise DataFormatError(path, '', 'file does not exist') from None
-        except yaml.YAMLError as e:
-            raise DataFormatError(path, '', f'not valid YAML ({e})') from None
+        doc = load_yaml(path)
         if not isinstance(doc, dict):
             raise DataFormatError(path, '', 'expected a mapping with object, gripper and grasps')
         for key in ('object', 'grasps'):
