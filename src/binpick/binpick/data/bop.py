@@ -251,8 +251,12 @@ def read_mask(path: str | Path) -> np.ndarray:
 class BopSplit:
     """Reader of one split of a BOP dataset (``<dataset>/<split>``), ground truth optional."""
 
-    def __init__(self, split_dir: str | Path) -> None:
+    def __init__(self, split_dir: str | Path, gt_dir: str | Path | None = None) -> None:
+        """``gt_dir``: where the ground truth of this split lives when kept apart from the images
+        (``gt_eval_only/<split>`` of a real-emulated dataset); default: the split folder itself."""
         self.root = Path(split_dir)
+        self.gt_root = Path(gt_dir) if gt_dir is not None else self.root
+        self._cache: dict[int, tuple] = {}
         if not self.root.is_dir():
             raise DataFormatError(self.root, '', 'BOP split folder does not exist')
 
@@ -265,31 +269,47 @@ class BopSplit:
         return self.root / f'{scene_id:06d}'
 
     def has_gt(self, scene_id: int) -> bool:
-        return (self.scene_dir(scene_id) / 'scene_gt.json').is_file()
+        return (self.gt_root / f'{scene_id:06d}' / 'scene_gt.json').is_file()
 
     def image_ids(self, scene_id: int) -> list[int]:
-        return sorted(read_scene_camera(self.scene_dir(scene_id) / 'scene_camera.json'))
+        return sorted(self._annotations(scene_id)[0])
+
+    def _annotations(self, scene_id: int):
+        """(cameras, gt or None, gt_info or None) of a scene, read once and cached."""
+        cached = self._cache.get(scene_id)
+        if cached is None:
+            d = self.scene_dir(scene_id)
+            cameras = read_scene_camera(d / 'scene_camera.json')
+            gt_root = self.gt_root / f'{scene_id:06d}'
+            gt = read_scene_gt(gt_root / 'scene_gt.json') if (gt_root / 'scene_gt.json').is_file() else None
+            info_path = gt_root / 'scene_gt_info.json'
+            gt_info = read_scene_gt_info(info_path) if gt is not None and info_path.is_file() else None
+            cached = self._cache[scene_id] = (cameras, gt, gt_info)
+        return cached
+
+    def frame(self, scene_id: int, im_id: int, with_masks: bool = False) -> Frame:
+        """One Frame; ground truth (and visible masks if asked) attached when the split has it."""
+        cameras, gt, gt_info = self._annotations(scene_id)
+        if im_id not in cameras:
+            raise DataFormatError(self.scene_dir(scene_id) / 'scene_camera.json', f'image {im_id}', 'missing entry')
+        d, cam = self.scene_dir(scene_id), cameras[im_id]
+        frame = Frame(scene_id, im_id, read_rgb(d / 'rgb' / f'{im_id:06d}.png'),
+                      read_depth(d / 'depth' / f'{im_id:06d}.png', cam.depth_scale), cam)
+        if gt is not None:
+            gt_root = self.gt_root / f'{scene_id:06d}'
+            if im_id not in gt:
+                raise DataFormatError(gt_root / 'scene_gt.json', f'image {im_id}', 'missing entry')
+            frame.gt = gt[im_id]
+            frame.gt_info = gt_info.get(im_id) if gt_info is not None else None
+            if with_masks:
+                frame.masks_visib = [read_mask(gt_root / 'mask_visib' / f'{im_id:06d}_{k:06d}.png')
+                                     for k in range(len(frame.gt))]
+        return frame
 
     def frames(self, scene_id: int, with_masks: bool = False):
         """Yield every Frame of a scene; ground truth is attached when the split has it."""
-        d = self.scene_dir(scene_id)
-        cameras = read_scene_camera(d / 'scene_camera.json')
-        gt = read_scene_gt(d / 'scene_gt.json') if self.has_gt(scene_id) else None
-        info_path = d / 'scene_gt_info.json'
-        gt_info = read_scene_gt_info(info_path) if gt is not None and info_path.is_file() else None
-        for im_id in sorted(cameras):
-            cam = cameras[im_id]
-            frame = Frame(scene_id, im_id, read_rgb(d / 'rgb' / f'{im_id:06d}.png'),
-                          read_depth(d / 'depth' / f'{im_id:06d}.png', cam.depth_scale), cam)
-            if gt is not None:
-                if im_id not in gt:
-                    raise DataFormatError(d / 'scene_gt.json', f'image {im_id}', 'missing entry')
-                frame.gt = gt[im_id]
-                frame.gt_info = gt_info.get(im_id) if gt_info is not None else None
-                if with_masks:
-                    frame.masks_visib = [read_mask(d / 'mask_visib' / f'{im_id:06d}_{k:06d}.png')
-                                         for k in range(len(frame.gt))]
-            yield frame
+        for im_id in sorted(self._annotations(scene_id)[0]):
+            yield self.frame(scene_id, im_id, with_masks)
 
 
 def write_frame_images(scene_dir: str | Path, im_id: int, rgb: np.ndarray, depth_m: np.ndarray,

@@ -1,0 +1,54 @@
+"""Model checkpoints: one file with the model's config, the objects it was trained for (catalog
+fingerprints), its weights and, while training, the optimiser state.
+
+Written atomically; read with ``torch.load(weights_only=True)``; refused with a clear message when
+truncated, of another kind, or trained for objects whose CAD differs from the catalog's.
+"""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from binpick.data import atomic
+from binpick.errors import BinpickError
+
+
+class CheckpointError(BinpickError):
+    """A checkpoint that cannot be used here."""
+
+
+def save(path: str | Path, kind: str, payload: dict[str, Any]) -> None:
+    """Write ``{'kind': kind, **payload}`` atomically (tensors, numbers, strings, lists, dicts only)."""
+    buf = io.BytesIO()
+    torch.save({'kind': kind, **payload}, buf)
+    atomic.write_bytes(path, buf.getvalue())
+
+
+def load(path: str | Path, kind: str, objects: dict[str, str] | None = None) -> dict[str, Any]:
+    """Read a checkpoint of ``kind``; with ``objects`` (name -> catalog fingerprint), check them.
+
+    Raises:
+        CheckpointError: missing, truncated or foreign file; other kind; other objects or CAD.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f'{path}: checkpoint does not exist')
+    try:
+        ckpt = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as e:  # truncated zip, pickle with code, not a torch file ...
+        raise CheckpointError(f'{path}: not a readable checkpoint ({type(e).__name__}: {str(e)[:120]})') from None
+    if not isinstance(ckpt, dict) or ckpt.get('kind') != kind:
+        found = ckpt.get('kind') if isinstance(ckpt, dict) else type(ckpt).__name__
+        raise CheckpointError(f'{path}: expected a {kind} checkpoint, found {found!r}')
+    if objects is not None:
+        trained = ckpt.get('objects', {})
+        if set(trained) != set(objects):
+            raise CheckpointError(f'{path}: trained for objects {sorted(trained)}, not {sorted(objects)}')
+        changed = [n for n in objects if trained[n] != objects[n]]
+        if changed:
+            raise CheckpointError(f'{path}: the CAD of {", ".join(changed)} changed since this model was '
+                                  'trained (catalog fingerprint differs); retrain it')
+    return ckpt

@@ -1,0 +1,85 @@
+"""Mask R-CNN for bin images with an EfficientNet-Lite0 + FPN backbone (ImageNet weights offline).
+
+Classes are the catalog objects the model is trained for (label k = ``object_names[k-1]``, 0 is
+background), so one model can serve a cell that sees several part types.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from functools import partial
+
+import torch
+from torch import nn
+from torchvision.models.detection import MaskRCNN
+from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
+from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
+from torchvision.ops import FeaturePyramidNetwork, MultiScaleRoIAlign
+from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
+
+from binpick.perception.efficientnet_lite import (IMAGENET_MEAN, IMAGENET_STD, RETURN_CHANNELS,
+                                                  efficientnet_lite0)
+
+
+@dataclass
+class SegConfig:
+    """Architecture and input size of the segmentation model."""
+
+    object_names: list[str] = field(default_factory=list)
+    fpn_channels: int = 96
+    mask_head_channels: int = 128
+    min_size: int = 480            # input is resized so its short side is min_size (no upsampling of 480p)
+    max_size: int = 640
+    anchor_sizes: tuple = (16, 32, 64, 128, 256)
+    rpn_post_nms_test: int = 300
+    detections_per_image: int = 60
+    frozen_blocks: int = 3         # first backbone blocks kept at their ImageNet weights
+
+
+class EfficientNetFPN(nn.Module):
+    """Backbone + feature pyramid with the interface torchvision's detectors expect."""
+
+    def __init__(self, fpn_channels: int, pretrained: bool, frozen_blocks: int) -> None:
+        super().__init__()
+        self.body = efficientnet_lite0(pretrained=pretrained)
+        del self.body._conv_head, self.body._bn1, self.body._fc
+        for p in list(self.body._conv_stem.parameters()) + list(self.body._bn0.parameters()):
+            p.requires_grad_(False)
+        for block in self.body._blocks[:frozen_blocks]:
+            for p in block.parameters():
+                p.requires_grad_(False)
+        # group norm in the pyramid: the backbone's un-normalised stage outputs are large (|x| ~ 10)
+        self.fpn = FeaturePyramidNetwork(RETURN_CHANNELS, fpn_channels, extra_blocks=LastLevelMaxPool(),
+                                         norm_layer=partial(nn.GroupNorm, 16))
+        self.out_channels = fpn_channels
+
+    def train(self, mode: bool = True) -> 'EfficientNetFPN':
+        """Batch-norm statistics of the backbone stay at their ImageNet values (batches of 2 images
+        are too small to estimate them)."""
+        super().train(mode)
+        for m in self.body.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.eval()
+        return self
+
+    def forward(self, x: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
+        return self.fpn(self.body.features(x))
+
+
+def build_model(config: SegConfig, pretrained_backbone: bool = True) -> MaskRCNN:
+    """The Mask R-CNN of ``config`` (untrained heads; backbone from ImageNet when asked)."""
+    backbone = EfficientNetFPN(config.fpn_channels, pretrained_backbone, config.frozen_blocks)
+    anchors = AnchorGenerator(tuple((s,) for s in config.anchor_sizes), ((0.5, 1.0, 2.0),) * len(config.anchor_sizes))
+    levels = ['0', '1', '2', '3']
+    n_classes = len(config.object_names) + 1
+    return MaskRCNN(
+        backbone, num_classes=None, box_predictor=FastRCNNPredictor(1024, n_classes), min_size=config.min_size, max_size=config.max_size,
+        image_mean=list(IMAGENET_MEAN), image_std=list(IMAGENET_STD), rpn_anchor_generator=anchors,
+        rpn_post_nms_top_n_test=config.rpn_post_nms_test, rpn_pre_nms_top_n_test=1000,
+        box_roi_pool=MultiScaleRoIAlign(levels, 7, 2), mask_roi_pool=MultiScaleRoIAlign(levels, 14, 2),
+        mask_head=MaskRCNNHeads(config.fpn_channels, (config.mask_head_channels,) * 4, 1,
+                                norm_layer=partial(nn.GroupNorm, 16)),
+        mask_predictor=MaskRCNNPredictor(config.mask_head_channels, config.mask_head_channels,
+                                         n_classes),
+        box_detections_per_img=config.detections_per_image)

@@ -1,0 +1,130 @@
+"""Training of the segmentation model on BOP data (synthetic bins), resumable.
+
+The checkpoint at ``out`` holds the weights, the optimiser state and where training stands; it is
+rewritten (atomically) every ``checkpoint_every`` iterations and after each epoch's validation.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from binpick.catalog import Catalog
+from binpick.perception import checkpoint, segmentation
+from binpick.perception.seg_data import BopSegSource, SegTrainDataset
+from binpick.perception.seg_model import SegConfig, build_model
+
+
+@dataclass
+class SegTrainConfig:
+    """Optimisation settings (SGD with warm-up and cosine decay)."""
+
+    epochs: int = 6
+    batch_size: int = 2
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    warmup_iters: int = 100
+    max_iters_per_epoch: int | None = None
+    copy_paste_prob: float = 0.5
+    checkpoint_every: int = 50
+    val_images: int = 20
+    seed: int = 0
+    loader_workers: int = 0
+
+
+@dataclass
+class TrainState:
+    epoch: int = 0
+    iteration: int = 0           # within the epoch
+    history: list = field(default_factory=list)
+
+
+def _collate(batch):
+    return tuple(zip(*batch))
+
+
+def _lr_factor(step: int, total: int, warmup: int) -> float:
+    if step < warmup:
+        return 0.1 + 0.9 * step / max(1, warmup)
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+
+
+def label_map(catalog: Catalog, object_names: list[str]) -> dict[int, int]:
+    """BOP obj_id -> model label (1-based position in ``object_names``)."""
+    return {catalog.get(n).obj_id: k + 1 for k, n in enumerate(object_names)}
+
+
+def train_segmentation(train_splits: list[Path], out: Path, object_names: list[str], catalog: Catalog,
+                       config: SegConfig | None = None, train: SegTrainConfig = SegTrainConfig(),
+                       val_split: Path | None = None, resume: bool = False, progress: bool = True,
+                       log=print) -> TrainState:
+    """Train (or resume training) and write the checkpoint at ``out``; returns the final state."""
+    from tqdm import tqdm
+
+    torch.manual_seed(train.seed)
+    config = config or SegConfig(object_names=list(object_names))
+    labels = label_map(catalog, config.object_names)
+    model = build_model(config, pretrained_backbone=True)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.SGD(params, lr=train.lr, momentum=train.momentum, weight_decay=train.weight_decay)
+    state = TrainState()
+    if resume and Path(out).is_file():
+        raw = checkpoint.load(out, segmentation.KIND, {n: catalog.get(n).fingerprint for n in config.object_names})
+        if raw['config'] != asdict(config):
+            raise checkpoint.CheckpointError(f'{out}: was trained with another model configuration; '
+                                             'remove it or train without --resume')
+        model.load_state_dict(raw['model'])
+        optimizer.load_state_dict(raw['optimizer'])
+        state = TrainState(**raw['state'])
+        log(f'resuming {out} at epoch {state.epoch + 1}, iteration {state.iteration}')
+
+    dataset = SegTrainDataset(BopSegSource(train_splits, labels), train.copy_paste_prob, train.seed)
+    per_epoch = math.ceil(len(dataset) / train.batch_size)
+    if train.max_iters_per_epoch:
+        per_epoch = min(per_epoch, train.max_iters_per_epoch)
+    total = per_epoch * train.epochs
+
+    def save():
+        segmentation.save(out, model, config, catalog, optimizer=optimizer.state_dict(), state=asdict(state),
+                          train_config=asdict(train))
+
+    while state.epoch < train.epochs:
+        dataset.epoch = state.epoch
+        order = np.random.default_rng((train.seed, state.epoch)).permutation(len(dataset))
+        batches = [order[i:i + train.batch_size] for i in range(0, len(order), train.batch_size)][:per_epoch]
+        model.train()
+        bar = tqdm(total=per_epoch, initial=state.iteration, desc=f'epoch {state.epoch + 1}/{train.epochs}',
+                   unit='it', disable=not progress)
+        for it in range(state.iteration, per_epoch):
+            images, targets = _collate([dataset[int(i)] for i in batches[it]])
+            for group in optimizer.param_groups:
+                group['lr'] = train.lr * _lr_factor(state.epoch * per_epoch + it, total, train.warmup_iters)
+            losses = model(list(images), list(targets))
+            loss = sum(losses.values())
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f'loss became {loss.item()} at epoch {state.epoch + 1}, iteration {it}')
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            state.iteration = it + 1
+            bar.set_postfix(loss=f'{loss.item():.3f}')
+            bar.update()
+            if state.iteration % train.checkpoint_every == 0:
+                save()
+        bar.close()
+        record = {'epoch': state.epoch + 1, 'loss': loss.item()}
+        if val_split is not None and train.val_images > 0:
+            from binpick.evaluation.segmentation_eval import evaluate_split
+            metrics = evaluate_split(segmentation.Segmenter(model, config), val_split, labels,
+                                     max_images=train.val_images)
+            model.train()
+            record.update({k: metrics[k] for k in ('AP', 'AP50')})
+        log(' '.join(f'{k}={v:.4g}' if isinstance(v, float) else f'{k}={v}' for k, v in record.items()))
+        state.history.append(record)
+        state.epoch, state.iteration = state.epoch + 1, 0
+        save()
+    return state

@@ -1,0 +1,83 @@
+"""Instance segmentation inference: RGB image -> instances (mask, box, score, object name).
+
+The one function the segmentation node and the offline tools call. Models come from
+``binpick train-seg`` checkpoints (``perception.checkpoint``, kind ``segmentation``).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torchvision.ops import nms
+
+from binpick.catalog import Catalog
+from binpick.perception import checkpoint
+from binpick.perception.seg_model import SegConfig, build_model
+
+KIND = 'segmentation'
+
+
+@dataclass
+class Instance:
+    """One detected instance. ``mask`` HxW bool; ``box_xyxy`` pixels (x0, y0, x1, y1)."""
+
+    mask: np.ndarray
+    box_xyxy: np.ndarray
+    score: float
+    object_name: str
+
+
+def check_image(rgb: np.ndarray) -> None:
+    """Refuse what is not an HxWx3 uint8 RGB image with pixels."""
+    if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        got = f'{rgb.dtype} {rgb.shape}' if isinstance(rgb, np.ndarray) else type(rgb).__name__
+        raise ValueError(f'expected an HxWx3 uint8 RGB image, got {got}')
+    if rgb.shape[0] < 16 or rgb.shape[1] < 16:
+        raise ValueError(f'image of {rgb.shape[1]}x{rgb.shape[0]} pixels is too small (empty?)')
+
+
+class Segmenter:
+    """A trained segmentation model ready for inference on the CPU (or ``device``)."""
+
+    def __init__(self, model: torch.nn.Module, config: SegConfig, score_threshold: float = 0.5,
+                 nms_iou: float = 0.5, device: str = 'cpu') -> None:
+        self.model, self.config = model.to(device).eval(), config
+        self.score_threshold, self.nms_iou, self.device = score_threshold, nms_iou, device
+
+    @classmethod
+    def load(cls, path: str | Path, catalog: Catalog | None = None, **kwargs) -> 'Segmenter':
+        """Load a ``binpick train-seg`` checkpoint; refuses one trained for other objects or CAD."""
+        catalog = catalog or Catalog()
+        raw = checkpoint.load(path, KIND)
+        config = SegConfig(**raw['config'])
+        objects = {}
+        for name in config.object_names:
+            if name not in catalog:
+                raise checkpoint.CheckpointError(f'{path}: trained for {name!r}, which is not in the catalog')
+            objects[name] = catalog.get(name).fingerprint
+        checkpoint.load(path, KIND, objects)
+        model = build_model(config, pretrained_backbone=False)
+        model.load_state_dict(raw['model'])
+        return cls(model, config, **kwargs)
+
+    @torch.no_grad()
+    def segment(self, rgb: np.ndarray) -> list[Instance]:
+        """Instances in an HxWx3 uint8 RGB image, best first, above the score threshold after NMS."""
+        check_image(rgb)
+        image = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float().div(255.0).to(self.device)
+        out = self.model([image])[0]
+        keep = out['scores'] >= self.score_threshold
+        boxes, scores, labels, masks = (out[k][keep] for k in ('boxes', 'scores', 'labels', 'masks'))
+        keep = nms(boxes, scores, self.nms_iou)  # across classes: one part cannot be two
+        names = self.config.object_names
+        return [Instance(masks[i, 0].cpu().numpy() >= 0.5, boxes[i].cpu().numpy(), float(scores[i]),
+                         names[int(labels[i]) - 1]) for i in keep.tolist()]
+
+
+def save(path: str | Path, model: torch.nn.Module, config: SegConfig, catalog: Catalog, **extra) -> None:
+    """Write a segmentation checkpoint (config, object fingerprints, weights, and ``extra``)."""
+    checkpoint.save(path, KIND, {'config': asdict(config), 'model': model.state_dict(),
+                                 'objects': {n: catalog.get(n).fingerprint for n in config.object_names},
+                                 **extra})
