@@ -1,0 +1,87 @@
+"""Segmentation end to end at a tiny size: train, checkpoint, resume, load, segment, evaluate."""
+import dataclasses
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from binpick.catalog import Catalog
+from binpick.evaluation.segmentation_eval import evaluate_split
+from binpick.perception import checkpoint
+from binpick.perception.seg_model import SegConfig
+from binpick.perception.seg_train import SegTrainConfig, label_map, train_segmentation
+from binpick.perception.segmentation import Segmenter
+from binpick.sim.camera import PinholeCamera
+from binpick.sim.generator import CellConfig
+from binpick.sim.synth import SynthRequest, run
+
+CATALOG = Catalog()
+CONFIG = SegConfig(['hex_nut'], fpn_channels=32, mask_head_channels=32, min_size=120, max_size=160,
+                   anchor_sizes=(8, 16, 32, 64, 128))
+FAST = SegTrainConfig(epochs=1, max_iters_per_epoch=2, warmup_iters=2, val_images=1, checkpoint_every=1)
+
+
+@pytest.fixture(scope='module')
+def dataset(tmp_path_factory):
+    out = tmp_path_factory.mktemp('seg') / 'ds'
+    cell = dataclasses.replace(CellConfig.from_config(),
+                               camera=PinholeCamera.from_params(154.0, 154.0, 79.5, 59.5, 160, 120))
+    run(SynthRequest('hex_nut', 'synthetic', 2, 1, 1, 'low', 4), out, cell, CATALOG, progress=False)
+    return out
+
+
+@pytest.fixture(scope='module')
+def trained(dataset, tmp_path_factory):
+    ckpt = tmp_path_factory.mktemp('ckpt') / 'seg.pt'
+    logs = []
+    state = train_segmentation([dataset / 'train'], ckpt, ['hex_nut'], CATALOG, CONFIG, FAST,
+                               val_split=dataset / 'test', progress=False, log=logs.append)
+    return ckpt, state, logs
+
+
+def test_training_writes_a_checkpoint_with_history(trained):
+    ckpt, state, logs = trained
+    assert state.epoch == 1 and len(state.history) == 1
+    assert 'AP50' in state.history[0] and np.isfinite(state.history[0]['loss'])
+    raw = checkpoint.load(ckpt, 'segmentation', {'hex_nut': CATALOG.get('hex_nut').fingerprint})
+    assert raw['state']['epoch'] == 1 and 'optimizer' in raw
+    assert any('AP50=' in line for line in logs)
+
+
+def test_resume_continues_where_it_stopped(trained, dataset, tmp_path):
+    ckpt, _, _ = trained
+    copy = tmp_path / 'seg.pt'
+    copy.write_bytes(ckpt.read_bytes())
+    logs = []
+    state = train_segmentation([dataset / 'train'], copy, ['hex_nut'], CATALOG, CONFIG,
+                               dataclasses.replace(FAST, epochs=2, val_images=0), resume=True,
+                               progress=False, log=logs.append)
+    assert state.epoch == 2 and len(state.history) == 2
+    assert logs[0].startswith('resuming') and 'epoch 2' in logs[0]
+    with pytest.raises(checkpoint.CheckpointError, match='another model configuration'):
+        train_segmentation([dataset / 'train'], copy, ['hex_nut'], CATALOG,
+                           dataclasses.replace(CONFIG, fpn_channels=48), FAST, resume=True, progress=False)
+
+
+def test_segment_and_evaluate(trained, dataset):
+    ckpt, _, _ = trained
+    segmenter = Segmenter.load(ckpt, CATALOG, score_threshold=0.0)
+    rgb = np.zeros((120, 160, 3), np.uint8)
+    for inst in segmenter.segment(rgb):
+        assert inst.mask.shape == (120, 160) and inst.mask.dtype == bool
+        assert inst.object_name == 'hex_nut' and 0.0 <= inst.score <= 1.0
+    metrics = evaluate_split(segmenter, dataset / 'test', label_map(CATALOG, ['hex_nut']))
+    assert set(metrics) >= {'AP', 'AP50', 'AP75', 'ms_per_image'} and 0.0 <= metrics['AP50'] <= 1.0
+
+
+def test_cli_eval_seg(trained, dataset, tmp_path):
+    ckpt, _, _ = trained
+    out = subprocess.run([sys.executable, '-m', 'binpick.cli', 'eval-seg', '--ckpt', str(ckpt), '--data',
+                          str(dataset), '--json', str(tmp_path / 'm.json'), '--threads', '1'],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert 'mask AP' in out.stdout and (tmp_path / 'm.json').is_file()
+    bad = subprocess.run([sys.executable, '-m', 'binpick.cli', 'eval-seg', '--ckpt', str(tmp_path / 'm.json'),
+                          '--data', str(dataset)], capture_output=True, text=True)
+    assert bad.returncode == 1 and 'not a readable checkpoint' in bad.stderr
