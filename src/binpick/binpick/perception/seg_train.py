@@ -99,6 +99,7 @@ def train_segmentation(train_splits: list[Path], out: Path, object_names: list[s
         model.train()
         bar = tqdm(total=per_epoch, initial=state.iteration, desc=f'epoch {state.epoch + 1}/{train.epochs}',
                    unit='it', disable=not progress)
+        loss = torch.tensor(float('nan'))  # an epoch resumed at its very end runs no iteration
         for it in range(state.iteration, per_epoch):
             images, targets = _collate([dataset[int(i)] for i in batches[it]])
             for group in optimizer.param_groups:
@@ -119,7 +120,7 @@ def train_segmentation(train_splits: list[Path], out: Path, object_names: list[s
         record = {'epoch': state.epoch + 1, 'loss': loss.item()}
         if val_split is not None and train.val_images > 0:
             from binpick.evaluation.segmentation_eval import evaluate_split
-            metrics = evaluate_split(segmentation.Segmenter(model, config), val_split, labels,
+            metrics = evaluate_split(segmentation.Segmenter(model, config, score_threshold=0.05), val_split, labels,
                                      max_images=train.val_images)
             model.train()
             record.update({k: metrics[k] for k in ('AP', 'AP50')})
