@@ -120,8 +120,8 @@ def train_segmentation(train_splits: list[Path], out: Path, object_names: list[s
         record = {'epoch': state.epoch + 1, 'loss': loss.item()}
         if val_split is not None and train.val_images > 0:
             from binpick.evaluation.segmentation_eval import evaluate_split
-            metrics = evaluate_split(segmentation.Segmenter(model, config, score_threshold=0.05), val_split, labels,
-                                     max_images=train.val_images)
+            segmenter = segmentation.Segmenter(model, config, score_threshold=0.05)
+            metrics = evaluate_split(segmenter, val_split, labels, max_images=train.val_images)
             model.train()
             record.update({k: metrics[k] for k in ('AP', 'AP50')})
         log(' '.join(f'{k}={v:.4g}' if isinstance(v, float) else f'{k}={v}' for k, v in record.items()))
