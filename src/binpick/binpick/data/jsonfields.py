@@ -10,28 +10,26 @@ import numpy as np
 from binpick.data.errors import DataFormatError
 
 
-def load_json(path: str | Path) -> Any:
-    """Parse a JSON file; a syntax error is reported with the file name and line."""
+def _parse_file(path: str | Path, parse, syntax_error: type, describe) -> Any:
     path = Path(path)
     try:
-        return json.loads(path.read_text())
+        return parse(path.read_text())
     except FileNotFoundError:
         raise DataFormatError(path, '', 'file does not exist') from None
-    except json.JSONDecodeError as e:
-        raise DataFormatError(path, f'line {e.lineno}', f'not valid JSON ({e.msg})') from None
+    except syntax_error as e:
+        raise DataFormatError(path, *describe(e)) from None
+
+
+def load_json(path: str | Path) -> Any:
+    """Parse a JSON file; a missing file or a syntax error (with its line) names the file."""
+    return _parse_file(path, json.loads, json.JSONDecodeError,
+                       lambda e: (f'line {e.lineno}', f'not valid JSON ({e.msg})'))
 
 
 def load_yaml(path: str | Path) -> Any:
     """Parse a YAML file (safe loader); a missing file or a syntax error names the file."""
     import yaml
-
-    path = Path(path)
-    try:
-        return yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise DataFormatError(path, '', 'file does not exist') from None
-    except yaml.YAMLError as e:
-        raise DataFormatError(path, '', f'not valid YAML ({e})') from None
+    return _parse_file(path, yaml.safe_load, yaml.YAMLError, lambda e: ('', f'not valid YAML ({e})'))
 
 
 def field(entry: Any, key: str, path: Path | str, where: str) -> Any:
