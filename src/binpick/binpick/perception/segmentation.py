@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torchvision.ops import nms
 
 from binpick.catalog import Catalog
 from binpick.perception import checkpoint
@@ -44,7 +43,8 @@ class Segmenter:
     def __init__(self, model: torch.nn.Module, config: SegConfig, score_threshold: float = 0.5,
                  nms_iou: float = 0.5, device: str = 'cpu') -> None:
         self.model, self.config = model.to(device).eval(), config
-        self.score_threshold, self.nms_iou, self.device = score_threshold, nms_iou, device
+        self.score_threshold, self.device = score_threshold, device
+        self.model.roi_heads.nms_thresh = nms_iou  # Mask R-CNN's own per-class box NMS
 
     @classmethod
     def load(cls, path: str | Path, catalog: Catalog | None = None, **kwargs) -> 'Segmenter':
@@ -68,12 +68,10 @@ class Segmenter:
         check_image(rgb)
         image = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float().div(255.0).to(self.device)
         out = self.model([image])[0]
-        keep = out['scores'] >= self.score_threshold
-        boxes, scores, labels, masks = (out[k][keep] for k in ('boxes', 'scores', 'labels', 'masks'))
-        keep = nms(boxes, scores, self.nms_iou)  # across classes: one part cannot be two
+        keep = torch.nonzero(out['scores'] >= self.score_threshold).flatten().tolist()  # sorted by score
         names = self.config.object_names
-        return [Instance(masks[i, 0].cpu().numpy() >= 0.5, boxes[i].cpu().numpy(), float(scores[i]),
-                         names[int(labels[i]) - 1]) for i in keep.tolist()]
+        return [Instance(out['masks'][i, 0].cpu().numpy() >= 0.5, out['boxes'][i].cpu().numpy(),
+                         float(out['scores'][i]), names[int(out['labels'][i]) - 1]) for i in keep]
 
 
 def save(path: str | Path, model: torch.nn.Module, config: SegConfig, catalog: Catalog, **extra) -> None:
