@@ -1,0 +1,98 @@
+"""The pose network: RGB crop features fused with a point cloud of the masked depth (DenseFusion-
+style per-point fusion), predicting (paper Appendix A; Tian et al., ICRA 2020):
+
+- for each of the 60 icosahedral rotation anchors a quaternion deviation and an uncertainty sigma;
+- for each point a unit vector towards the object centre (translation by RANSAC voting).
+
+Frames: points and rotations are in the camera frame (OpenCV), points centred on their mean, metres.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from binpick.perception.efficientnet_lite import efficientnet_lite0
+from binpick.perception.pose.anchors import icosahedral_rotations
+
+
+@dataclass
+class PoseNetConfig:
+    """Sizes of the network's inputs and layers."""
+
+    object_name: str = ''
+    n_points: int = 512
+    crop_px: int = 64
+    point_dim: int = 128
+    global_dim: int = 512
+
+
+def quaternion_to_matrix(q: torch.Tensor) -> torch.Tensor:
+    """(..., 4) quaternions (x, y, z, w), normalised here -> (..., 3, 3) rotations."""
+    q = q / q.norm(dim=-1, keepdim=True).clamp(min=1e-9)
+    x, y, z, w = q.unbind(-1)
+    return torch.stack([
+        1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w),
+        2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w),
+        2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], dim=-1).reshape(q.shape[:-1] + (3, 3))
+
+
+def _mlp(*dims: int) -> nn.Sequential:
+    layers = []
+    for a, b in zip(dims[:-1], dims[1:]):
+        layers += [nn.Conv1d(a, b, 1), nn.GroupNorm(8, b), nn.ReLU(inplace=True)]
+    return nn.Sequential(*layers)
+
+
+class PoseNet(nn.Module):
+    """Inputs per instance: an RGB crop, N points (camera frame, centred), their RGB and crop coordinates."""
+
+    def __init__(self, config: PoseNetConfig, pretrained_backbone: bool = True) -> None:
+        super().__init__()
+        self.config = config
+        body = efficientnet_lite0(pretrained=pretrained_backbone)
+        # stem and the first three blocks (stride 4, 24 channels), ImageNet-initialised
+        self.image = nn.Sequential(body._conv_stem, body._bn0, nn.ReLU6(inplace=True), *body._blocks[:3])
+        self.point = _mlp(6, 64, config.point_dim)
+        self.fuse = _mlp(config.point_dim + 24, 256, 256)
+        self.glob = _mlp(256, config.global_dim)
+        self.anchor_head = nn.Sequential(nn.Linear(config.global_dim, 256), nn.ReLU(inplace=True),
+                                         nn.Linear(256, 60 * 5))
+        self.vector_head = nn.Sequential(_mlp(256 + config.global_dim, 256, 128), nn.Conv1d(128, 3, 1))
+        with torch.no_grad():  # start at zero deviation from each anchor and sigma near 1
+            bias = self.anchor_head[-1].bias.view(60, 5)
+            bias.zero_()
+            bias[:, 3] = 1.0
+            self.anchor_head[-1].weight.mul_(0.1)
+        self.register_buffer('anchors', torch.from_numpy(icosahedral_rotations()).float())
+
+    def forward(self, crop: torch.Tensor, points: torch.Tensor, point_rgb: torch.Tensor,
+                point_uv: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Args:
+            crop: (B, 3, S, S) ImageNet-normalised RGB crop.
+            points: (B, N, 3) centred points, metres.
+            point_rgb: (B, N, 3) colour of each point in [0, 1].
+            point_uv: (B, N, 2) each point's position in the crop, in [-1, 1] (grid_sample order x, y).
+
+        Returns:
+            ``R`` (B, 60, 3, 3) rotation at each anchor, ``sigma`` (B, 60), ``vectors`` (B, N, 3) unit.
+        """
+        fmap = self.image(crop)
+        pix = nn.functional.grid_sample(fmap, point_uv[:, :, None, :], align_corners=False)[..., 0]  # (B, 24, N)
+        f = self.point(torch.cat([points, point_rgb], dim=-1).transpose(1, 2))
+        f = self.fuse(torch.cat([f, pix], dim=1))
+        g = self.glob(f).max(dim=-1).values
+        out = self.anchor_head(g).view(-1, 60, 5)
+        R = self.anchors[None] @ quaternion_to_matrix(out[..., :4])
+        sigma = nn.functional.softplus(out[..., 4]) + 1e-3
+        v = self.vector_head(torch.cat([f, g[:, :, None].expand(-1, -1, f.shape[-1])], dim=1)).transpose(1, 2)
+        return {'R': R, 'sigma': sigma, 'vectors': v / v.norm(dim=-1, keepdim=True).clamp(min=1e-9)}
+
+
+def best_rotation(R: torch.Tensor, sigma: torch.Tensor) -> tuple[np.ndarray, float]:
+    """The rotation of the most certain anchor and a confidence in [0, 1] (its share of 1/sigma)."""
+    inv = 1.0 / sigma
+    i = int(torch.argmax(inv))
+    return R[i].detach().cpu().numpy().astype(np.float64), float(inv[i] / inv.sum())

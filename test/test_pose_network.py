@@ -1,0 +1,34 @@
+"""Pose network shapes and parameterisation."""
+import math
+
+import numpy as np
+import torch
+
+from binpick.geometry import axis_angle, quat_from_matrix
+from binpick.perception.pose.network import PoseNet, PoseNetConfig, best_rotation, quaternion_to_matrix
+
+
+def test_quaternion_to_matrix_matches_numpy():
+    R = axis_angle(np.array([0.2, -1.0, 0.5]), 1.1)
+    q = torch.from_numpy(quat_from_matrix(R) * 3.0)          # not normalised on purpose
+    assert np.allclose(quaternion_to_matrix(q).numpy(), R, atol=1e-9)
+
+
+def test_outputs_start_at_the_anchors():
+    torch.manual_seed(0)
+    net = PoseNet(PoseNetConfig('x', n_points=64, crop_px=32), pretrained_backbone=False)
+    out = net(torch.randn(2, 3, 32, 32), torch.randn(2, 64, 3) * 0.02, torch.rand(2, 64, 3),
+              torch.rand(2, 64, 2) * 2 - 1)
+    assert out['R'].shape == (2, 60, 3, 3) and out['sigma'].shape == (2, 60) and out['vectors'].shape == (2, 64, 3)
+    assert torch.allclose(out['vectors'].norm(dim=-1), torch.ones(2, 64), atol=1e-5)
+    assert (out['sigma'] > 0).all()
+    # small initial deviations: each anchor's rotation stays within a few degrees of the anchor
+    dev = net.anchors[None].transpose(-1, -2) @ out['R']
+    angle = torch.arccos(((dev.diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2).clamp(-1, 1))
+    assert float(angle.max()) < math.radians(20)
+
+
+def test_best_rotation_picks_the_smallest_sigma():
+    R = torch.stack([torch.eye(3), torch.tensor([[0.0, -1, 0], [1, 0, 0], [0, 0, 1]])])
+    rot, conf = best_rotation(R, torch.tensor([2.0, 0.5]))
+    assert np.allclose(rot, R[1].numpy()) and conf == 0.8
