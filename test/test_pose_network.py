@@ -2,6 +2,7 @@
 import math
 
 import numpy as np
+import pytest
 import torch
 
 from binpick.geometry import axis_angle, quat_from_matrix
@@ -25,10 +26,10 @@ def test_outputs_start_at_the_anchors():
     # small initial deviations: each anchor's rotation stays within a few degrees of the anchor
     dev = net.anchors[None].transpose(-1, -2) @ out['R']
     angle = torch.arccos(((dev.diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2).clamp(-1, 1))
-    assert float(angle.max()) < math.radians(20)
+    assert angle.max().item() < math.radians(20)
 
 
 def test_best_rotation_picks_the_smallest_sigma():
     R = torch.stack([torch.eye(3), torch.tensor([[0.0, -1, 0], [1, 0, 0], [0, 0, 1]])])
     rot, conf = best_rotation(R, torch.tensor([2.0, 0.5]))
-    assert np.allclose(rot, R[1].numpy()) and conf == 0.8
+    assert np.allclose(rot, R[1].numpy()) and conf == pytest.approx(0.8)
