@@ -272,9 +272,9 @@ class BopSplit:
         return (self.gt_root / f'{scene_id:06d}' / 'scene_gt.json').is_file()
 
     def image_ids(self, scene_id: int) -> list[int]:
-        return sorted(self._annotations(scene_id)[0])
+        return sorted(self.annotations(scene_id)[0])
 
-    def _annotations(self, scene_id: int):
+    def annotations(self, scene_id: int):
         """(cameras, gt or None, gt_info or None) of a scene, read once and cached."""
         cached = self._cache.get(scene_id)
         if cached is None:
@@ -289,7 +289,7 @@ class BopSplit:
 
     def frame(self, scene_id: int, im_id: int, with_masks: bool = False) -> Frame:
         """One Frame; ground truth (and visible masks if asked) attached when the split has it."""
-        cameras, gt, gt_info = self._annotations(scene_id)
+        cameras, gt, gt_info = self.annotations(scene_id)
         if im_id not in cameras:
             raise DataFormatError(self.scene_dir(scene_id) / 'scene_camera.json', f'image {im_id}', 'missing entry')
         d, cam = self.scene_dir(scene_id), cameras[im_id]
@@ -308,7 +308,7 @@ class BopSplit:
 
     def frames(self, scene_id: int, with_masks: bool = False):
         """Yield every Frame of a scene; ground truth is attached when the split has it."""
-        for im_id in sorted(self._annotations(scene_id)[0]):
+        for im_id in sorted(self.annotations(scene_id)[0]):
             yield self.frame(scene_id, im_id, with_masks)
 
 
