@@ -34,7 +34,7 @@ class PinholeCamera:
             raise CameraError(f'K must be 3x3, got shape {K.shape}')
         if self.width <= 0 or self.height <= 0:
             raise CameraError(f'image size {self.width}x{self.height} must be positive')
-        fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
+        fx, fy = K[0, 0], K[1, 1]
         if fx <= 0 or fy <= 0 or not np.isfinite(K).all():
             raise CameraError(f'focal lengths must be positive and finite, got fx={fx}, fy={fy}')
         if K[0, 1] != 0 or K[1, 0] != 0 or K[2, 0] != 0 or K[2, 1] != 0 or K[2, 2] != 1:

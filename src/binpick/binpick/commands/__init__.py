@@ -1,0 +1,1 @@
+"""Subcommands of the ``binpick`` command, one module per group."""

@@ -1,0 +1,84 @@
+"""binpick train-seg | eval-seg."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from binpick.commands.args import positive, set_threads
+
+
+def _dataset_objects(data_dirs: list[str], catalog) -> list[str]:
+    """Object names of ``binpick synth`` datasets (from their dataset_info.json)."""
+    from binpick.data.jsonfields import field, load_json
+    names = []
+    for d in data_dirs:
+        path = Path(d) / 'dataset_info.json'
+        name = field(load_json(path), 'object_name', path, '')
+        catalog.get(name)
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def _cmd_train_seg(args: argparse.Namespace) -> int:
+    from binpick.catalog import Catalog
+    from binpick.perception.seg_train import SegTrainConfig, train_segmentation
+    set_threads(args.threads)
+    catalog = Catalog()
+    names = args.objects or _dataset_objects(args.data, catalog)
+    train = SegTrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                           max_iters_per_epoch=args.max_iters_per_epoch, val_images=args.val_images,
+                           seed=args.seed, copy_paste_prob=args.copy_paste)
+    val = Path(args.val) if args.val else Path(args.data[0]) / 'test'
+    state = train_segmentation([Path(d) / 'train' for d in args.data], Path(args.out), names, catalog,
+                               train=train, val_split=val if val.is_dir() else None, resume=args.resume)
+    print(f'model for {", ".join(names)} written to {args.out} after {state.epoch} epoch(s)')
+    return 0
+
+
+def _cmd_eval_seg(args: argparse.Namespace) -> int:
+    from binpick.catalog import Catalog
+    from binpick.evaluation.segmentation_eval import evaluate_split
+    from binpick.perception.seg_train import label_map
+    from binpick.perception.segmentation import Segmenter
+    set_threads(args.threads)
+    catalog = Catalog()
+    segmenter = Segmenter.load(args.ckpt, catalog, score_threshold=args.score_threshold)
+    split_dir = Path(args.data) / args.split
+    gt_dir = Path(args.data) / 'gt_eval_only' / args.split
+    metrics = evaluate_split(segmenter, split_dir, label_map(catalog, segmenter.config.object_names),
+                             gt_dir if gt_dir.is_dir() else None, args.max_images, progress=True)
+    print(f'{split_dir}: mask AP {metrics["AP"]:.3f}, AP50 {metrics["AP50"]:.3f}, AP75 {metrics["AP75"]:.3f} '
+          f'over {int(metrics["images"])} images, {metrics["ms_per_image"]:.0f} ms per image')
+    if args.json:
+        from binpick.data import atomic
+        atomic.write_json(args.json, {'ckpt': str(args.ckpt), 'data': str(split_dir), **metrics})
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser('train-seg', help='train the instance segmentation model on synthetic bins')
+    p.add_argument('--data', nargs='+', required=True, help='binpick synth dataset folder(s); their train/ is used')
+    p.add_argument('--out', required=True, help='checkpoint to write (rewritten during training)')
+    p.add_argument('--objects', nargs='+', help='object names (default: from the datasets)')
+    p.add_argument('--val', help='split folder validated after each epoch (default: DATA/test)')
+    p.add_argument('--epochs', type=positive, default=6)
+    p.add_argument('--batch-size', type=positive, default=2)
+    p.add_argument('--lr', type=float, default=0.01)
+    p.add_argument('--max-iters-per-epoch', type=positive)
+    p.add_argument('--val-images', type=int, default=20)
+    p.add_argument('--copy-paste', type=float, default=0.5, help='probability of copy-paste per sample')
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--threads', type=positive, help='torch threads (default: all cores)')
+    p.add_argument('--resume', action='store_true', help='continue from the checkpoint at --out')
+    p.set_defaults(func=_cmd_train_seg)
+
+    p = sub.add_parser('eval-seg', help='mask AP / AP50 of a segmentation model on a BOP split')
+    p.add_argument('--ckpt', required=True)
+    p.add_argument('--data', required=True, help='dataset folder')
+    p.add_argument('--split', default='test')
+    p.add_argument('--max-images', type=positive)
+    p.add_argument('--score-threshold', type=float, default=0.05, help='low for AP (default 0.05)')
+    p.add_argument('--json', help='also write the figures to this JSON file')
+    p.add_argument('--threads', type=positive)
+    p.set_defaults(func=_cmd_eval_seg)
