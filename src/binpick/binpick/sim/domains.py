@@ -8,7 +8,7 @@
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -56,7 +56,7 @@ def textures(domain: str, seed: int) -> list[np.ndarray]:
 def appearance(domain: str, rng: np.random.Generator) -> Appearance:
     """Colours, textures and light of one frame."""
     if domain == 'synthetic':
-        return Appearance(
+        look = Appearance(
             object_rgb=tuple(rng.uniform(0.15, 0.95, 3)), bin_rgb=tuple(rng.uniform(0, 1, 3)),
             floor_rgb=tuple(rng.uniform(0, 1, 3)),
             light_direction=tuple(_unit(np.array([*rng.uniform(-1, 1, 2), rng.uniform(0.3, 1.5)]))),
@@ -64,6 +64,14 @@ def appearance(domain: str, rng: np.random.Generator) -> Appearance:
             shadow=bool(rng.random() < 0.5),
             bin_texture=int(rng.integers(24)) if rng.random() < 0.6 else -1,
             floor_texture=int(rng.integers(24)) if rng.random() < 0.8 else -1)
+        if rng.random() < 0.4:  # bare metal: grey parts with glare, as most industrial parts are
+            grey = rng.uniform(0.4, 0.8)
+            look = replace(look, object_rgb=tuple(np.clip(grey + rng.normal(0, 0.03, 3), 0, 1)),
+                           specular=rng.uniform(0.6, 1.0), diffuse=rng.uniform(0.5, 0.9))
+        if rng.random() < 0.3:  # plain grey or dark totes
+            look = replace(look, bin_rgb=(rng.uniform(0.15, 0.6),) * 3,
+                           bin_texture=int(rng.integers(24)) if rng.random() < 0.3 else -1)
+        return look
     # one real cell: brushed-steel parts under a strong light from the side, a grey tote
     return Appearance(object_rgb=(0.60, 0.61, 0.63), bin_rgb=(0.37, 0.37, 0.39), floor_rgb=(0.47, 0.43, 0.37),
                       light_direction=tuple(_unit(np.array([0.55, -0.35, 1.0]) + rng.normal(0, 0.03, 3))),
