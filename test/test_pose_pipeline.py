@@ -1,8 +1,8 @@
 """Pose network end to end at a tiny size: labels from BOP, train, checkpoint, estimate, ADD(-S) recall."""
-import dataclasses
 
 import numpy as np
 import pytest
+from conftest import small_synth_dataset
 
 from binpick.catalog import Catalog
 from binpick.data.bop import BopSplit
@@ -12,9 +12,6 @@ from binpick.perception.pose.estimator import PoseEstimator
 from binpick.perception.pose.labels import labels_from_bop
 from binpick.perception.pose.network import PoseNetConfig
 from binpick.perception.pose.train import PoseTrainConfig, train_pose
-from binpick.sim.camera import PinholeCamera
-from binpick.sim.generator import CellConfig
-from binpick.sim.synth import SynthRequest, run
 
 CATALOG = Catalog()
 OBJ = CATALOG.get('connector_block')
@@ -23,11 +20,7 @@ CONFIG = PoseNetConfig('connector_block', n_points=64, crop_px=32, point_dim=32,
 
 @pytest.fixture(scope='module')
 def dataset(tmp_path_factory):
-    out = tmp_path_factory.mktemp('pose') / 'ds'
-    cell = dataclasses.replace(CellConfig.from_config(),
-                               camera=PinholeCamera.from_params(231.0, 231.0, 119.5, 89.5, 240, 180))
-    run(SynthRequest('connector_block', 'synthetic', 2, 1, 1, 'low', 8), out, cell, CATALOG, progress=False)
-    return out
+    return small_synth_dataset(tmp_path_factory.mktemp('pose') / 'ds', 'connector_block', width=240, seed=8)
 
 
 @pytest.fixture(scope='module')

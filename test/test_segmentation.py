@@ -5,6 +5,7 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import small_synth_dataset
 
 from binpick.catalog import Catalog
 from binpick.evaluation.segmentation_eval import evaluate_split
@@ -12,9 +13,6 @@ from binpick.perception import checkpoint
 from binpick.perception.seg_model import SegConfig
 from binpick.perception.seg_train import SegTrainConfig, label_map, train_segmentation
 from binpick.perception.segmentation import Segmenter
-from binpick.sim.camera import PinholeCamera
-from binpick.sim.generator import CellConfig
-from binpick.sim.synth import SynthRequest, run
 
 CATALOG = Catalog()
 CONFIG = SegConfig(['hex_nut'], fpn_channels=32, mask_head_channels=32, min_size=120, max_size=160,
@@ -24,11 +22,7 @@ FAST = SegTrainConfig(epochs=1, max_iters_per_epoch=2, warmup_iters=2, val_image
 
 @pytest.fixture(scope='module')
 def dataset(tmp_path_factory):
-    out = tmp_path_factory.mktemp('seg') / 'ds'
-    cell = dataclasses.replace(CellConfig.from_config(),
-                               camera=PinholeCamera.from_params(154.0, 154.0, 79.5, 59.5, 160, 120))
-    run(SynthRequest('hex_nut', 'synthetic', 2, 1, 1, 'low', 4), out, cell, CATALOG, progress=False)
-    return out
+    return small_synth_dataset(tmp_path_factory.mktemp('seg') / 'ds', 'hex_nut', width=160, seed=4)
 
 
 @pytest.fixture(scope='module')

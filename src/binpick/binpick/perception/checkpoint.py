@@ -7,6 +7,7 @@ truncated, of another kind, or trained for objects whose CAD differs from the ca
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,16 @@ import torch
 
 from binpick.data import atomic
 from binpick.errors import BinpickError
+
+
+@dataclass
+class TrainState:
+    """Where a training run stands, saved in its checkpoint: epochs done, iterations done in the
+    current epoch, and one record of figures per finished epoch."""
+
+    epoch: int = 0
+    iteration: int = 0
+    history: list = field(default_factory=list)
 
 
 class CheckpointError(BinpickError):

@@ -6,7 +6,7 @@ rewritten (atomically) every ``checkpoint_every`` iterations and after each epoc
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,13 +36,6 @@ class SegTrainConfig:
     loader_workers: int = 0
 
 
-@dataclass
-class TrainState:
-    epoch: int = 0
-    iteration: int = 0           # within the epoch
-    history: list = field(default_factory=list)
-
-
 def _collate(batch):
     return tuple(zip(*batch))
 
@@ -61,7 +54,7 @@ def label_map(catalog: Catalog, object_names: list[str]) -> dict[int, int]:
 def train_segmentation(train_splits: list[Path], out: Path, object_names: list[str], catalog: Catalog,
                        config: SegConfig | None = None, train: SegTrainConfig = SegTrainConfig(),
                        val_split: Path | None = None, resume: bool = False, progress: bool = True,
-                       log=print) -> TrainState:
+                       log=print) -> checkpoint.TrainState:
     """Train (or resume training) and write the checkpoint at ``out``; returns the final state."""
     from tqdm import tqdm
 
@@ -71,7 +64,7 @@ def train_segmentation(train_splits: list[Path], out: Path, object_names: list[s
     model = build_model(config, pretrained_backbone=True)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.SGD(params, lr=train.lr, momentum=train.momentum, weight_decay=train.weight_decay)
-    state = TrainState()
+    state = checkpoint.TrainState()
     if resume and Path(out).is_file():
         raw = checkpoint.load(out, segmentation.KIND, {n: catalog.get(n).fingerprint for n in config.object_names})
         if raw['config'] != asdict(config):
@@ -79,7 +72,7 @@ def train_segmentation(train_splits: list[Path], out: Path, object_names: list[s
                                              'remove it or train without --resume')
         model.load_state_dict(raw['model'])
         optimizer.load_state_dict(raw['optimizer'])
-        state = TrainState(**raw['state'])
+        state = checkpoint.TrainState(**raw['state'])
         log(f'resuming {out} at epoch {state.epoch + 1}, iteration {state.iteration}')
 
     dataset = SegTrainDataset(BopSegSource(train_splits, labels), train.copy_paste_prob, train.seed)

@@ -6,7 +6,7 @@ objects, Eq. 7 otherwise) plus the unit-vector loss (Eq. 9).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -33,17 +33,10 @@ class PoseTrainConfig:
     model_points: int = 500
 
 
-@dataclass
-class PoseTrainState:
-    epoch: int = 0
-    iteration: int = 0
-    history: list = field(default_factory=list)
-
-
 def train_pose(labels: list[PoseLabel], out: Path, object_name: str, catalog: Catalog,
                config: PoseNetConfig | None = None, train: PoseTrainConfig = PoseTrainConfig(),
                init: Path | None = None, resume: bool = False, validate=None, progress: bool = True,
-               log=print) -> PoseTrainState:
+               log=print) -> checkpoint.TrainState:
     """Train a pose network on ``labels`` and write it to ``out`` (rewritten as training goes).
 
     Args:
@@ -63,14 +56,14 @@ def train_pose(labels: list[PoseLabel], out: Path, object_name: str, catalog: Ca
         net.load_state_dict(est.PoseEstimator.load(init, catalog, object_name).net.state_dict())
     optimizer = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=train.lr,
                                   weight_decay=train.weight_decay)
-    state = PoseTrainState()
+    state = checkpoint.TrainState()
     if resume and Path(out).is_file():
         raw = checkpoint.load(out, est.KIND, {object_name: obj.fingerprint})
         if raw['config'] != asdict(config):
             raise checkpoint.CheckpointError(f'{out}: was trained with another network configuration')
         net.load_state_dict(raw['model'])
         optimizer.load_state_dict(raw['optimizer'])
-        state = PoseTrainState(**raw['state'])
+        state = checkpoint.TrainState(**raw['state'])
         log(f'resuming {out} at epoch {state.epoch + 1}, iteration {state.iteration}')
 
     pts = torch.from_numpy(obj.sample_points(train.model_points)).float()
