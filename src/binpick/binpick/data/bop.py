@@ -329,15 +329,17 @@ def write_frame_images(scene_dir: str | Path, im_id: int, rgb: np.ndarray, depth
             write_mask(Path(mask_dir or d) / sub / f'{im_id:06d}_{k:06d}.png', m, fsync)
 
 
+def mask_bbox(mask: np.ndarray) -> tuple[int, int, int, int]:
+    """(x, y, w, h) in pixels of the pixels set in an HxW mask; (-1, -1, -1, -1) when it is empty."""
+    xs, ys = np.flatnonzero(mask.any(axis=0)), np.flatnonzero(mask.any(axis=1))
+    if len(xs) == 0:
+        return (-1, -1, -1, -1)
+    return (int(xs[0]), int(ys[0]), int(xs[-1] - xs[0] + 1), int(ys[-1] - ys[0] + 1))
+
+
 def gt_info_from_masks(mask: np.ndarray, mask_visib: np.ndarray, depth_m: np.ndarray) -> GtInfo:
     """GtInfo of one instance from its full and visible masks and the frame's depth (metres)."""
-    def bbox(m: np.ndarray) -> tuple[int, int, int, int]:
-        xs, ys = np.flatnonzero(m.any(axis=0)), np.flatnonzero(m.any(axis=1))
-        if len(xs) == 0:
-            return (-1, -1, -1, -1)
-        return (int(xs[0]), int(ys[0]), int(xs[-1] - xs[0] + 1), int(ys[-1] - ys[0] + 1))
-
     n_all = int(mask.sum())
     n_visib = int(mask_visib.sum())
-    return GtInfo(bbox(mask), bbox(mask_visib), n_all, int((mask & (depth_m > 0)).sum()), n_visib,
+    return GtInfo(mask_bbox(mask), mask_bbox(mask_visib), n_all, int((mask & (depth_m > 0)).sum()), n_visib,
                   n_visib / n_all if n_all else 0.0)

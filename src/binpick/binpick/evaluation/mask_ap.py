@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from binpick.data.bop import mask_bbox
+
 
 @dataclass
 class MaskSet:
@@ -36,12 +38,12 @@ def mask_ap(ground_truth: list[MaskSet], predictions: list[MaskSet], n_labels: i
         h, w = g.masks[0].shape if g.masks else (1, 1)
         images.append({'id': g.image_id, 'height': int(h), 'width': int(w)})
         for k, (m, label) in enumerate(zip(g.masks, g.labels)):
-            ys, xs = np.nonzero(m)
-            if len(xs) == 0:
+            x, y, w, h = mask_bbox(m)
+            if w < 0:
                 continue
             annotations.append({'id': len(annotations) + 1, 'image_id': g.image_id, 'category_id': int(label),
                                 'segmentation': _rle(m), 'area': float(m.sum()),
-                                'bbox': [float(xs.min()), float(ys.min()), float(np.ptp(xs) + 1), float(np.ptp(ys) + 1)],
+                                'bbox': [float(x), float(y), float(w), float(h)],
                                 'iscrowd': int(bool(g.ignore[k])) if g.ignore else 0})
     results = [{'image_id': p.image_id, 'category_id': int(label), 'segmentation': _rle(m), 'score': float(s)}
                for p in predictions for m, label, s in zip(p.masks, p.labels, p.scores or [])]

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import torch
 
-from binpick.data.bop import BopSplit
+from binpick.data.bop import BopSplit, mask_bbox
 from binpick.data.errors import DataFormatError
 
 
@@ -104,10 +104,7 @@ def augment(sample: SegSample, rng: np.random.Generator) -> SegSample:
 def to_tensors(sample: SegSample) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Image (3xHxW float in [0, 1]) and a torchvision detection target (boxes xyxy, labels, masks)."""
     image = torch.from_numpy(np.ascontiguousarray(sample.rgb)).permute(2, 0, 1).float() / 255.0
-    boxes = []
-    for m in sample.masks:
-        xs, ys = np.flatnonzero(m.any(axis=0)), np.flatnonzero(m.any(axis=1))
-        boxes.append([xs[0], ys[0], xs[-1] + 1, ys[-1] + 1])
+    boxes = [(x, y, x + w, y + h) for x, y, w, h in map(mask_bbox, sample.masks)]
     target = {'boxes': torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4),
               'labels': torch.from_numpy(sample.labels),
               'masks': torch.from_numpy(sample.masks.astype(np.uint8))}
