@@ -85,7 +85,7 @@ def register(sub) -> None:
     p.add_argument('--init', help='start from this pose checkpoint (e.g. the teacher)')
     p.add_argument('--use-eval-gt', action='store_true',
                    help='real-emulated data: train on its evaluation ground truth (the upper bound only)')
-    p.add_argument('--epochs', type=positive, default=20)
+    p.add_argument('--epochs', type=positive, default=8)
     p.add_argument('--batch-size', type=positive, default=32)
     p.add_argument('--lr', type=float, default=1e-3)
     p.add_argument('--val-images', type=int, default=10, help='DATA/test images for validation per epoch')

@@ -23,7 +23,7 @@ from binpick.perception.pose.network import PoseNet, PoseNetConfig
 
 @dataclass
 class PoseTrainConfig:
-    epochs: int = 20
+    epochs: int = 8
     batch_size: int = 32
     lr: float = 1e-3            # teacher; the paper's student uses 10x less (self-training)
     weight_decay: float = 1e-4
