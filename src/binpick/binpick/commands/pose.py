@@ -44,7 +44,7 @@ def _cmd_eval_pose(args: argparse.Namespace) -> int:
     from binpick.catalog import Catalog
     from binpick.data import atomic
     from binpick.data.bop_results import write_results_csv
-    from binpick.evaluation.pose_eval import evaluate_pose
+    from binpick.evaluation.pose_eval import evaluate_pose, segmenter_masks
     from binpick.perception.pose.estimator import PoseEstimator
     set_threads(args.threads)
     catalog = Catalog()
@@ -59,8 +59,8 @@ def _cmd_eval_pose(args: argparse.Namespace) -> int:
         segmenter = Segmenter.load(args.seg_ckpt, catalog)
     split_dir = Path(args.data) / args.split
     gt_dir = Path(args.data) / 'gt_eval_only' / args.split
-    ev = evaluate_pose(estimator, split_dir, obj, gt_dir if gt_dir.is_dir() else None, segmenter,
-                       args.max_images, progress=True)
+    ev = evaluate_pose(estimator, split_dir, obj, gt_dir if gt_dir.is_dir() else None,
+                       segmenter_masks(segmenter, obj) if segmenter else None, args.max_images, progress=True)
     metric = 'ADD-S' if obj.info.is_symmetric else 'ADD'
     n_ok, n_all = ev.report.correct.get(obj.obj_id, 0), ev.report.total.get(obj.obj_id, 0)
     table = (f'| object | metric | masks | recall | correct / instances | ms per instance |\n'

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from binpick.data.bop import BopSplit
 from binpick.data.bop_results import PoseEstimate
 from binpick.evaluation.recall import GtTarget, RecallReport, recall
 
+MaskSource = Callable[[int, int, np.ndarray], list[np.ndarray]]   # (scene_id, im_id, rgb) -> masks
 MIN_VISIB_FRACT = 0.3  # instances less visible than this are not counted (neither found nor missed)
 
 
@@ -23,12 +25,19 @@ class PoseEvaluation:
     skipped: dict[str, int] = field(default_factory=dict)
 
 
+def segmenter_masks(segmenter, obj: CatalogObject) -> MaskSource:
+    """Mask source that runs ``segmenter`` on each frame and keeps the masks of ``obj``."""
+    return lambda scene_id, im_id, rgb: [i.mask for i in segmenter.segment(rgb) if i.object_name == obj.name]
+
+
 def evaluate_pose(estimator, split_dir: str | Path, obj: CatalogObject, gt_dir: str | Path | None = None,
-                  segmenter=None, max_images: int | None = None, min_visib_fract: float = MIN_VISIB_FRACT,
-                  n_model_points: int = 1000, progress: bool = False) -> PoseEvaluation:
+                  predicted_masks: MaskSource | None = None, max_images: int | None = None,
+                  min_visib_fract: float = MIN_VISIB_FRACT, n_model_points: int = 1000,
+                  progress: bool = False) -> PoseEvaluation:
     """Estimate every instance of ``obj`` in the split and score by ADD(-S) < 10 % of the diameter.
 
-    Masks are the ground-truth visible masks (diagnosis only) unless a ``segmenter`` is given.
+    Masks are the ground-truth visible masks (diagnosis only) unless ``predicted_masks`` is given
+    (:func:`segmenter_masks`, or a :class:`~binpick.perception.mask_store.MaskStore`'s ``masks``).
     """
     from tqdm import tqdm
 
@@ -38,14 +47,14 @@ def evaluate_pose(estimator, split_dir: str | Path, obj: CatalogObject, gt_dir: 
         frames = [frames[int(k)] for k in np.linspace(0, len(frames) - 1, max_images).round()]
     targets, estimates, seconds, n_instances, skipped = [], [], 0.0, 0, {}
     for scene_id, im_id in tqdm(frames, desc='estimating poses', unit='image', disable=not progress):
-        frame = split.frame(scene_id, im_id, with_masks=segmenter is None)
+        frame = split.frame(scene_id, im_id, with_masks=predicted_masks is None)
         infos = frame.gt_info or [None] * len(frame.gt)
         for g, info in zip(frame.gt, infos):
             if g.obj_id == obj.obj_id:
                 targets.append(GtTarget(scene_id, im_id, g.obj_id, g.T_cam_obj,
                                         info.visib_fract if info is not None else 1.0))
-        if segmenter is not None:
-            masks = [inst.mask for inst in segmenter.segment(frame.rgb) if inst.object_name == obj.name]
+        if predicted_masks is not None:
+            masks = predicted_masks(scene_id, im_id, frame.rgb)
         else:
             masks = [m for g, m in zip(frame.gt, frame.masks_visib) if g.obj_id == obj.obj_id and m.any()]
         t0 = time.perf_counter()

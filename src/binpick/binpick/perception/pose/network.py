@@ -1,7 +1,11 @@
 """The pose network: RGB crop features fused with a point cloud of the masked depth (DenseFusion-
 style per-point fusion), predicting (paper Appendix A; Tian et al., ICRA 2020):
 
-- for each of the 60 icosahedral rotation anchors a quaternion deviation and an uncertainty sigma;
+- for each of the 60 icosahedral rotation anchors a quaternion deviation and an uncertainty sigma.
+  The deviation is bounded to MAX_DEVIATION_RAD (a little more than the 44.3 deg covering radius of
+  the 60 anchors): each anchor can reach the rotations of its own cell, so a small sigma singles out
+  the anchor whose cell holds the answer (unbounded deviations let every anchor regress the same
+  rotation and sigma stops telling them apart);
 - for each point a unit vector towards the object centre (translation by RANSAC voting).
 
 Frames: points and rotations are in the camera frame (OpenCV), points centred on their mean, metres.
@@ -16,6 +20,8 @@ from torch import nn
 
 from binpick.perception.efficientnet_lite import efficientnet_lite0
 from binpick.perception.pose.anchors import icosahedral_rotations
+
+MAX_DEVIATION_RAD = 0.85
 
 
 @dataclass
@@ -39,6 +45,15 @@ def quaternion_to_matrix(q: torch.Tensor) -> torch.Tensor:
         2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], dim=-1).reshape(q.shape[:-1] + (3, 3))
 
 
+def bounded_deviation(raw: torch.Tensor, max_angle: float = MAX_DEVIATION_RAD) -> torch.Tensor:
+    """(..., 3) unbounded outputs -> (..., 4) unit quaternions (x, y, z, w) of rotations of at most
+    ``max_angle`` radians (axis-angle of length max_angle * tanh(|raw|))."""
+    norm = raw.norm(dim=-1, keepdim=True)
+    half = 0.5 * max_angle * torch.tanh(norm)
+    axis = raw / norm.clamp(min=1e-9)
+    return torch.cat([axis * torch.sin(half), torch.cos(half)], dim=-1)
+
+
 def _mlp(*dims: int) -> nn.Sequential:
     layers = []
     for a, b in zip(dims[:-1], dims[1:]):
@@ -59,12 +74,10 @@ class PoseNet(nn.Module):
         self.fuse = _mlp(config.point_dim + 24, 256, 256)
         self.glob = _mlp(256, config.global_dim)
         self.anchor_head = nn.Sequential(nn.Linear(config.global_dim, 256), nn.ReLU(inplace=True),
-                                         nn.Linear(256, 60 * 5))
+                                         nn.Linear(256, 60 * 4))
         self.vector_head = nn.Sequential(_mlp(256 + config.global_dim, 256, 128), nn.Conv1d(128, 3, 1))
-        with torch.no_grad():  # start at zero deviation from each anchor and sigma near 1
-            bias = self.anchor_head[-1].bias.view(60, 5)
-            bias.zero_()
-            bias[:, 3] = 1.0
+        with torch.no_grad():  # start near zero deviation from each anchor
+            self.anchor_head[-1].bias.zero_()
             self.anchor_head[-1].weight.mul_(0.1)
         self.register_buffer('anchors', torch.from_numpy(icosahedral_rotations()).float())
 
@@ -84,9 +97,9 @@ class PoseNet(nn.Module):
         f = self.point(torch.cat([points, point_rgb], dim=-1).transpose(1, 2))
         f = self.fuse(torch.cat([f, pix], dim=1))
         g = self.glob(f).max(dim=-1).values
-        out = self.anchor_head(g).view(-1, 60, 5)
-        R = self.anchors[None] @ quaternion_to_matrix(out[..., :4])
-        sigma = nn.functional.softplus(out[..., 4]) + 1e-3
+        out = self.anchor_head(g).view(-1, 60, 4)
+        R = self.anchors[None] @ quaternion_to_matrix(bounded_deviation(out[..., :3]))
+        sigma = torch.exp(out[..., 3].clamp(-12.0, 6.0))   # log-sigma output: even steps at every scale
         v = self.vector_head(torch.cat([f, g[:, :, None].expand(-1, -1, f.shape[-1])], dim=1)).transpose(1, 2)
         return {'R': R, 'sigma': sigma, 'vectors': v / v.norm(dim=-1, keepdim=True).clamp(min=1e-9)}
 

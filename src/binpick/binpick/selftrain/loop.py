@@ -1,0 +1,190 @@
+"""Iterative self-training (paper Sec. 3.4): the teacher labels every instance of the unlabeled
+frames, the verification scores select pseudo labels (mu + sigma), a student initialised from the
+teacher is trained on them with the pose trainer, and the student becomes the next teacher.
+
+Ground truth is never read here: the unlabeled split is refused if it holds any, and frames are read
+without it. Output folder (resumable after a kill, each file written atomically):
+
+    OUT/selftrain.json              the run's settings (a rerun with other settings is refused)
+    OUT/masks/                      predicted masks of the unlabeled frames (MaskStore)
+    OUT/iter_KK/candidates.json     every scored candidate of iteration K
+    OUT/iter_KK/student.pt          the student (rewritten while it trains)
+    OUT/iter_KK/record.json         thresholds, counts, timings, evaluation; written last = done
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from binpick.catalog import Catalog
+from binpick.data import atomic
+from binpick.data.bop import BopSplit
+from binpick.data.jsonfields import load_json
+from binpick.errors import BinpickError
+from binpick.perception.mask_store import MaskStore
+from binpick.perception.pose.estimator import PoseEstimator
+from binpick.perception.pose.labels import PoseLabel
+from binpick.perception.pose.train import PoseTrainConfig, train_pose
+from binpick.selftrain.perceptual import PerceptualDistance
+from binpick.selftrain.scores import PoseScorer
+from binpick.selftrain.selection import Selection, select
+
+GT_FILES = ('scene_gt.json', 'scene_gt_info.json', 'mask', 'mask_visib')
+
+
+class SelfTrainError(BinpickError):
+    """Self-training cannot go on (label leak, no accepted labels, changed settings)."""
+
+
+@dataclass
+class SelfTrainConfig:
+    iterations: int = 5
+    criterion: str = 'both'          # both | appearance (d_a only) | geometry (d_g only)
+    geometry: str = 'visible'        # visible (paper) | whole (authors' code)
+    perceptual: str = 'auto'         # auto | lpips-alex | effnet-lite0
+    student_epochs: int = 4
+    student_lr: float = 1e-4         # the teacher's 1e-3 / 10, the paper's ratio
+    batch_size: int = 32
+    seed: int = 0
+
+
+@dataclass
+class Candidate:
+    """A teacher estimate of one unlabeled instance with its verification scores (``d_geo_m`` metres)."""
+
+    scene_id: int
+    im_id: int
+    mask_path: str
+    T_cam_obj: list              # 4x4 nested list, metres
+    confidence: float
+    d_mask: float
+    d_image: float
+    d_appearance: float
+    d_geo_m: float
+
+
+def unlabeled_split(path: str | Path) -> Path:
+    """The split folder to label: ``path`` itself, or ``path/train`` for a binpick dataset folder.
+
+    Raises:
+        SelfTrainError: when the split holds ground-truth files (they would leak labels).
+    """
+    path = Path(path)
+    if (path / 'dataset_info.json').is_file() and (path / 'train').is_dir():
+        path = path / 'train'
+    if not path.is_dir():
+        raise SelfTrainError(f'{path}: unlabeled folder does not exist')
+    for scene in sorted(p for p in path.iterdir() if p.is_dir()):
+        leaks = [name for name in GT_FILES if (scene / name).exists()]
+        if leaks:
+            raise SelfTrainError(f'{scene}: holds ground truth ({", ".join(leaks)}); an unlabeled folder must not '
+                                 '(it would leak labels into self-training)')
+    return path
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def label_frames(estimator: PoseEstimator, scorer: PoseScorer, split: BopSplit, masks: MaskStore,
+                 progress: bool = True, desc: str = 'labelling') -> list[Candidate]:
+    """The teacher's estimate and verification scores of every instance of every frame."""
+    from tqdm import tqdm
+    frames = [(s, i) for s in split.scene_ids() for i in split.image_ids(s)]
+    candidates = []
+    for scene_id, im_id in tqdm(frames, desc=desc, unit='image', disable=not progress):
+        frame = split.frame(scene_id, im_id)
+        paths = masks.mask_paths(scene_id, im_id)
+        inst_masks = masks.masks(scene_id, im_id)
+        results = estimator.estimate(frame.rgb, frame.depth_m, frame.camera.K, inst_masks)
+        keep = [k for k, r in enumerate(results) if r.T_cam_obj is not None]
+        scores = scorer.score(frame.rgb, frame.depth_m, frame.camera.K, [inst_masks[k] for k in keep],
+                              [results[k].T_cam_obj for k in keep], seed=scene_id * 1000 + im_id)
+        for k, s in zip(keep, scores):
+            candidates.append(Candidate(scene_id, im_id, str(paths[k]), results[k].T_cam_obj.tolist(),
+                                        results[k].confidence, s.d_mask, s.d_image, s.d_appearance, s.d_geo_m))
+    return candidates
+
+
+def select_candidates(candidates: list[Candidate], criterion: str) -> Selection:
+    return select(np.array([c.d_appearance for c in candidates]), np.array([c.d_geo_m for c in candidates]),
+                  criterion)
+
+
+def self_train(teacher: str | Path, unlabeled: str | Path, out: str | Path, masks: MaskStore,
+               config: SelfTrainConfig = SelfTrainConfig(), catalog: Catalog | None = None,
+               evaluate: Callable[[Path, list[Candidate], Selection], dict] | None = None,
+               progress: bool = True, log=print) -> list[dict]:
+    """Run (or resume) ``config.iterations`` self-training iterations; returns the iteration records.
+
+    Args:
+        teacher: pose checkpoint of the first teacher (trained on synthetic data: the lower bound).
+        unlabeled: split folder of unlabeled frames (see :func:`unlabeled_split`).
+        masks: predicted masks of those frames (filled beforehand).
+        evaluate: optional callable(student checkpoint, candidates, selection) -> figures, stored
+            in each record (the experiment's diagnosis; it may use evaluation ground truth, this
+            function never does).
+    """
+    catalog = catalog or Catalog()
+    out, split_dir = Path(out), unlabeled_split(unlabeled)
+    first = PoseEstimator.load(teacher, catalog)
+    obj = catalog.get(first.config.object_name)
+    settings = {'teacher': str(teacher), 'teacher_sha256': sha256(Path(teacher)), 'unlabeled': str(split_dir),
+                'object': obj.name, **asdict(config)}
+    settings_path = out / 'selftrain.json'
+    if settings_path.is_file():
+        before = load_json(settings_path)
+        changed = sorted(k for k in settings if k != 'iterations' and before.get(k) != settings[k])
+        if changed:
+            raise SelfTrainError(f'{out} holds a self-training run with other settings ({", ".join(changed)}); '
+                                 'use another --out')
+    atomic.write_json(settings_path, settings)
+
+    split = BopSplit(split_dir)
+    scorer = PoseScorer(obj, PerceptualDistance(config.perceptual), config.geometry)
+    records, current = [], Path(teacher)
+    for k in range(1, config.iterations + 1):
+        d = out / f'iter_{k:02d}'
+        record_path, cand_path, student = d / 'record.json', d / 'candidates.json', d / 'student.pt'
+        if record_path.is_file():
+            records.append(load_json(record_path))
+            current = student
+            continue
+        t0 = time.perf_counter()
+        if cand_path.is_file():
+            candidates = [Candidate(**c) for c in load_json(cand_path)]
+        else:
+            estimator = PoseEstimator.load(current, catalog, obj.name)
+            candidates = label_frames(estimator, scorer, split, masks, progress, f'iteration {k}: labelling')
+            atomic.write_json(cand_path, [asdict(c) for c in candidates], indent=None)
+        label_s = time.perf_counter() - t0
+        selection = select_candidates(candidates, config.criterion)
+        n_acc = int(selection.accepted.sum())
+        log(f'iteration {k}: {n_acc} of {len(candidates)} candidates accepted ({config.criterion}; '
+            f'tau_a={selection.tau_appearance}, tau_g={selection.tau_geometry_m} m; {scorer.perceptual.name})')
+        if n_acc == 0:
+            raise SelfTrainError(f'iteration {k}: no pseudo label accepted out of {len(candidates)} candidates; '
+                                 f'the model stays {current}')
+        labels = [PoseLabel(split_dir, c.scene_id, c.im_id, Path(c.mask_path), np.array(c.T_cam_obj))
+                  for c, ok in zip(candidates, selection.accepted) if ok]
+        t1 = time.perf_counter()
+        train_pose(labels, student, obj.name, catalog, first.config,
+                   PoseTrainConfig(epochs=config.student_epochs, lr=config.student_lr,
+                                   batch_size=config.batch_size, seed=config.seed + k),
+                   init=current, resume=True, progress=progress, log=log)
+        record = {'iteration': k, 'teacher': str(current), 'student': str(student),
+                  'student_sha256': sha256(student), **selection.to_dict(), 'criterion': config.criterion,
+                  'perceptual': scorer.perceptual.name, 'geometry': config.geometry,
+                  'accepted_index': np.flatnonzero(selection.accepted).tolist(),
+                  'label_seconds': label_s, 'train_seconds': time.perf_counter() - t1}
+        if evaluate is not None:
+            record['evaluation'] = evaluate(student, candidates, selection)
+        atomic.write_json(record_path, record)
+        records.append(record)
+        current = student
+    return records

@@ -1,0 +1,45 @@
+"""Pseudo-label selection (paper Sec. 3.3, "Comprehensive Selection"): accept a candidate when
+d_a < mu_a + sigma_a and d_g < mu_g + sigma_g, the statistics taken over all candidates being labelled."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+CRITERIA = ('both', 'appearance', 'geometry')
+
+
+@dataclass
+class Selection:
+    """Which candidates are accepted, with the thresholds used (``None`` for a criterion not applied)."""
+
+    accepted: np.ndarray              # (N,) bool
+    tau_appearance: float | None
+    tau_geometry_m: float | None
+
+    def to_dict(self) -> dict:
+        return {'accepted': int(self.accepted.sum()), 'candidates': len(self.accepted),
+                'tau_appearance': self.tau_appearance, 'tau_geometry_m': self.tau_geometry_m}
+
+
+def threshold(values: np.ndarray) -> float:
+    """mu + sigma of the finite values (inf when there are none)."""
+    finite = values[np.isfinite(values)]
+    return float(finite.mean() + finite.std()) if len(finite) else float('inf')
+
+
+def select(d_appearance: np.ndarray, d_geometry_m: np.ndarray, criterion: str = 'both') -> Selection:
+    """Apply the mu + sigma thresholds; ``criterion``: both (the paper), appearance (d_a only) or
+    geometry (d_g only), the ablations of the paper's Table 2."""
+    if criterion not in CRITERIA:
+        raise ValueError(f'criterion must be one of {CRITERIA}, not {criterion!r}')
+    d_a, d_g = np.asarray(d_appearance, dtype=np.float64), np.asarray(d_geometry_m, dtype=np.float64)
+    accepted = np.ones(len(d_a), dtype=bool)
+    tau_a = tau_g = None
+    if criterion in ('both', 'appearance'):
+        tau_a = threshold(d_a)
+        accepted &= d_a < tau_a
+    if criterion in ('both', 'geometry'):
+        tau_g = threshold(d_g)
+        accepted &= d_g < tau_g
+    return Selection(accepted, tau_a, tau_g)
