@@ -8,8 +8,8 @@ os.environ.pop('ROS_STATIC_PEERS', None)
 os.environ.setdefault('ROS_DOMAIN_ID', str(10 + os.getpid() % 90))
 
 
-def small_synth_dataset(out, object_name: str, width: int, seed: int, scenes: int = 2):
-    """A tiny synthetic BOP dataset (``scenes`` train scenes + 1 test scene, one frame each, low
+def small_synth_dataset(out, object_name: str, width: int, seed: int, scenes: int = 2, domain: str = 'synthetic'):
+    """A tiny BOP dataset of ``domain`` (``scenes`` train scenes + 1 test scene, one frame each, low
     bins) seen by a ``width`` x 3/4 ``width`` camera; returns its folder."""
     import dataclasses
 
@@ -21,5 +21,5 @@ def small_synth_dataset(out, object_name: str, width: int, seed: int, scenes: in
     f, h = 0.9625 * width, width * 3 // 4
     cell = dataclasses.replace(CellConfig.from_config(),
                                camera=PinholeCamera.from_params(f, f, (width - 1) / 2, (h - 1) / 2, width, h))
-    run(SynthRequest(object_name, 'synthetic', scenes, 1, 1, 'low', seed), out, cell, Catalog(), progress=False)
+    run(SynthRequest(object_name, domain, scenes, 1, 1, 'low', seed), out, cell, Catalog(), progress=False)
     return out

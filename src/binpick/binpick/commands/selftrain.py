@@ -1,0 +1,80 @@
+"""binpick selftrain | experiment."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from binpick.commands.args import positive, set_threads
+
+
+def _cmd_selftrain(args: argparse.Namespace) -> int:
+    from binpick.catalog import Catalog
+    from binpick.data.bop import BopSplit
+    from binpick.perception.mask_store import MaskStore
+    from binpick.perception.pose.estimator import PoseEstimator
+    from binpick.perception.segmentation import Segmenter
+    from binpick.selftrain.loop import SelfTrainConfig, self_train, unlabeled_split
+    set_threads(args.threads)
+    catalog = Catalog()
+    split_dir = unlabeled_split(args.unlabeled)                 # refuses ground truth before any work
+    obj = catalog.get(PoseEstimator.load(args.teacher, catalog).config.object_name)
+    masks = MaskStore(Path(args.out) / 'masks')
+    masks.fill(BopSplit(split_dir), Segmenter.load(args.seg_ckpt, catalog), obj.name)
+    config = SelfTrainConfig(iterations=args.iterations, criterion=args.criterion, geometry=args.geometry,
+                             perceptual=args.perceptual, student_epochs=args.student_epochs,
+                             student_lr=args.student_lr, seed=args.seed)
+    records = self_train(args.teacher, split_dir, args.out, masks, config, catalog)
+    for r in records:
+        print(f'iteration {r["iteration"]}: {r["accepted"]} / {r["candidates"]} accepted -> {r["student"]}')
+    print(f'final model: {records[-1]["student"]}')
+    return 0
+
+
+def _cmd_experiment(args: argparse.Namespace) -> int:
+    from binpick.selftrain.experiment import ExperimentConfig, run_experiment
+    from binpick.selftrain.report import gap_closed
+    set_threads(args.threads)
+    config = ExperimentConfig.quick(args.object) if args.quick else ExperimentConfig(args.object)
+    opt = lambda v: Path(v) if v else None  # noqa: E731
+    out = Path(args.out or f'results/experiment_{args.object}{"_quick" if args.quick else ""}')
+    results = run_experiment(out, config, syn=opt(args.syn), real=opt(args.real), seg=opt(args.seg_ckpt),
+                             lb=opt(args.lb), ub=opt(args.ub), workers=args.workers)
+    both = results['selftrain'].get('both')
+    print((out / 'report.md').read_text().split('\n## ')[0])
+    if both:
+        r = both[-1]['evaluation']['recall']
+        print(f'gap closed: {100 * gap_closed(r, results["recall_lb"], results["recall_ub"]):.1f} %')
+    print(f'report: {out / "report.md"}')
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser('selftrain', help='iterative self-training of a pose model on unlabeled frames')
+    p.add_argument('--teacher', required=True, help='pose checkpoint trained on synthetic data')
+    p.add_argument('--unlabeled', required=True,
+                   help='folder of unlabeled frames (BOP split, or a real-emulated dataset: its train split)')
+    p.add_argument('--seg-ckpt', required=True, help='segmentation checkpoint for the instance masks')
+    p.add_argument('--out', required=True, help='run folder (resumable)')
+    p.add_argument('--iterations', type=positive, default=5)
+    p.add_argument('--criterion', choices=['both', 'appearance', 'geometry'], default='both')
+    p.add_argument('--geometry', choices=['visible', 'whole'], default='visible',
+                   help='d_g against the visible model surface (paper) or the whole model (authors\' code)')
+    p.add_argument('--perceptual', choices=['auto', 'lpips-alex', 'effnet-lite0'], default='auto')
+    p.add_argument('--student-epochs', type=positive, default=4)
+    p.add_argument('--student-lr', type=float, default=1e-4)
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--threads', type=positive)
+    p.set_defaults(func=_cmd_selftrain)
+
+    p = sub.add_parser('experiment', help='LB, self-training (both criteria and each alone), UB: report')
+    p.add_argument('--object', default='zigzag_bracket')
+    p.add_argument('--out', help='folder (default results/experiment_OBJECT[_quick])')
+    p.add_argument('--quick', action='store_true', help='tiny sizes: a smoke run in minutes')
+    p.add_argument('--syn', help='reuse this synthetic dataset')
+    p.add_argument('--real', help='reuse this real-emulated dataset')
+    p.add_argument('--seg-ckpt', help='reuse this segmentation checkpoint')
+    p.add_argument('--lb', help='reuse this LB pose checkpoint')
+    p.add_argument('--ub', help='reuse this UB pose checkpoint')
+    p.add_argument('--workers', type=positive, default=2)
+    p.add_argument('--threads', type=positive)
+    p.set_defaults(func=_cmd_experiment)

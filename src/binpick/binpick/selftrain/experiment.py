@@ -1,0 +1,165 @@
+"""The self-training experiment on one part (paper Tables 1-2, Fig. 5, on our domains): lower bound,
+self-training with both criteria and with each alone, upper bound, all on the real-emulated test split
+with predicted masks; plus the precision of the accepted pseudo labels, judged with the evaluation
+ground truth (diagnosis only: self-training itself never sees it).
+
+Everything lands in one folder and every stage resumes: datasets, checkpoints, predicted masks and
+self-training iterations already made are reused.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from binpick.catalog import Catalog
+from binpick.data import atomic
+from binpick.data.bop import BopSplit
+from binpick.evaluation.pose_error import add_or_adds, is_correct
+from binpick.evaluation.pose_eval import evaluate_pose
+from binpick.perception.mask_store import MaskStore
+from binpick.perception.pose.estimator import PoseEstimator
+from binpick.perception.pose.labels import labels_from_bop
+from binpick.perception.pose.train import PoseTrainConfig, train_pose
+from binpick.selftrain.loop import Candidate, SelfTrainConfig, self_train
+from binpick.selftrain.selection import CRITERIA, Selection
+
+
+@dataclass
+class ExperimentConfig:
+    """Sizes of everything the experiment makes. ``quick()`` is the smoke-run preset."""
+
+    object_name: str = 'zigzag_bracket'
+    syn_scenes: int = 60
+    syn_test_scenes: int = 6
+    real_scenes: int = 20
+    real_test_scenes: int = 8
+    seg_epochs: int = 7
+    seg_iters_per_epoch: int | None = None
+    teacher: PoseTrainConfig = field(default_factory=PoseTrainConfig)
+    selftrain: SelfTrainConfig = field(default_factory=SelfTrainConfig)
+    criteria: tuple[str, ...] = CRITERIA
+
+    @classmethod
+    def quick(cls, object_name: str) -> 'ExperimentConfig':
+        return cls(object_name, syn_scenes=6, syn_test_scenes=1, real_scenes=3, real_test_scenes=1,
+                   seg_epochs=1, seg_iters_per_epoch=40, teacher=PoseTrainConfig(epochs=2),
+                   selftrain=SelfTrainConfig(iterations=2, student_epochs=1))
+
+
+def _stage(log, text: str) -> None:
+    log(f'== {text}')
+
+
+def pseudo_label_precision(candidates: list[Candidate], accepted: np.ndarray, gt_split: BopSplit,
+                           obj, pts_m: np.ndarray) -> dict:
+    """Share of candidates whose pose is correct (ADD(-S) < 0.1 d against the nearest ground-truth
+    instance of the frame), among the accepted, the rejected and all. Diagnosis only."""
+    correct = np.zeros(len(candidates), dtype=bool)
+    for n, c in enumerate(candidates):
+        frame_gt = gt_split.annotations(c.scene_id)[1].get(c.im_id, [])
+        errors = [add_or_adds(np.array(c.T_cam_obj), g.T_cam_obj, pts_m, obj.info.is_symmetric)
+                  for g in frame_gt if g.obj_id == obj.obj_id]
+        correct[n] = bool(errors) and bool(is_correct(min(errors), obj.info.diameter_m))
+    share = lambda m: float(correct[m].mean()) if m.any() else float('nan')  # noqa: E731
+    return {'precision_accepted': share(accepted), 'precision_rejected': share(~accepted),
+            'precision_all': share(np.ones(len(correct), dtype=bool)),
+            'correct_accepted': int((correct & accepted).sum())}
+
+
+def run_experiment(out: str | Path, config: ExperimentConfig, catalog: Catalog | None = None,
+                   syn: Path | None = None, real: Path | None = None, seg: Path | None = None,
+                   lb: Path | None = None, ub: Path | None = None, workers: int = 2, progress: bool = True,
+                   log=print) -> dict:
+    """Run (or resume) the whole experiment in ``out``; returns the results written to results.json.
+
+    ``syn``, ``real``, ``seg``, ``lb``, ``ub``: reuse these datasets / checkpoints instead of making them.
+    """
+    from binpick.perception.seg_train import SegTrainConfig, train_segmentation
+    from binpick.perception.segmentation import Segmenter
+    from binpick.selftrain.report import write_report
+    from binpick.sim.generator import CellConfig
+    from binpick.sim.synth import SynthRequest, run as synth
+
+    catalog = catalog or Catalog()
+    obj = catalog.get(config.object_name)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    t_start, timings = time.perf_counter(), {}
+
+    def timed(name, fn, *args, **kwargs):
+        t0 = time.perf_counter()
+        result = fn(*args, **kwargs)
+        timings[name] = timings.get(name, 0.0) + time.perf_counter() - t0
+        return result
+
+    syn, real = Path(syn or out / 'data_synthetic'), Path(real or out / 'data_real')
+    for path, domain, scenes, test, seed in ((syn, 'synthetic', config.syn_scenes, config.syn_test_scenes, 3),
+                                             (real, 'real', config.real_scenes, config.real_test_scenes, 2)):
+        if not (path / 'dataset_info.json').is_file():
+            _stage(log, f'simulating {domain} bins into {path}')
+            timed('data', synth, SynthRequest(obj.name, domain, scenes, test, 5, 'mixed', seed), path,
+                  CellConfig.from_config(), catalog, workers=workers, progress=progress)
+
+    if seg is None:
+        seg = out / 'seg.pt'
+        if not (out / 'seg.done').is_file():
+            _stage(log, f'training instance segmentation on synthetic bins -> {seg}')
+            timed('segmentation training', train_segmentation, [syn / 'train'], seg, [obj.name], catalog,
+                  train=SegTrainConfig(epochs=config.seg_epochs, max_iters_per_epoch=config.seg_iters_per_epoch,
+                                       val_images=0),
+                  resume=True, progress=progress, log=log)
+            atomic.write_text(out / 'seg.done', str(seg))
+    segmenter = Segmenter.load(seg, catalog, score_threshold=0.5)
+
+    bounds = {}
+    for name, given, data, gt_dir in (('LB', lb, syn / 'train', None),
+                                      ('UB', ub, real / 'train', real / 'gt_eval_only' / 'train')):
+        ckpt = Path(given or out / f'pose_{name.lower()}.pt')
+        done = out / f'pose_{name.lower()}.done'
+        if given is None and not done.is_file():
+            _stage(log, f'training the {name} pose model -> {ckpt}')
+            labels = labels_from_bop(data, obj.obj_id, gt_dir)
+            timed(f'{name} training', train_pose, labels, ckpt, obj.name, catalog, train=config.teacher,
+                  resume=True, progress=progress, log=log)
+            atomic.write_text(done, str(ckpt))
+        bounds[name] = ckpt
+
+    _stage(log, 'predicting instance masks of the real-emulated train (unlabeled) and test frames')
+    masks_train, masks_test = MaskStore(out / 'masks' / 'train'), MaskStore(out / 'masks' / 'test')
+    timed('segmentation inference', masks_train.fill, BopSplit(real / 'train'), segmenter, obj.name, progress)
+    timed('segmentation inference', masks_test.fill, BopSplit(real / 'test'), segmenter, obj.name, progress)
+
+    def recall_of(ckpt: Path) -> float:
+        ev = evaluate_pose(PoseEstimator.load(ckpt, catalog, obj.name), real / 'test', obj,
+                           predicted_masks=lambda s, i, rgb: masks_test.masks(s, i))
+        return float(ev.report.mean)
+
+    gt_train = BopSplit(real / 'train', real / 'gt_eval_only' / 'train')
+    pts = obj.sample_points(1000)
+
+    def diagnose(student: Path, candidates: list[Candidate], selection: Selection) -> dict:
+        return {'recall': timed('evaluation', recall_of, student),
+                **pseudo_label_precision(candidates, selection.accepted, gt_train, obj, pts)}
+
+    results_path = out / 'results.json'
+    _stage(log, 'evaluating LB and UB on the real-emulated test split (predicted masks)')
+    recall = {name: timed('evaluation', recall_of, ckpt) for name, ckpt in bounds.items()}
+    log(f'LB {100 * recall["LB"]:.1f} %, UB {100 * recall["UB"]:.1f} %')
+    runs = {}
+    for criterion in config.criteria:
+        _stage(log, f'self-training from LB, criterion {criterion}, {config.selftrain.iterations} iterations')
+        records = timed(f'self-training ({criterion})', self_train, bounds['LB'], real / 'train',
+                        out / f'selftrain_{criterion}', masks_train, replace(config.selftrain, criterion=criterion),
+                        catalog, evaluate=diagnose, progress=progress, log=log)
+        runs[criterion] = [{k: v for k, v in r.items() if k != 'accepted_index'} for r in records]
+    results = {'object': obj.name, 'symmetric': obj.info.is_symmetric,
+               'metric': 'ADD-S' if obj.info.is_symmetric else 'ADD', 'config': asdict(config),
+               'data': {'synthetic': str(syn), 'real': str(real)}, 'segmentation': str(seg),
+               'lb': str(bounds['LB']), 'ub': str(bounds['UB']), 'recall_lb': recall['LB'], 'recall_ub': recall['UB'],
+               'selftrain': runs, 'seconds_this_run': timings, 'total_seconds_this_run': time.perf_counter() - t_start}
+    atomic.write_json(results_path, results)
+    write_report(results, out)
+    return results

@@ -1,0 +1,102 @@
+"""The experiment's report: markdown tables shaped like the paper's Table 2, and plots like its Fig. 5
+(recall per iteration) plus the pseudo labels accepted per iteration and their precision."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from binpick.data import atomic
+
+ROW_NAMES = {'appearance': 'self-training, d_a only', 'geometry': 'self-training, d_g only',
+             'both': 'self-training, d_a and d_g (paper)'}
+
+
+def gap_closed(recall: float, lb: float, ub: float) -> float:
+    """Share of the LB -> UB gap closed by ``recall`` (nan when UB <= LB)."""
+    return (recall - lb) / (ub - lb) if ub > lb else float('nan')
+
+
+def _pct(x: float) -> str:
+    return 'n/a' if x != x else f'{100 * x:.1f}'
+
+
+def markdown(results: dict) -> str:
+    lb, ub, metric = results['recall_lb'], results['recall_ub'], results['metric']
+    runs = results['selftrain']
+    lines = [f'# Self-training experiment: {results["object"]}', '',
+             f'{metric} recall (< 10 % of the diameter) on the real-emulated test split, masks predicted by the '
+             'segmentation model trained on synthetic bins.', '',
+             f'| method | {metric} recall (%) | LB -> UB gap closed |', '| --- | --- | --- |',
+             f'| LB: trained on synthetic bins only | {_pct(lb)} | 0 % |']
+    for criterion in ('appearance', 'geometry', 'both'):
+        if runs.get(criterion):
+            last = runs[criterion][-1]
+            r = last['evaluation']['recall']
+            lines.append(f'| {ROW_NAMES[criterion]}, {last["iteration"]} iterations | {_pct(r)} | '
+                         f'{_pct(gap_closed(r, lb, ub))} % |')
+    lines += [f'| UB: trained on the real-emulated train split\'s ground truth | {_pct(ub)} | 100 % |', '',
+              '## Per iteration', '',
+              '| criterion | iteration | accepted / candidates | tau_a | tau_g (mm) | precision of accepted (%) | '
+              f'precision of all candidates (%) | {metric} recall (%) |',
+              '| --- | --- | --- | --- | --- | --- | --- | --- |']
+    for criterion, records in runs.items():
+        for r in records:
+            ev = r['evaluation']
+            tau_a = 'n/a' if r['tau_appearance'] is None else f'{r["tau_appearance"]:.3f}'
+            tau_g = 'n/a' if r['tau_geometry_m'] is None else f'{1000 * r["tau_geometry_m"]:.2f}'
+            lines.append(f'| {criterion} | {r["iteration"]} | {r["accepted"]} / {r["candidates"]} | {tau_a} | '
+                         f'{tau_g} | {_pct(ev["precision_accepted"])} | {_pct(ev["precision_all"])} | '
+                         f'{_pct(ev["recall"])} |')
+    first = next(iter(runs.values()), [{}])[0] if runs else {}
+    lines += ['', f'Perceptual distance: `{first.get("perceptual", "?")}`; geometry: `{first.get("geometry", "?")}` '
+              '(visible surface by hidden point removal, or the whole model).',
+              'Precision is diagnosis only: it uses the evaluation ground truth, which self-training never reads.',
+              '', '![recall per iteration](recall_per_iteration.png)', '',
+              '![pseudo labels per iteration](pseudo_labels.png)', '']
+    return '\n'.join(lines)
+
+
+def plot(results: dict, out: Path) -> None:
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    lb, ub, runs = results['recall_lb'], results['recall_ub'], results['selftrain']
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for criterion, records in runs.items():
+        its = [0] + [r['iteration'] for r in records]
+        ax.plot(its, [100 * lb] + [100 * r['evaluation']['recall'] for r in records], marker='o',
+                label=ROW_NAMES[criterion])
+    ax.axhline(100 * lb, color='grey', ls='--', label='LB (synthetic only)')
+    ax.axhline(100 * ub, color='black', ls='--', label='UB (real ground truth)')
+    ax.set(xlabel='self-training iteration', ylabel=f'{results["metric"]} recall (%)',
+           title=f'{results["object"]}: real-emulated test split')
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    _save(fig, out / 'recall_per_iteration.png')
+
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))
+    for criterion, records in runs.items():
+        its = [r['iteration'] for r in records]
+        a1.plot(its, [r['accepted'] for r in records], marker='o', label=criterion)
+        a2.plot(its, [100 * r['evaluation']['precision_accepted'] for r in records], marker='o', label=criterion)
+    a1.set(xlabel='iteration', ylabel='pseudo labels accepted')
+    a2.set(xlabel='iteration', ylabel='precision of accepted labels (%)', ylim=(0, 100))
+    a1.legend(fontsize=8)
+    fig.tight_layout()
+    _save(fig, out / 'pseudo_labels.png')
+
+
+def _save(fig, path: Path) -> None:
+    import io
+    buf = io.BytesIO()
+    fig.savefig(buf, format='png', dpi=110)
+    atomic.write_bytes(path, buf.getvalue())
+    import matplotlib.pyplot as plt
+    plt.close(fig)
+
+
+def write_report(results: dict, out: str | Path) -> None:
+    """report.md and the two PNGs into ``out`` (results.json is written by the experiment)."""
+    out = Path(out)
+    plot(results, out)
+    atomic.write_text(out / 'report.md', markdown(results))

@@ -1,0 +1,180 @@
+"""Pseudo-label verification scores, selection and the self-training loop (tiny sizes, real rendering
+and real training). The loop must never open ground truth: an audit hook watches every file it opens."""
+import shutil
+import sys
+
+import numpy as np
+import pytest
+from conftest import small_synth_dataset
+
+from binpick.catalog import Catalog
+from binpick.data import atomic
+from binpick.data.bop import BopSplit
+from binpick.geometry import axis_angle
+from binpick.perception import checkpoint
+from binpick.perception.mask_store import MaskStore
+from binpick.perception.pose.labels import labels_from_bop
+from binpick.perception.pose.network import PoseNetConfig
+from binpick.perception.pose.train import PoseTrainConfig, train_pose
+from binpick.selftrain.loop import SelfTrainConfig, SelfTrainError, self_train, unlabeled_split
+from binpick.selftrain.perceptual import PerceptualDistance
+from binpick.selftrain.scores import PoseScorer, chamfer_distance, mask_similarity, visible_points
+from binpick.selftrain.selection import select
+
+CATALOG = Catalog()
+OBJ = CATALOG.get('connector_block')
+CONFIG = PoseNetConfig('connector_block', n_points=64, crop_px=32, point_dim=32, global_dim=64)
+OPENED: list[str] = []
+_WATCH = [False]
+
+
+def _audit(event, args):
+    if _WATCH[0] and event == 'open':
+        OPENED.append(str(args[0]))
+
+
+sys.addaudithook(_audit)
+
+
+def test_mask_similarity_is_eq3():
+    M_o = np.zeros((10, 10), bool)
+    M_o[2:6, 2:6] = True                       # 16 observed pixels
+    assert mask_similarity(M_o, M_o) == 1.0
+    M_r = np.zeros((10, 10), bool)
+    M_r[2:6, 2:4] = True                       # covers 8 of them; rendered background 92, of which 84 observed bg
+    assert mask_similarity(M_r, M_o) == pytest.approx(0.5 * (8 / 16 + 84 / 92))
+    assert mask_similarity(~M_o, M_o) == 0.0
+
+
+def test_chamfer_and_visible_points():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(300, 3))
+    assert chamfer_distance(a, a) == 0.0
+    assert chamfer_distance(a, a + [0.01, 0, 0]) == pytest.approx(0.02, rel=0.05)
+    assert chamfer_distance(a, a[:0]) == float('inf')
+    sphere = rng.normal(size=(2000, 3))
+    sphere = 0.05 * sphere / np.linalg.norm(sphere, axis=1, keepdims=True) + [0, 0, 0.5]
+    seen = visible_points(sphere, 0.1)
+    assert 0.35 * len(sphere) < len(seen) < 0.65 * len(sphere)
+    assert (seen[:, 2] < 0.5 + 0.01).all()          # the near half of the sphere
+
+
+def test_selection_thresholds():
+    d_a = np.array([1.0, 2.0, 3.0, 10.0])
+    d_g = np.array([0.001, 0.009, 0.002, 0.002])
+    both = select(d_a, d_g)
+    assert both.tau_appearance == pytest.approx(d_a.mean() + d_a.std())
+    assert both.accepted.tolist() == [True, False, True, False]
+    assert select(d_a, d_g, 'appearance').accepted.tolist() == [True, True, True, False]
+    assert select(d_a, d_g, 'geometry').tau_appearance is None
+    assert not select(np.ones(3), np.ones(3)).accepted.any()     # nothing below mu + 0
+    with pytest.raises(ValueError, match='criterion'):
+        select(d_a, d_g, 'vibes')
+
+
+@pytest.fixture(scope='module')
+def synthetic(tmp_path_factory):
+    return small_synth_dataset(tmp_path_factory.mktemp('st') / 'syn', 'connector_block', width=240, seed=5)
+
+
+@pytest.fixture(scope='module')
+def real(tmp_path_factory):
+    return small_synth_dataset(tmp_path_factory.mktemp('st') / 'real', 'connector_block', width=240, seed=6,
+                               domain='real')
+
+
+@pytest.fixture(scope='module')
+def teacher(synthetic, tmp_path_factory):
+    ckpt = tmp_path_factory.mktemp('teacher') / 'teacher.pt'
+    train_pose(labels_from_bop(synthetic / 'train', OBJ.obj_id), ckpt, OBJ.name, CATALOG, CONFIG,
+               PoseTrainConfig(epochs=1, batch_size=8), progress=False, log=lambda *_: None)
+    return ckpt
+
+
+def test_scores_prefer_the_true_pose(synthetic):
+    scorer = PoseScorer(OBJ, PerceptualDistance('effnet-lite0'))
+    frame = BopSplit(synthetic / 'test').frame(0, 0, with_masks=True)
+    keep = [k for k, m in enumerate(frame.masks_visib) if m.sum() > 150]
+    masks = [frame.masks_visib[k] for k in keep]
+    true = [frame.gt[k].T_cam_obj for k in keep]
+    wrong = []
+    for T in true:
+        W = T.copy()
+        W[:3, :3] = T[:3, :3] @ axis_angle(np.array([1.0, 0.3, 0.2]), np.deg2rad(40))
+        W[:3, 3] += [0.01, 0, 0]
+        wrong.append(W)
+    good = scorer.score(frame.rgb, frame.depth_m, frame.camera.K, masks, true)
+    bad = scorer.score(frame.rgb, frame.depth_m, frame.camera.K, masks, wrong)
+    assert len(good) == len(masks) > 0
+    assert np.mean([g.d_mask < b.d_mask for g, b in zip(good, bad)]) >= 0.8
+    assert np.mean([g.d_geo_m < b.d_geo_m for g, b in zip(good, bad)]) >= 0.8
+    assert np.mean([g.d_appearance < b.d_appearance for g, b in zip(good, bad)]) >= 0.6
+    assert scorer.description['perceptual'] == 'effnet-lite0'
+
+
+def _masks_of(real, out) -> MaskStore:
+    """A mask store holding the real frames' visible masks (the test's stand-in for segmentation output:
+    data, copied before the loop starts watching)."""
+    store = MaskStore(out)
+    split = BopSplit(real / 'train', real / 'gt_eval_only' / 'train')
+    for scene_id in split.scene_ids():
+        for frame in split.frames(scene_id, with_masks=True):
+            names = [f'{frame.im_id:06d}_{k:06d}.png' for k, m in enumerate(frame.masks_visib) if m.sum() > 100]
+            scene_dir = store.root / f'{scene_id:06d}'
+            scene_dir.mkdir(parents=True, exist_ok=True)
+            for name in names:
+                shutil.copy(split.gt_root / f'{scene_id:06d}' / 'mask_visib' / name, scene_dir / name)
+            atomic.write_json(scene_dir / f'{frame.im_id:06d}.json', {'masks': names})
+    return store
+
+
+def test_self_training_runs_resumes_and_never_opens_ground_truth(teacher, real, tmp_path):
+    store = _masks_of(real, tmp_path / 'masks')
+    config = SelfTrainConfig(iterations=1, student_epochs=1, batch_size=8, perceptual='effnet-lite0')
+    OPENED.clear()
+    _WATCH[0] = True
+    try:
+        records = self_train(teacher, real, tmp_path / 'run', store, config, CATALOG, progress=False,
+                             log=lambda *_: None)
+    finally:
+        _WATCH[0] = False
+    assert OPENED, 'the audit hook saw no file at all'
+    assert not [p for p in OPENED if 'gt_eval_only' in p or 'scene_gt' in p]
+    assert records[0]['accepted'] > 0 and records[0]['perceptual'] == 'effnet-lite0'
+    student = tmp_path / 'run' / 'iter_01' / 'student.pt'
+    assert checkpoint.load(student, 'pose', {OBJ.name: OBJ.fingerprint})['config']['object_name'] == OBJ.name
+    before = (tmp_path / 'run' / 'iter_01' / 'record.json').read_bytes()
+    more = self_train(teacher, real, tmp_path / 'run', store, SelfTrainConfig(**{**config.__dict__, 'iterations': 2}),
+                      CATALOG, progress=False, log=lambda *_: None)
+    assert [r['iteration'] for r in more] == [1, 2]
+    assert (tmp_path / 'run' / 'iter_01' / 'record.json').read_bytes() == before   # reused, not redone
+    assert more[1]['teacher'] == str(student)
+    with pytest.raises(SelfTrainError, match='other settings'):
+        self_train(teacher, real, tmp_path / 'run', store, SelfTrainConfig(criterion='geometry'), CATALOG,
+                   progress=False)
+
+
+def test_refuses_ground_truth_in_the_unlabeled_folder(synthetic):
+    with pytest.raises(SelfTrainError, match='holds ground truth'):
+        unlabeled_split(synthetic / 'train')
+
+
+def test_zero_accepted_labels_stop_with_a_clear_message(teacher, real, tmp_path):
+    store = _masks_of(real, tmp_path / 'masks')
+    only = tmp_path / 'one'                          # a single candidate: nothing is below mu + 0
+    index = sorted(store.root.glob('*/*.json'))
+    for path in index:
+        atomic.write_json(path, {'masks': []})
+    first = index[0]
+    names = sorted(p.name for p in first.parent.glob(f'{first.stem}_*.png'))
+    atomic.write_json(first, {'masks': names[:1]})
+    with pytest.raises(SelfTrainError, match='no pseudo label accepted out of 1 candidates'):
+        self_train(teacher, real, only, store, SelfTrainConfig(iterations=1, perceptual='effnet-lite0'), CATALOG,
+                   progress=False, log=lambda *_: None)
+    assert not (only / 'iter_01' / 'student.pt').exists()
+
+
+def test_teacher_for_another_object_is_refused(teacher, tmp_path):
+    from binpick.perception.pose.estimator import PoseEstimator
+    with pytest.raises(checkpoint.CheckpointError, match='connector_block'):
+        PoseEstimator.load(teacher, CATALOG, 'zigzag_bracket')
