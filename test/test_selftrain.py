@@ -18,7 +18,8 @@ from binpick.perception.pose.network import PoseNetConfig
 from binpick.perception.pose.train import PoseTrainConfig, train_pose
 from binpick.selftrain.loop import SelfTrainConfig, SelfTrainError, self_train, unlabeled_split
 from binpick.selftrain.perceptual import PerceptualDistance
-from binpick.selftrain.scores import PoseScorer, chamfer_distance, mask_similarity, visible_points
+from binpick.geometry import visible_points
+from binpick.selftrain.scores import PoseScorer, chamfer_distance, mask_similarity
 from binpick.selftrain.selection import select
 
 CATALOG = Catalog()

@@ -113,3 +113,13 @@ def raycasting_scene(vertices: np.ndarray, faces: np.ndarray):
     scene.add_triangles(o3d.core.Tensor(np.asarray(vertices, np.float32)),
                         o3d.core.Tensor(np.asarray(faces, np.uint32)))
     return scene
+
+
+def visible_points(pts_cam: np.ndarray, diameter_m: float) -> np.ndarray:
+    """The points of a model (camera frame, metres) seen from the camera origin: hidden point removal
+    (Katz et al. 2007, the paper's projection operator P)."""
+    import open3d as o3d
+    cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(pts_cam))
+    radius = 100.0 * max(float(np.linalg.norm(pts_cam.mean(axis=0))), diameter_m)
+    _, index = cloud.hidden_point_removal(np.zeros(3), radius)
+    return pts_cam[np.asarray(index, dtype=np.int64)]

@@ -48,7 +48,7 @@ def _cmd_eval_pose(args: argparse.Namespace) -> int:
     from binpick.perception.pose.estimator import PoseEstimator
     set_threads(args.threads)
     catalog = Catalog()
-    estimator = PoseEstimator.load(args.ckpt, catalog)
+    estimator = PoseEstimator.load(args.ckpt, catalog, icp=args.icp)
     obj = catalog.get(estimator.config.object_name)
     segmenter = None
     if args.masks == 'predicted':
@@ -65,7 +65,8 @@ def _cmd_eval_pose(args: argparse.Namespace) -> int:
     n_ok, n_all = ev.report.correct.get(obj.obj_id, 0), ev.report.total.get(obj.obj_id, 0)
     table = (f'| object | metric | masks | recall | correct / instances | ms per instance |\n'
              f'| --- | --- | --- | --- | --- | --- |\n'
-             f'| {obj.name} | {metric} < 0.1 d | {args.masks} | {100 * ev.report.mean:.1f} % | {n_ok} / {n_all} | '
+             f'| {obj.name} | {metric} < 0.1 d | {args.masks}{" + ICP" if args.icp else ""} | '
+             f'{100 * ev.report.mean:.1f} % | {n_ok} / {n_all} | '
              f'{ev.ms_per_instance:.1f} |\n')
     print(table, end='')
     if ev.skipped:
@@ -102,6 +103,7 @@ def register(sub) -> None:
                    help='predicted: from --seg-ckpt (the real figure); gt: diagnosis only')
     p.add_argument('--seg-ckpt')
     p.add_argument('--max-images', type=positive)
+    p.add_argument('--icp', action='store_true', help='refine each pose by ICP against the observed points')
     p.add_argument('--csv', help='write the estimates as a BOP results CSV')
     p.add_argument('--md', help='write the recall table as markdown')
     p.add_argument('--threads', type=positive)

@@ -37,7 +37,7 @@ class ExperimentConfig:
     real_scenes: int = 20
     real_test_scenes: int = 8
     seg_epochs: int = 7
-    seg_iters_per_epoch: int | None = None
+    seg_score_threshold: float = 0.5
     teacher: PoseTrainConfig = field(default_factory=PoseTrainConfig)
     selftrain: SelfTrainConfig = field(default_factory=SelfTrainConfig)
     criteria: tuple[str, ...] = CRITERIA
@@ -45,7 +45,7 @@ class ExperimentConfig:
     @classmethod
     def quick(cls, object_name: str) -> 'ExperimentConfig':
         return cls(object_name, syn_scenes=6, syn_test_scenes=1, real_scenes=3, real_test_scenes=1,
-                   seg_epochs=1, seg_iters_per_epoch=40, teacher=PoseTrainConfig(epochs=2),
+                   seg_epochs=3, seg_score_threshold=0.3, teacher=PoseTrainConfig(epochs=2),
                    selftrain=SelfTrainConfig(iterations=2, student_epochs=1))
 
 
@@ -108,11 +108,10 @@ def run_experiment(out: str | Path, config: ExperimentConfig, catalog: Catalog |
         if not (out / 'seg.done').is_file():
             _stage(log, f'training instance segmentation on synthetic bins -> {seg}')
             timed('segmentation training', train_segmentation, [syn / 'train'], seg, [obj.name], catalog,
-                  train=SegTrainConfig(epochs=config.seg_epochs, max_iters_per_epoch=config.seg_iters_per_epoch,
-                                       val_images=0),
+                  train=SegTrainConfig(epochs=config.seg_epochs, val_images=0),
                   resume=True, progress=progress, log=log)
             atomic.write_text(out / 'seg.done', str(seg))
-    segmenter = Segmenter.load(seg, catalog, score_threshold=0.5)
+    segmenter = Segmenter.load(seg, catalog, score_threshold=config.seg_score_threshold)
 
     bounds = {}
     for name, given, data, gt_dir in (('LB', lb, syn / 'train', None),

@@ -13,6 +13,7 @@ from scipy.spatial import cKDTree
 
 from binpick.catalog.catalog import CatalogObject
 from binpick.data.bop import mask_bbox
+from binpick.geometry import visible_points
 from binpick.selftrain.perceptual import PerceptualDistance
 from binpick.sim.camera import PinholeCamera
 from binpick.sim.object_renderer import ObjectRenderer
@@ -51,16 +52,6 @@ def chamfer_distance(a: np.ndarray, b: np.ndarray) -> float:
     if len(a) == 0 or len(b) == 0:
         return float('inf')
     return float(cKDTree(b).query(a)[0].mean() + cKDTree(a).query(b)[0].mean())
-
-
-def visible_points(pts_cam: np.ndarray, diameter_m: float) -> np.ndarray:
-    """The points of a model (camera frame, metres) seen from the camera origin: hidden point removal
-    (Katz et al. 2007, the paper's projection operator P)."""
-    import open3d as o3d
-    cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(pts_cam))
-    radius = 100.0 * max(float(np.linalg.norm(pts_cam.mean(axis=0))), diameter_m)
-    _, index = cloud.hidden_point_removal(np.zeros(3), radius)
-    return pts_cam[np.asarray(index, dtype=np.int64)]
 
 
 def observed_points(depth_m: np.ndarray, K: np.ndarray, mask: np.ndarray, max_points: int,

@@ -14,6 +14,7 @@ import torch
 from binpick.catalog import Catalog
 from binpick.geometry import make_T
 from binpick.perception import checkpoint
+from binpick.perception.pose.icp import refine_icp
 from binpick.perception.pose.inputs import SkipInstance, prepare_instance
 from binpick.perception.pose.network import PoseNet, PoseNetConfig, best_rotation
 from binpick.perception.pose.voting import vote_center
@@ -33,11 +34,14 @@ class PoseResult:
 class PoseEstimator:
     """A trained pose network for one object."""
 
-    def __init__(self, net: PoseNet, device: str = 'cpu') -> None:
-        self.net, self.config, self.device = net.to(device).eval(), net.config, device
+    def __init__(self, net: PoseNet, device: str = 'cpu', icp: bool = False) -> None:
+        """``icp``: refine each pose against the observed points (:func:`~.icp.refine_icp`)."""
+        self.net, self.config, self.device, self.icp = net.to(device).eval(), net.config, device, icp
+        self._model_pts: np.ndarray | None = None
 
     @classmethod
-    def load(cls, path: str | Path, catalog: Catalog | None = None, object_name: str | None = None) -> 'PoseEstimator':
+    def load(cls, path: str | Path, catalog: Catalog | None = None, object_name: str | None = None,
+             icp: bool = False) -> 'PoseEstimator':
         """Load a pose checkpoint; refuses one for another object (``object_name``) or changed CAD."""
         catalog = catalog or Catalog()
         raw = checkpoint.load(path, KIND)
@@ -47,7 +51,11 @@ class PoseEstimator:
         checkpoint.load(path, KIND, {config.object_name: catalog.get(config.object_name).fingerprint})
         net = PoseNet(config, pretrained_backbone=False)
         net.load_state_dict(raw['model'])
-        return cls(net)
+        estimator = cls(net, icp=icp)
+        if icp:
+            obj = catalog.get(config.object_name)
+            estimator._model_pts, estimator._diameter_m = obj.sample_points(1000), obj.info.diameter_m
+        return estimator
 
     @torch.no_grad()
     def estimate(self, rgb: np.ndarray, depth_m: np.ndarray, K: np.ndarray, masks: list[np.ndarray],
@@ -68,7 +76,10 @@ class PoseEstimator:
             for k, (i, x) in enumerate(zip(index, inputs)):
                 R, conf = best_rotation(out['R'][k], out['sigma'][k])
                 centre, inliers = vote_center(x.observed, out['vectors'][k].cpu().numpy().astype(np.float64), rng=rng)
-                results[i] = PoseResult(make_T(R, centre), conf * inliers)
+                T = make_T(R, centre)
+                if self.icp and self._model_pts is not None:
+                    T = refine_icp(T, x.observed, self._model_pts, self._diameter_m)
+                results[i] = PoseResult(T, conf * inliers)
         return results
 
 

@@ -63,3 +63,20 @@ def unit_vector_loss(v_pred: torch.Tensor, v_label: torch.Tensor, valid: torch.T
         return loss.mean(dim=-1)
     w = valid.float()
     return (loss * w).sum(dim=-1) / w.sum(dim=-1).clamp(min=1.0)
+
+
+def anchor_classification_loss(log_sigma: torch.Tensor, anchors: torch.Tensor, R_label: torch.Tensor,
+                               pts_m: torch.Tensor, symmetric: bool) -> torch.Tensor:
+    """Training aid (not in the paper): cross-entropy that makes the anchor nearest to the label (by
+    ShapeMatch, so symmetries count) the most certain one, with -ln(sigma) as logits. Eq. 8 alone
+    teaches this only slowly; with it the anchor choice is learnt in the first hundreds of steps.
+
+    Args:
+        log_sigma: (B, A); anchors: (A, 3, 3); R_label: (B, 3, 3).
+
+    Returns:
+        (B,) loss per instance.
+    """
+    with torch.no_grad():
+        target = shape_match_loss(anchors[None], R_label[:, None], pts_m, symmetric).argmin(dim=1)
+    return torch.nn.functional.cross_entropy(-log_sigma, target, reduction='none')

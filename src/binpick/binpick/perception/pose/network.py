@@ -22,6 +22,7 @@ from binpick.perception.efficientnet_lite import efficientnet_lite0
 from binpick.perception.pose.anchors import icosahedral_rotations
 
 MAX_DEVIATION_RAD = 0.85
+POINT_SCALE = 20.0       # points enter the network in units of 5 cm, the size of the parts, not metres
 
 
 @dataclass
@@ -68,18 +69,25 @@ class PoseNet(nn.Module):
         super().__init__()
         self.config = config
         body = efficientnet_lite0(pretrained=pretrained_backbone)
-        # stem and the first three blocks (stride 4, 24 channels), ImageNet-initialised
+        # ImageNet-initialised: stem and the first three blocks (stride 4, 24 channels) give per-point
+        # colour features; the next eight (stride 16, 112 channels), pooled, describe the whole crop
         self.image = nn.Sequential(body._conv_stem, body._bn0, nn.ReLU6(inplace=True), *body._blocks[:3])
+        self.image_deep = nn.Sequential(*body._blocks[3:11])
         self.point = _mlp(6, 64, config.point_dim)
         self.fuse = _mlp(config.point_dim + 24, 256, 256)
         self.glob = _mlp(256, config.global_dim)
-        self.anchor_head = nn.Sequential(nn.Linear(config.global_dim, 256), nn.ReLU(inplace=True),
+        self.anchor_head = nn.Sequential(nn.Linear(config.global_dim + 112, 256), nn.ReLU(inplace=True),
                                          nn.Linear(256, 60 * 4))
         self.vector_head = nn.Sequential(_mlp(256 + config.global_dim, 256, 128), nn.Conv1d(128, 3, 1))
         with torch.no_grad():  # start near zero deviation from each anchor
             self.anchor_head[-1].bias.zero_()
             self.anchor_head[-1].weight.mul_(0.1)
         self.register_buffer('anchors', torch.from_numpy(icosahedral_rotations()).float())
+        for m in self.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                # the ImageNet weights come with TF's slow momentum (0.01): running statistics would lag
+                # the fine-tuned weights and the net would fail in eval mode; track them closely instead
+                m.momentum = 0.1
 
     def forward(self, crop: torch.Tensor, points: torch.Tensor, point_rgb: torch.Tensor,
                 point_uv: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -90,18 +98,20 @@ class PoseNet(nn.Module):
             point_uv: (B, N, 2) each point's position in the crop, in [-1, 1] (grid_sample order x, y).
 
         Returns:
-            ``R`` (B, 60, 3, 3) rotation at each anchor, ``sigma`` (B, 60), ``vectors`` (B, N, 3) unit.
+            ``R`` (B, 60, 3, 3) rotation at each anchor, ``sigma`` (B, 60), ``log_sigma`` (B, 60),
+            ``vectors`` (B, N, 3) unit.
         """
         fmap = self.image(crop)
         pix = nn.functional.grid_sample(fmap, point_uv[:, :, None, :], align_corners=False)[..., 0]  # (B, 24, N)
-        f = self.point(torch.cat([points, point_rgb], dim=-1).transpose(1, 2))
+        f = self.point(torch.cat([points * POINT_SCALE, point_rgb], dim=-1).transpose(1, 2))
         f = self.fuse(torch.cat([f, pix], dim=1))
         g = self.glob(f).max(dim=-1).values
-        out = self.anchor_head(g).view(-1, 60, 4)
+        crop_code = self.image_deep(fmap).mean(dim=(2, 3))
+        out = self.anchor_head(torch.cat([g, crop_code], dim=1)).view(-1, 60, 4)
         R = self.anchors[None] @ quaternion_to_matrix(bounded_deviation(out[..., :3]))
-        sigma = torch.exp(out[..., 3].clamp(-12.0, 6.0))   # log-sigma output: even steps at every scale
+        log_sigma = out[..., 3].clamp(-12.0, 6.0)   # log-sigma output: even steps at every scale
         v = self.vector_head(torch.cat([f, g[:, :, None].expand(-1, -1, f.shape[-1])], dim=1)).transpose(1, 2)
-        return {'R': R, 'sigma': sigma, 'vectors': v / v.norm(dim=-1, keepdim=True).clamp(min=1e-9)}
+        return {'R': R, 'sigma': log_sigma.exp(), 'log_sigma': log_sigma, 'vectors': v / v.norm(dim=-1, keepdim=True).clamp(min=1e-9)}
 
 
 def best_rotation(R: torch.Tensor, sigma: torch.Tensor) -> tuple[np.ndarray, float]:

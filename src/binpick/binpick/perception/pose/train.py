@@ -1,7 +1,9 @@
 """Training of the pose network from labels (ground truth or pseudo labels), resumable.
 
 Losses: the uncertainty-weighted anchor loss (Eq. 8, ShapeMatch inside: Eq. 6 for symmetric
-objects, Eq. 7 otherwise) plus the unit-vector loss (Eq. 9).
+objects, Eq. 7 otherwise) plus the unit-vector loss (Eq. 9), plus a training aid that is not in the
+paper: cross-entropy making the anchor nearest to the label the most certain one (see
+:func:`~binpick.perception.pose.losses.anchor_classification_loss`).
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from binpick.perception import checkpoint
 from binpick.perception.pose import estimator as est
 from binpick.perception.pose.dataset import PoseDataset, collate
 from binpick.perception.pose.labels import PoseLabel
-from binpick.perception.pose.losses import anchor_loss, unit_vector_loss
+from binpick.perception.pose.losses import anchor_classification_loss, anchor_loss, unit_vector_loss
 from binpick.perception.pose.network import PoseNet, PoseNetConfig
 
 
@@ -28,6 +30,7 @@ class PoseTrainConfig:
     lr: float = 1e-3            # teacher; the paper's student uses 10x less (self-training)
     weight_decay: float = 1e-4
     vector_weight: float = 1.0
+    anchor_class_weight: float = 1.0
     checkpoint_every: int = 50
     seed: int = 0
     model_points: int = 500
@@ -90,8 +93,11 @@ def train_pose(labels: list[PoseLabel], out: Path, object_name: str, catalog: Ca
                 continue
             crop, points, rgb, uv, R_label, v_label = batch
             out_ = net(crop, points, rgb, uv)
-            loss = (anchor_loss(out_['R'], out_['sigma'], R_label, pts, obj.info.is_symmetric, obj.info.diameter_m)
-                    + train.vector_weight * unit_vector_loss(out_['vectors'], v_label)).mean()
+            symmetric = obj.info.is_symmetric
+            loss = (anchor_loss(out_['R'], out_['sigma'], R_label, pts, symmetric, obj.info.diameter_m)
+                    + train.vector_weight * unit_vector_loss(out_['vectors'], v_label)
+                    + train.anchor_class_weight * anchor_classification_loss(out_['log_sigma'], net.anchors, R_label,
+                                                                             pts, symmetric)).mean()
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
