@@ -53,3 +53,15 @@ def test_eq9_smooth_l1_on_valid_points():
     # second point: |dy| = 1, |dz| = 1 -> smooth-L1 0.5 each -> 1.0; first point 0; mean 0.5
     assert float(unit_vector_loss(v, label)) == pytest.approx(0.5)
     assert float(unit_vector_loss(v, label, torch.tensor([[True, False]]))) == pytest.approx(0.0)
+
+
+def test_anchor_classification_targets_the_nearest_anchor():
+    from binpick.perception.pose.anchors import icosahedral_rotations
+    from binpick.perception.pose.losses import anchor_classification_loss
+    anchors = torch.from_numpy(icosahedral_rotations()).float()
+    pts = torch.randn(200, 3) * 0.03
+    R_label = anchors[7:8] @ torch.from_numpy(axis_angle(np.array([0.0, 0, 1]), 0.1)).float()
+    right, wrong = torch.zeros(1, 60), torch.zeros(1, 60)
+    right[0, 7], wrong[0, 8] = -10.0, -10.0                 # the most certain anchor: 7 (right) or 8 (wrong)
+    assert anchor_classification_loss(right, anchors, R_label, pts, False) < 0.01
+    assert anchor_classification_loss(wrong, anchors, R_label, pts, False) > 9.0

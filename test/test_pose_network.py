@@ -33,3 +33,19 @@ def test_best_rotation_picks_the_smallest_sigma():
     R = torch.stack([torch.eye(3), torch.tensor([[0.0, -1, 0], [1, 0, 0], [0, 0, 1]])])
     rot, conf = best_rotation(R, torch.tensor([2.0, 0.5]))
     assert np.allclose(rot, R[1].numpy()) and conf == pytest.approx(0.8)
+
+
+def test_deviations_stay_inside_the_anchor_cell():
+    from binpick.perception.pose.network import MAX_DEVIATION_RAD, bounded_deviation
+    q = bounded_deviation(torch.randn(1000, 3) * 50)
+    R = quaternion_to_matrix(q)
+    angle = torch.arccos(((R.diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2).clamp(-1, 1))
+    assert angle.max().item() <= MAX_DEVIATION_RAD + 1e-5
+    assert angle.max().item() > 0.95 * MAX_DEVIATION_RAD        # and reaches the bound
+    assert torch.allclose(bounded_deviation(torch.zeros(1, 3)), torch.tensor([[0.0, 0, 0, 1]]))
+
+
+def test_batch_norm_statistics_follow_training():
+    net = PoseNet(PoseNetConfig('x', n_points=64, crop_px=32), pretrained_backbone=False)
+    momenta = {m.momentum for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)}
+    assert momenta == {0.1}

@@ -4,8 +4,10 @@ A reader (or a crash) sees either the old file or the whole new one, never a hal
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -46,3 +48,24 @@ def write_text(path: str | os.PathLike, text: str) -> None:
 def write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2) -> None:
     """Write JSON atomically."""
     write_text(path, json.dumps(obj, indent=indent, sort_keys=False) + '\n')
+
+
+@contextlib.contextmanager
+def staged_folder(final: str | os.PathLike):
+    """Build a folder in a hidden temporary sibling and rename it to ``final`` when the block ends
+    without an error (after syncing its files to disk). Readers see the whole folder or nothing.
+
+    Yields:
+        the temporary folder to write into.
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f'.{final.name}.', suffix='.tmp', dir=final.parent))
+    os.chmod(tmp, 0o777 & ~_UMASK)
+    try:
+        yield tmp
+        os.sync()
+        os.rename(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

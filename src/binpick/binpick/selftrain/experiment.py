@@ -23,7 +23,8 @@ from binpick.perception.mask_store import MaskStore
 from binpick.perception.pose.estimator import PoseEstimator
 from binpick.perception.pose.labels import labels_from_bop
 from binpick.perception.pose.train import PoseTrainConfig, train_pose
-from binpick.selftrain.loop import Candidate, SelfTrainConfig, self_train
+from binpick.data.bank import Candidate
+from binpick.selftrain.loop import SelfTrainConfig, self_train
 from binpick.selftrain.selection import CRITERIA, Selection
 
 

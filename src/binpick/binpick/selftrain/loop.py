@@ -23,6 +23,7 @@ import numpy as np
 
 from binpick.catalog import Catalog
 from binpick.data import atomic
+from binpick.data.bank import Candidate
 from binpick.data.bop import BopSplit
 from binpick.data.jsonfields import load_json
 from binpick.errors import BinpickError
@@ -51,21 +52,6 @@ class SelfTrainConfig:
     student_lr: float = 1e-4         # the teacher's 1e-3 / 10, the paper's ratio
     batch_size: int = 32
     seed: int = 0
-
-
-@dataclass
-class Candidate:
-    """A teacher estimate of one unlabeled instance with its verification scores (``d_geo_m`` metres)."""
-
-    scene_id: int
-    im_id: int
-    mask_path: str
-    T_cam_obj: list              # 4x4 nested list, metres
-    confidence: float
-    d_mask: float
-    d_image: float
-    d_appearance: float
-    d_geo_m: float
 
 
 def unlabeled_split(path: str | Path) -> Path:

@@ -1,0 +1,85 @@
+"""The pseudo-label bank: whole frames or nothing, readable as a BOP split, capped disk use."""
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from binpick.data.bank import Candidate, PseudoLabelBank
+from binpick.data.bop import BopSplit, read_mask
+from binpick.data.errors import DataFormatError
+
+K = np.array([[100.0, 0, 31.5], [0, 100.0, 23.5], [0, 0, 1]])
+
+
+def _frame(seed):
+    rng = np.random.default_rng(seed)
+    rgb = rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)
+    depth = rng.uniform(0.4, 0.6, (48, 64)).astype(np.float32)
+    masks = [np.zeros((48, 64), bool) for _ in range(2)]
+    masks[0][5:20, 5:20] = True
+    masks[1][25:40, 30:50] = True
+    T = np.eye(4)
+    T[2, 3] = 0.5
+    cands = [Candidate(-1, -1, '', T.tolist(), 0.5, 0.1 * k, 1.0, 0.1 * k, 0.002) for k in range(2)]
+    return rgb, depth, masks, cands
+
+
+def test_add_and_read_back_as_bop(tmp_path):
+    bank = PseudoLabelBank(tmp_path / 'bank', 'zigzag_bracket')
+    rgb, depth, masks, cands = _frame(0)
+    assert bank.add(rgb, depth, K, masks, cands) == 0
+    assert bank.add(*_frame(1)[:1], depth, K, masks, cands) == 1
+    assert bank.frame_ids() == [0, 1]
+    got = bank.candidates(0)
+    assert [c.scene_id for c in got] == [0, 0] and got[1].d_mask == pytest.approx(0.1)
+    assert (read_mask(got[1].mask_path) == masks[1]).all()
+    frame = BopSplit(bank.root).frame(0, 0)
+    assert (frame.rgb == rgb).all() and np.allclose(frame.depth_m, depth, atol=1e-3)
+    assert np.allclose(frame.camera.K, K)
+    with pytest.raises(DataFormatError, match='bank.json'):
+        PseudoLabelBank(tmp_path / 'bank', 'hex_nut')
+
+
+def test_cap_evicts_oldest_but_not_protected(tmp_path):
+    bank = PseudoLabelBank(tmp_path / 'bank', 'zigzag_bracket')
+    for seed in range(3):
+        bank.add(*_frame(seed)[:2], K, *_frame(seed)[2:])
+    per_frame = bank.disk_bytes() // 3
+    bank.max_bytes, bank.protected = int(per_frame * 3.5), {0}
+    bank.add(*_frame(3)[:2], K, *_frame(3)[2:])
+    assert bank.frame_ids() == [0, 2, 3]                 # 1 went: 0 is in use by a training job
+    assert bank.disk_bytes() <= bank.max_bytes + per_frame
+
+
+def test_kill_9_leaves_only_whole_frames(tmp_path):
+    root = tmp_path / 'bank'
+    script = textwrap.dedent(f'''
+        import sys; sys.path.insert(0, {os.path.dirname(__file__)!r})
+        from test_bank import _frame, K
+        from binpick.data.bank import PseudoLabelBank
+        bank = PseudoLabelBank({str(root)!r}, 'zigzag_bracket')
+        i = 0
+        while True:
+            rgb, depth, masks, cands = _frame(i)
+            bank.add(rgb, depth, K, masks, cands)
+            print(i, flush=True)
+            i += 1
+    ''')
+    proc = subprocess.Popen([sys.executable, '-c', script], stdout=subprocess.PIPE, text=True)
+    for _ in range(5):
+        proc.stdout.readline()
+    time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    bank = PseudoLabelBank(root, 'zigzag_bracket')
+    ids = bank.frame_ids()
+    assert len(ids) >= 5 and ids == list(range(len(ids)))
+    split = BopSplit(root)
+    for frame_id in ids:                                  # every listed frame reads completely
+        assert len(bank.candidates(frame_id)) == 2
+        assert split.frame(frame_id, 0).rgb.shape == (48, 64, 3)
