@@ -83,3 +83,22 @@ def test_kill_9_leaves_only_whole_frames(tmp_path):
     for frame_id in ids:                                  # every listed frame reads completely
         assert len(bank.candidates(frame_id)) == 2
         assert split.frame(frame_id, 0).rgb.shape == (48, 64, 3)
+
+
+def test_bag_round_trip(tmp_path):
+    from binpick.data.bag import BagWriter, CameraFrame, read_frames
+    frames = [CameraFrame(1_000_000_000 + 33_000_000 * i, *_frame(i)[:2], K) for i in range(3)]
+    frames[1].depth_m[0, 0] = np.nan
+    with BagWriter(tmp_path / 'bag') as bag:
+        for f in frames:
+            bag.write(f)
+    assert (tmp_path / 'bag' / 'metadata.yaml').is_file() and list((tmp_path / 'bag').glob('*.mcap'))
+    back = list(read_frames(tmp_path / 'bag'))
+    assert [f.stamp_ns for f in back] == [f.stamp_ns for f in frames]
+    for a, b in zip(frames, back):
+        assert (a.rgb == b.rgb).all() and np.allclose(a.K, b.K)
+        assert np.array_equal(a.depth_m, b.depth_m, equal_nan=True)
+    with pytest.raises(FileExistsError):
+        BagWriter(tmp_path / 'bag')
+    with pytest.raises(DataFormatError, match='/other/color/image_raw'):
+        list(read_frames(tmp_path / 'bag', namespace='/other'))

@@ -67,3 +67,21 @@ def test_skips_instances_without_depth_and_refuses_other_objects(trained, datase
     assert results[1].T_cam_obj is not None
     with pytest.raises(checkpoint.CheckpointError, match="for 'connector_block', not 'hex_nut'"):
         PoseEstimator.load(ckpt, CATALOG, 'hex_nut')
+
+
+def test_icp_refinement_recovers_a_perturbed_pose(dataset):
+    from binpick.geometry import axis_angle
+    from binpick.perception.pose.icp import refine_icp
+    from binpick.selftrain.scores import observed_points
+    frame = BopSplit(dataset / 'test').frame(0, 0, with_masks=True)
+    k = int(np.argmax([m.sum() for m in frame.masks_visib]))
+    T_true = frame.gt[k].T_cam_obj
+    observed = observed_points(frame.depth_m, frame.camera.K, frame.masks_visib[k], 800, np.random.default_rng(0))
+    T_off = T_true.copy()
+    T_off[:3, :3] = T_true[:3, :3] @ axis_angle(np.array([0.3, 1.0, 0.0]), np.deg2rad(8))
+    T_off[:3, 3] += [0.004, -0.003, 0.002]
+    pts = OBJ.sample_points(1000)
+    err = lambda T: np.linalg.norm((pts @ T[:3, :3].T + T[:3, 3]) - (pts @ T_true[:3, :3].T + T_true[:3, 3]),  # noqa: E731
+                                   axis=1).mean()
+    refined = refine_icp(T_off, observed, pts, OBJ.info.diameter_m)
+    assert err(refined) < 0.5 * err(T_off)

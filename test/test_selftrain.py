@@ -179,3 +179,42 @@ def test_teacher_for_another_object_is_refused(teacher, tmp_path):
     from binpick.perception.pose.estimator import PoseEstimator
     with pytest.raises(checkpoint.CheckpointError, match='connector_block'):
         PoseEstimator.load(teacher, CATALOG, 'zigzag_bracket')
+
+
+def test_report_tables_and_plots(tmp_path):
+    from binpick.selftrain.report import gap_closed, write_report
+    rec = lambda it, recall, acc: {'iteration': it, 'accepted': acc, 'candidates': 100, 'tau_appearance': 0.5,  # noqa: E731
+                                   'tau_geometry_m': 0.004, 'perceptual': 'effnet-lite0', 'geometry': 'visible',
+                                   'evaluation': {'recall': recall, 'precision_accepted': 0.9,
+                                                  'precision_all': 0.5}}
+    results = {'object': 'zigzag_bracket', 'metric': 'ADD', 'recall_lb': 0.4, 'recall_ub': 0.8,
+               'selftrain': {'both': [rec(1, 0.5, 30), rec(2, 0.7, 40)], 'geometry': [rec(1, 0.45, 50)]}}
+    write_report(results, tmp_path)
+    md = (tmp_path / 'report.md').read_text()
+    assert '| self-training, d_a and d_g (paper), 2 iterations | 70.0 | 75.0 % |' in md
+    assert '| geometry | 1 | 50 / 100 | 0.500 | 4.00 | 90.0 | 50.0 | 45.0 |' in md
+    assert (tmp_path / 'recall_per_iteration.png').stat().st_size > 1000
+    assert (tmp_path / 'pseudo_labels.png').stat().st_size > 1000
+    assert gap_closed(0.6, 0.4, 0.4) != gap_closed(0.6, 0.4, 0.4)      # nan when there is no gap
+
+
+def test_pseudo_label_precision_against_ground_truth(real):
+    from binpick.data.bank import Candidate
+    from binpick.selftrain.experiment import pseudo_label_precision
+    split = BopSplit(real / 'train', real / 'gt_eval_only' / 'train')
+    gt = split.frame(0, 0).gt
+    T_true = gt[0].T_cam_obj
+    T_far = T_true.copy()
+    T_far[:3, 3] += [0.5, 0, 0]
+    cands = [Candidate(0, 0, '', T.tolist(), 1.0, 0, 0, 0, 0) for T in (T_true, T_far, T_true)]
+    out = pseudo_label_precision(cands, np.array([True, True, False]), split, OBJ, OBJ.sample_points(300))
+    assert out['precision_accepted'] == 0.5 and out['precision_rejected'] == 1.0
+    assert out['precision_all'] == pytest.approx(2 / 3) and out['correct_accepted'] == 1
+
+
+def test_cli_refuses_labelled_folders(synthetic, teacher, tmp_path, capsys):
+    from binpick.cli import main
+    code = main(['selftrain', '--teacher', str(teacher), '--unlabeled', str(synthetic / 'train'),
+                 '--seg-ckpt', str(tmp_path / 'none.pt'), '--out', str(tmp_path / 'run')])
+    assert code == 1 and 'holds ground truth' in capsys.readouterr().err
+    assert not (tmp_path / 'run').exists()
