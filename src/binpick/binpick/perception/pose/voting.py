@@ -31,14 +31,16 @@ def vote_center(points: np.ndarray, unit_vectors: np.ndarray, iterations: int = 
     dirs = unit_vectors / np.linalg.norm(unit_vectors, axis=1, keepdims=True).clip(min=1e-9)
     pairs = rng.integers(0, n, size=(iterations, 2))
     pairs = pairs[pairs[:, 0] != pairs[:, 1]]
-    best, best_count = None, -1
-    for i, j in pairs:
-        c = closest_point_to_lines(points[[i, j]], dirs[[i, j]])
-        to_c = c - points
-        cos = np.einsum('ij,ij->i', to_c, dirs) / np.linalg.norm(to_c, axis=1).clip(min=1e-9)
-        inliers = cos > inlier_cos
-        if inliers.sum() > best_count:
-            best, best_count = inliers, int(inliers.sum())
+    # all hypotheses at once: the point nearest to each pair of lines (tiny ridge for parallel rays)
+    P = np.eye(3)[None] - dirs[:, :, None] * dirs[:, None, :]                       # (N, 3, 3)
+    Pp = (P @ points[:, :, None])[..., 0]                                           # (N, 3)
+    A = P[pairs[:, 0]] + P[pairs[:, 1]] + 1e-9 * np.eye(3)
+    centres = np.linalg.solve(A, (Pp[pairs[:, 0]] + Pp[pairs[:, 1]])[..., None])[..., 0]   # (H, 3)
+    to_c = centres[:, None, :] - points[None]                                        # (H, N, 3)
+    cos = np.einsum('hnk,nk->hn', to_c, dirs) / np.linalg.norm(to_c, axis=2).clip(min=1e-9)
+    counts = (cos > inlier_cos).sum(axis=1)
+    best_count = int(counts.max()) if len(counts) else 0
+    best = cos[int(np.argmax(counts))] > inlier_cos if len(counts) else None
     if best_count < 2:
         return closest_point_to_lines(points, dirs), 0.0
     return closest_point_to_lines(points[best], dirs[best]), best_count / n
