@@ -2,7 +2,7 @@
 # The pose figures of the README (issue 5): training time, LB, UB, synthetic-test recall, ms per instance.
 #   bash bench/pose_bounds.sh [OBJECT] [WORKDIR]
 # Env: SYN, REAL (datasets), SEG (segmentation checkpoint) to reuse existing ones; made here when missing.
-# LB: trained on synthetic bins only. UB: trained on the real-emulated train split's evaluation ground
+# LB: trained on synthetic bins only. UB: LB fine-tuned on the real-emulated train split's evaluation ground
 # truth. Both evaluated on the real-emulated test split with predicted masks.
 set -euo pipefail
 OBJ=${1:-zigzag_bracket}
@@ -26,8 +26,8 @@ timed() {  # timed NAME command...: runs it and records its wall time
 : > "$WORK/times.txt"
 timed "LB training (synthetic, default configuration)" \
   $BP train-pose --object "$OBJ" --data "$SYN" --out "$WORK/pose_lb.pt" --resume
-timed "UB training (real-emulated train, evaluation GT)" \
-  $BP train-pose --object "$OBJ" --data "$REAL" --use-eval-gt --out "$WORK/pose_ub.pt" --resume
+timed "UB training (real-emulated train, evaluation GT, from LB)" \
+  $BP train-pose --object "$OBJ" --data "$REAL" --use-eval-gt --init "$WORK/pose_lb.pt" --out "$WORK/pose_ub.pt" --resume
 
 ev() {  # ev NAME CKPT DATA MASKS
   $BP eval-pose --ckpt "$2" --data "$3" --split test --masks "$4" --seg-ckpt "$SEG" \

@@ -114,6 +114,7 @@ def run_experiment(out: str | Path, config: ExperimentConfig, catalog: Catalog |
             atomic.write_text(out / 'seg.done', str(seg))
     segmenter = Segmenter.load(seg, catalog, score_threshold=config.seg_score_threshold)
 
+    # UB starts from LB, like the students: it is self-training with perfect labels, all of them
     bounds = {}
     for name, given, data, gt_dir in (('LB', lb, syn / 'train', None),
                                       ('UB', ub, real / 'train', real / 'gt_eval_only' / 'train')):
@@ -123,7 +124,7 @@ def run_experiment(out: str | Path, config: ExperimentConfig, catalog: Catalog |
             _stage(log, f'training the {name} pose model -> {ckpt}')
             labels = labels_from_bop(data, obj.obj_id, gt_dir)
             timed(f'{name} training', train_pose, labels, ckpt, obj.name, catalog, train=config.teacher,
-                  resume=True, progress=progress, log=log)
+                  init=bounds.get('LB'), resume=True, progress=progress, log=log)
             atomic.write_text(done, str(ckpt))
         bounds[name] = ckpt
 
