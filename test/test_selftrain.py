@@ -191,7 +191,9 @@ def test_report_tables_and_plots(tmp_path):
                'selftrain': {'both': [rec(1, 0.5, 30), rec(2, 0.7, 40)], 'geometry': [rec(1, 0.45, 50)]}}
     write_report(results, tmp_path)
     md = (tmp_path / 'report.md').read_text()
-    assert '| self-training, d_a and d_g (paper), 2 iterations | 70.0 | 75.0 % |' in md
+    assert '| self-training, d_a and d_g (paper) | 2 | 70.0 | 75.0 % |' in md
+    assert '| self-training, d_a and d_g (paper) | 1 | 50.0 | 25.0 % |' in md     # beside d_g only at 1
+    assert '| self-training, d_g only | 1 | 45.0 | 12.5 % |' in md
     assert '| geometry | 1 | 50 / 100 | 0.500 | 4.00 | 90.0 | 50.0 | 45.0 |' in md
     assert (tmp_path / 'recall_per_iteration.png').stat().st_size > 1000
     assert (tmp_path / 'pseudo_labels.png').stat().st_size > 1000

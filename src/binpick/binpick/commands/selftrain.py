@@ -35,6 +35,11 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
     from binpick.selftrain.report import gap_closed
     set_threads(args.threads)
     config = ExperimentConfig.quick(args.object) if args.quick else ExperimentConfig(args.object)
+    if args.iterations:
+        config.selftrain.iterations = args.iterations
+    if args.student_epochs:
+        config.selftrain.student_epochs = args.student_epochs
+    config.ablation_iterations = args.ablation_iterations
     opt = lambda v: Path(v) if v else None  # noqa: E731
     out = Path(args.out or f'results/experiment_{args.object}{"_quick" if args.quick else ""}')
     results = run_experiment(out, config, syn=opt(args.syn), real=opt(args.real), seg=opt(args.seg_ckpt),
@@ -75,6 +80,10 @@ def register(sub) -> None:
     p.add_argument('--seg-ckpt', help='reuse this segmentation checkpoint')
     p.add_argument('--lb', help='reuse this LB pose checkpoint')
     p.add_argument('--ub', help='reuse this UB pose checkpoint')
+    p.add_argument('--iterations', type=positive, help='self-training iterations (default 5; quick 2)')
+    p.add_argument('--ablation-iterations', type=positive,
+                   help='iterations of the d_a-only and d_g-only runs (default: as many as --iterations)')
+    p.add_argument('--student-epochs', type=positive, help='epochs per student (default 4; quick 1)')
     p.add_argument('--workers', type=positive, default=2)
     p.add_argument('--threads', type=positive)
     p.set_defaults(func=_cmd_experiment)

@@ -42,6 +42,7 @@ class ExperimentConfig:
     teacher: PoseTrainConfig = field(default_factory=PoseTrainConfig)
     selftrain: SelfTrainConfig = field(default_factory=SelfTrainConfig)
     criteria: tuple[str, ...] = CRITERIA
+    ablation_iterations: int | None = None   # iterations of the d_a-only / d_g-only runs (default: as both)
 
     @classmethod
     def quick(cls, object_name: str) -> 'ExperimentConfig':
@@ -151,9 +152,13 @@ def run_experiment(out: str | Path, config: ExperimentConfig, catalog: Catalog |
     log(f'LB {100 * recall["LB"]:.1f} %, UB {100 * recall["UB"]:.1f} %')
     runs = {}
     for criterion in config.criteria:
-        _stage(log, f'self-training from LB, criterion {criterion}, {config.selftrain.iterations} iterations')
+        iterations = config.selftrain.iterations
+        if criterion != 'both' and config.ablation_iterations:
+            iterations = config.ablation_iterations
+        _stage(log, f'self-training from LB, criterion {criterion}, {iterations} iterations')
         records = timed(f'self-training ({criterion})', self_train, bounds['LB'], real / 'train',
-                        out / f'selftrain_{criterion}', masks_train, replace(config.selftrain, criterion=criterion),
+                        out / f'selftrain_{criterion}', masks_train,
+                        replace(config.selftrain, criterion=criterion, iterations=iterations),
                         catalog, evaluate=diagnose, progress=progress, log=log)
         runs[criterion] = [{k: v for k, v in r.items() if k != 'accepted_index'} for r in records]
     results = {'object': obj.name, 'symmetric': obj.info.is_symmetric,
