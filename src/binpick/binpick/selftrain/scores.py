@@ -5,7 +5,7 @@ pseudo-label recorder node).
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -33,9 +33,6 @@ class CandidateScore:
     def d_appearance(self) -> float:
         """d_a = d_mask x d_image."""
         return self.d_mask * self.d_image
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), 'd_appearance': self.d_appearance}
 
 
 def mask_similarity(M_r: np.ndarray, M_o: np.ndarray) -> float:
