@@ -123,3 +123,9 @@ def visible_points(pts_cam: np.ndarray, diameter_m: float) -> np.ndarray:
     radius = 100.0 * max(float(np.linalg.norm(pts_cam.mean(axis=0))), diameter_m)
     _, index = cloud.hidden_point_removal(np.zeros(3), radius)
     return pts_cam[np.asarray(index, dtype=np.int64)]
+
+
+def backproject(us: np.ndarray, vs: np.ndarray, depth_m: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """(N, 3) camera-frame points (OpenCV frame, metres) of the pixels (us, vs) at their depth."""
+    z = depth_m[vs, us].astype(np.float64)
+    return np.stack([(us - K[0, 2]) * z / K[0, 0], (vs - K[1, 2]) * z / K[1, 1], z], axis=1)

@@ -24,7 +24,7 @@ import numpy as np
 from binpick.catalog import Catalog
 from binpick.data import atomic
 from binpick.data.bank import Candidate
-from binpick.data.bop import BopSplit
+from binpick.data.bop import BopSplit, read_mask
 from binpick.data.jsonfields import load_json
 from binpick.errors import BinpickError
 from binpick.perception.mask_store import MaskStore
@@ -86,7 +86,7 @@ def label_frames(estimator: PoseEstimator, scorer: PoseScorer, split: BopSplit, 
     for scene_id, im_id in tqdm(frames, desc=desc, unit='image', disable=not progress):
         frame = split.frame(scene_id, im_id)
         paths = masks.mask_paths(scene_id, im_id)
-        inst_masks = masks.masks(scene_id, im_id)
+        inst_masks = [read_mask(p) for p in paths]
         results = estimator.estimate(frame.rgb, frame.depth_m, frame.camera.K, inst_masks)
         keep = [k for k, r in enumerate(results) if r.T_cam_obj is not None]
         scores = scorer.score(frame.rgb, frame.depth_m, frame.camera.K, [inst_masks[k] for k in keep],

@@ -13,7 +13,7 @@ from scipy.spatial import cKDTree
 
 from binpick.catalog.catalog import CatalogObject
 from binpick.data.bop import mask_bbox
-from binpick.geometry import visible_points
+from binpick.geometry import backproject, visible_points
 from binpick.selftrain.perceptual import PerceptualDistance
 from binpick.sim.camera import PinholeCamera
 from binpick.sim.object_renderer import ObjectRenderer
@@ -58,8 +58,7 @@ def observed_points(depth_m: np.ndarray, K: np.ndarray, mask: np.ndarray, max_po
     if len(us) > max_points:
         pick = rng.choice(len(us), max_points, replace=False)
         us, vs = us[pick], vs[pick]
-    z = depth_m[vs, us].astype(np.float64)
-    return np.stack([(us - K[0, 2]) * z / K[0, 0], (vs - K[1, 2]) * z / K[1, 1], z], axis=1)
+    return backproject(us, vs, depth_m, K)
 
 
 class PoseScorer:
@@ -91,10 +90,9 @@ class PoseScorer:
         """Square window (x0, y0, side) covering the mask and the projected model, 10 % margin."""
         x, y, w, h = mask_bbox(mask)
         pts = self.model_pts @ T_cam_obj[:3, :3].T + T_cam_obj[:3, 3]
-        uv = camera.project(pts[pts[:, 2] > 1e-3]) if (pts[:, 2] > 1e-3).any() else np.zeros((0, 2))
-        lo = np.minimum([x, y], uv.min(axis=0)) if len(uv) else np.array([x, y], float)
-        hi = np.maximum([x + w, y + h], uv.max(axis=0)) if len(uv) else np.array([x + w, y + h], float)
-        lo, hi = np.maximum(lo, 0), np.minimum(hi, [camera.width, camera.height])
+        corners = np.vstack([[[x, y], [x + w, y + h]], camera.project(pts[pts[:, 2] > 1e-3])])
+        lo = np.maximum(corners.min(axis=0), 0)
+        hi = np.minimum(corners.max(axis=0), [camera.width, camera.height])
         side = int(np.ceil(max(hi - lo) * 1.1)) + 2
         side = min(side, camera.width, camera.height)
         centre = (lo + hi) / 2

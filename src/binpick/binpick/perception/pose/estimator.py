@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from binpick.catalog import Catalog
+from binpick.catalog.catalog import CatalogObject
 from binpick.geometry import make_T
 from binpick.perception import checkpoint
 from binpick.perception.pose.icp import refine_icp
@@ -34,10 +35,11 @@ class PoseResult:
 class PoseEstimator:
     """A trained pose network for one object."""
 
-    def __init__(self, net: PoseNet, device: str = 'cpu', icp: bool = False) -> None:
-        """``icp``: refine each pose against the observed points (:func:`~.icp.refine_icp`)."""
-        self.net, self.config, self.device, self.icp = net.to(device).eval(), net.config, device, icp
-        self._model_pts: np.ndarray | None = None
+    def __init__(self, net: PoseNet, device: str = 'cpu', icp_object: CatalogObject | None = None) -> None:
+        """``icp_object``: refine each pose against the observed points with this object's model
+        (:func:`~.icp.refine_icp`); ``None``: no refinement."""
+        self.net, self.config, self.device = net.to(device).eval(), net.config, device
+        self._icp_model = (icp_object.sample_points(1000), icp_object.info.diameter_m) if icp_object else None
 
     @classmethod
     def load(cls, path: str | Path, catalog: Catalog | None = None, object_name: str | None = None,
@@ -51,11 +53,7 @@ class PoseEstimator:
         checkpoint.load(path, KIND, {config.object_name: catalog.get(config.object_name).fingerprint})
         net = PoseNet(config, pretrained_backbone=False)
         net.load_state_dict(raw['model'])
-        estimator = cls(net, icp=icp)
-        if icp:
-            obj = catalog.get(config.object_name)
-            estimator._model_pts, estimator._diameter_m = obj.sample_points(1000), obj.info.diameter_m
-        return estimator
+        return cls(net, icp_object=catalog.get(config.object_name) if icp else None)
 
     @torch.no_grad()
     def estimate(self, rgb: np.ndarray, depth_m: np.ndarray, K: np.ndarray, masks: list[np.ndarray],
@@ -77,8 +75,8 @@ class PoseEstimator:
                 R, conf = best_rotation(out['R'][k], out['sigma'][k])
                 centre, inliers = vote_center(x.observed, out['vectors'][k].cpu().numpy().astype(np.float64), rng=rng)
                 T = make_T(R, centre)
-                if self.icp and self._model_pts is not None:
-                    T = refine_icp(T, x.observed, self._model_pts, self._diameter_m)
+                if self._icp_model is not None:
+                    T = refine_icp(T, x.observed, *self._icp_model)
                 results[i] = PoseResult(T, conf * inliers)
         return results
 

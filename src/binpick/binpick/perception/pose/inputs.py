@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from binpick.geometry import backproject
 from binpick.perception.efficientnet_lite import IMAGENET_MEAN, IMAGENET_STD
 
 MIN_POINTS = 32
@@ -49,8 +50,7 @@ def prepare_instance(rgb: np.ndarray, depth_m: np.ndarray, K: np.ndarray, mask: 
         raise SkipInstance(f'only {len(us)} mask pixels with valid depth (need {MIN_POINTS})')
     pick = rng.choice(len(us), n_points, replace=len(us) < n_points)
     us, vs = us[pick], vs[pick]
-    z = depth_m[vs, us].astype(np.float64)
-    observed = np.stack([(us - K[0, 2]) * z / K[0, 0], (vs - K[1, 2]) * z / K[1, 1], z], axis=1)
+    observed = backproject(us, vs, depth_m, K)
     centroid = observed.mean(axis=0)
 
     ys, xs = np.nonzero(mask)

@@ -111,7 +111,8 @@ class PoseNet(nn.Module):
         R = self.anchors[None] @ quaternion_to_matrix(bounded_deviation(out[..., :3]))
         log_sigma = out[..., 3].clamp(-12.0, 6.0)   # log-sigma output: even steps at every scale
         v = self.vector_head(torch.cat([f, g[:, :, None].expand(-1, -1, f.shape[-1])], dim=1)).transpose(1, 2)
-        return {'R': R, 'sigma': log_sigma.exp(), 'log_sigma': log_sigma, 'vectors': v / v.norm(dim=-1, keepdim=True).clamp(min=1e-9)}
+        return {'R': R, 'sigma': log_sigma.exp(), 'log_sigma': log_sigma,
+                'vectors': v / v.norm(dim=-1, keepdim=True).clamp(min=1e-9)}
 
 
 def best_rotation(R: torch.Tensor, sigma: torch.Tensor) -> tuple[np.ndarray, float]:
