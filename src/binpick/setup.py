@@ -38,6 +38,13 @@ setup(
     entry_points={
         'console_scripts': [
             'binpick = binpick.cli:main',
+            # the nodes of the cell (config/graph.yaml); `ros2 run binpick <name>` on a ROS 2 install
+            'stereo_camera = binpick.nodes.stereo_camera:main',
+            'sim_cell = binpick.nodes.sim_cell:main',
+            'segmentation = binpick.nodes.segmentation:main',
+            'pose_estimation = binpick.nodes.pose_estimation:main',
+            'pseudo_label_recorder = binpick.nodes.pseudo_label_recorder:main',
+            'retrainer = binpick.nodes.retrainer:main',
         ],
     },
 )

@@ -39,7 +39,8 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
         config.selftrain.iterations = args.iterations
     if args.student_epochs:
         config.selftrain.student_epochs = args.student_epochs
-    config.ablation_iterations = args.ablation_iterations
+    if args.ablation_iterations:
+        config.ablation_iterations = args.ablation_iterations
     opt = lambda v: Path(v) if v else None  # noqa: E731
     out = Path(args.out or f'results/experiment_{args.object}{"_quick" if args.quick else ""}')
     results = run_experiment(out, config, syn=opt(args.syn), real=opt(args.real), seg=opt(args.seg_ckpt),
@@ -47,8 +48,8 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
     both = results['selftrain'].get('both')
     print((out / 'report.md').read_text().split('\n## ')[0])
     if both:
-        r = both[-1]['evaluation']['recall']
-        print(f'gap closed: {100 * gap_closed(r, results["recall_lb"], results["recall_ub"]):.1f} %')
+        closed = gap_closed(both[-1]['evaluation']['recall'], results['recall_lb'], results['recall_ub'])
+        print('gap closed: ' + ('n/a (UB is not above LB)' if closed != closed else f'{100 * closed:.1f} %'))
     print(f'report: {out / "report.md"}')
     return 0
 

@@ -7,6 +7,7 @@ It is a BOP split, so the pose trainer reads it like any dataset; one frame per 
     BANK/SSSSSS/scene_camera.json           intrinsics
     BANK/SSSSSS/candidates.json             per candidate: mask file, T_cam_obj, confidence, scores, model
     BANK/SSSSSS/masks/000000_KKKKKK.png     predicted instance masks
+    BANK/in_use.json                        frames a running training job reads (any process)
 
 A frame folder is staged in a hidden temporary folder and renamed into place when complete: a crash or
 ``kill -9`` at any moment leaves every finished frame readable and no partial one. Disk use is capped;
@@ -109,18 +110,38 @@ class PseudoLabelBank:
     def all_candidates(self, frame_ids: list[int] | None = None) -> list[Candidate]:
         return [c for f in (self.frame_ids() if frame_ids is None else frame_ids) for c in self.candidates(f)]
 
+    def mask_paths(self, scene_id: int, im_id: int = 0) -> list[Path]:
+        """Mask files of a frame's candidates, in candidate order (the interface of ``MaskStore``)."""
+        return [Path(c.mask_path) for c in self.candidates(scene_id)]
+
+    def protect(self, frame_ids: list[int]) -> None:
+        """Keep these frames from eviction, in every process using the bank, until :meth:`release`."""
+        self.protected = set(frame_ids)
+        atomic.write_json(self.root / 'in_use.json', sorted(self.protected), indent=None)
+
+    def release(self) -> None:
+        self.protected = set()
+        (self.root / 'in_use.json').unlink(missing_ok=True)
+
+    def _in_use(self) -> set[int]:
+        path = self.root / 'in_use.json'
+        try:
+            return self.protected | {int(f) for f in load_json(path)}
+        except (FileNotFoundError, DataFormatError, TypeError, ValueError):
+            return set(self.protected)
+
     def disk_bytes(self) -> int:
         return sum(p.stat().st_size for p in self.root.rglob('*') if p.is_file())
 
     def evict(self) -> list[int]:
-        """Delete the oldest frames (not in ``self.protected``) until the bank fits its cap; returns them."""
+        """Delete the oldest frames (not protected) until the bank fits its cap; returns them."""
         if self.max_bytes is None:
             return []
-        gone, used = [], self.disk_bytes()
+        gone, used, protected = [], self.disk_bytes(), self._in_use()
         for frame_id in self.frame_ids()[:-1]:          # never the frame just written
             if used <= self.max_bytes:
                 break
-            if frame_id in self.protected:
+            if frame_id in protected:
                 continue
             d = self.root / f'{frame_id:06d}'
             size = sum(p.stat().st_size for p in d.rglob('*') if p.is_file())

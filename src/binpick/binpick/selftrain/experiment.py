@@ -47,8 +47,8 @@ class ExperimentConfig:
     @classmethod
     def quick(cls, object_name: str) -> 'ExperimentConfig':
         return cls(object_name, syn_scenes=6, syn_test_scenes=1, real_scenes=3, real_test_scenes=1,
-                   seg_epochs=3, seg_score_threshold=0.3, teacher=PoseTrainConfig(epochs=2),
-                   selftrain=SelfTrainConfig(iterations=2, student_epochs=1))
+                   seg_epochs=2, seg_score_threshold=0.3, teacher=PoseTrainConfig(epochs=2),
+                   selftrain=SelfTrainConfig(iterations=2, student_epochs=1), ablation_iterations=1)
 
 
 def _stage(log, text: str) -> None:

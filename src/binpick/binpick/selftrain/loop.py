@@ -78,10 +78,11 @@ def sha256(path: Path) -> str:
 
 
 def label_frames(estimator: PoseEstimator, scorer: PoseScorer, split: BopSplit, masks: MaskStore,
-                 progress: bool = True, desc: str = 'labelling') -> list[Candidate]:
-    """The teacher's estimate and verification scores of every instance of every frame."""
+                 progress: bool = True, desc: str = 'labelling', scene_ids: list[int] | None = None) -> list[Candidate]:
+    """The teacher's estimate and verification scores of every instance of every frame (of ``scene_ids``
+    only, when given). ``masks`` is anything with ``mask_paths(scene_id, im_id)``."""
     from tqdm import tqdm
-    frames = [(s, i) for s in split.scene_ids() for i in split.image_ids(s)]
+    frames = [(s, i) for s in (split.scene_ids() if scene_ids is None else scene_ids) for i in split.image_ids(s)]
     candidates = []
     for scene_id, im_id in tqdm(frames, desc=desc, unit='image', disable=not progress):
         frame = split.frame(scene_id, im_id)

@@ -15,8 +15,8 @@ def gap_closed(recall: float, lb: float, ub: float) -> float:
     return (recall - lb) / (ub - lb) if ub > lb else float('nan')
 
 
-def _pct(x: float) -> str:
-    return 'n/a' if x != x else f'{100 * x:.1f}'
+def _pct(x: float, unit: str = '') -> str:
+    return 'n/a' if x != x else f'{100 * x:.1f}{unit}'
 
 
 def markdown(results: dict) -> str:
@@ -35,7 +35,7 @@ def markdown(results: dict) -> str:
             if 0 <= r < len(records):
                 recall = records[r]['evaluation']['recall']
                 lines.append(f'| {ROW_NAMES[criterion]} | {records[r]["iteration"]} | {_pct(recall)} | '
-                             f'{_pct(gap_closed(recall, lb, ub))} % |')
+                             f'{_pct(gap_closed(recall, lb, ub), " %")} |')
     lines += [f'| UB: LB trained on the real-emulated train split\'s ground truth | - | {_pct(ub)} | 100 % |', '',
               '## Per iteration', '',
               '| criterion | iteration | accepted / candidates | tau_a | tau_g (mm) | precision of accepted (%) | '

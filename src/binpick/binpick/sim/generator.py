@@ -38,13 +38,17 @@ class CellConfig:
         """Read ``config/camera.yaml`` and ``config/cell.yaml`` (or the given files)."""
         cam, cell = load_params(camera_file), load_params(cell_file)
         try:
-            camera = PinholeCamera.from_params(cam['fx'], cam['fy'], cam['cx'], cam['cy'], cam['width'], cam['height'])
-            return cls(camera, float(cell['camera_height_m']), float(cam['stereo_baseline_m']),
-                       float(cam['depth_min_m']), float(cam['depth_max_m']),
-                       BinSpec(tuple(float(v) for v in cell['bin_inner_size_m'])))
+            return cls.from_params({**cam, **cell})
         except KeyError as e:
             raise DataFormatError(camera_file if e.args[0] in cam or e.args[0] not in cell else cell_file,
                                   'ros__parameters', f'missing field {e.args[0]!r}') from None
+
+    @classmethod
+    def from_params(cls, p: dict) -> 'CellConfig':
+        """From the parameters of ``camera.yaml`` and ``cell.yaml`` in one dict (KeyError names a missing one)."""
+        camera = PinholeCamera.from_params(p['fx'], p['fy'], p['cx'], p['cy'], int(p['width']), int(p['height']))
+        return cls(camera, float(p['camera_height_m']), float(p['stereo_baseline_m']), float(p['depth_min_m']),
+                   float(p['depth_max_m']), BinSpec(tuple(float(v) for v in p['bin_inner_size_m'])))
 
 
 @dataclass
@@ -94,20 +98,28 @@ class SceneGenerator:
         return SynthFrame(domains.sensor_rgb('synthetic', image.rgb, rng), domains.synthetic_depth(image.depth_m, rng),
                           camera.K, T_world_cam, image.T_cam_obj, image.masks, image.masks_visib, image.depth_m)
 
-    def _real_frame(self, T_world_obj, rng, calibration: domains.CalibrationError) -> SynthFrame:
-        nominal = self.cell.camera
-        true_camera = PinholeCamera(calibration.true_K(nominal.K), nominal.width, nominal.height)
-        T_world_left = domains.camera_pose('real', rng, self.cell.camera_height_m)
+    def stereo_pair(self, T_world_obj: list[np.ndarray], T_world_left: np.ndarray, rng: np.random.Generator,
+                    calibration: domains.CalibrationError):
+        """Left and right sensor images (HxWx3 uint8) of the real-emulated stereo camera whose left optical
+        frame is at ``T_world_left``, and the left view's exact render (ground truth)."""
+        true_camera = PinholeCamera(calibration.true_K(self.cell.camera.K), self.cell.camera.width,
+                                    self.cell.camera.height)
         T_left_right = make_T(np.eye(3), [self.cell.baseline_m, 0.0, 0.0]) @ calibration.T_left_right_error
         look = domains.appearance('real', rng)
         left = self.renderer.render(T_world_obj, T_world_left, true_camera, look)
         right = self.renderer.render(T_world_obj, T_world_left @ T_left_right, true_camera, look, with_masks=False)
-        left_rgb = domains.sensor_rgb('real', left.rgb, rng)
-        right_rgb = domains.sensor_rgb('real', right.rgb, rng)
-        depth = stereo_depth(left_rgb, right_rgb, nominal.K[0, 0], self.cell.baseline_m,
-                             self.cell.depth_min_m, self.cell.depth_max_m)
-        return SynthFrame(left_rgb, depth, nominal.K, T_world_left, left.T_cam_obj, left.masks, left.masks_visib,
-                          left.depth_m)
+        return domains.sensor_rgb('real', left.rgb, rng), domains.sensor_rgb('real', right.rgb, rng), left
+
+    def depth_from_stereo(self, left_rgb: np.ndarray, right_rgb: np.ndarray) -> np.ndarray:
+        """Depth (metres, 0 = none) of the left view, by the stereo matcher the camera driver uses."""
+        return stereo_depth(left_rgb, right_rgb, self.cell.camera.K[0, 0], self.cell.baseline_m,
+                            self.cell.depth_min_m, self.cell.depth_max_m)
+
+    def _real_frame(self, T_world_obj, rng, calibration: domains.CalibrationError) -> SynthFrame:
+        T_world_left = domains.camera_pose('real', rng, self.cell.camera_height_m)
+        left_rgb, right_rgb, left = self.stereo_pair(T_world_obj, T_world_left, rng, calibration)
+        return SynthFrame(left_rgb, self.depth_from_stereo(left_rgb, right_rgb), self.cell.camera.K, T_world_left,
+                          left.T_cam_obj, left.masks, left.masks_visib, left.depth_m)
 
     def close(self) -> None:
         self.renderer.close()

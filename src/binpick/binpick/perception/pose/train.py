@@ -34,18 +34,20 @@ class PoseTrainConfig:
     checkpoint_every: int = 50
     seed: int = 0
     model_points: int = 500
+    model_points_symmetric: int = 128   # Eq. 6 pairs every point with every point: cost grows with its square
 
 
 def train_pose(labels: list[PoseLabel], out: Path, object_name: str, catalog: Catalog,
                config: PoseNetConfig | None = None, train: PoseTrainConfig = PoseTrainConfig(),
                init: Path | None = None, resume: bool = False, validate=None, progress: bool = True,
-               log=print) -> checkpoint.TrainState:
+               log=print, on_step=None) -> checkpoint.TrainState:
     """Train a pose network on ``labels`` and write it to ``out`` (rewritten as training goes).
 
     Args:
         init: a pose checkpoint to start from (the teacher, for a student).
         resume: continue the run whose checkpoint is at ``out``.
         validate: optional callable(PoseNet) -> dict of figures, run after each epoch.
+        on_step: optional callable(done, total) after each iteration (over all epochs); it may raise to stop.
     """
     from tqdm import tqdm
 
@@ -69,7 +71,8 @@ def train_pose(labels: list[PoseLabel], out: Path, object_name: str, catalog: Ca
         state = checkpoint.TrainState(**raw['state'])
         log(f'resuming {out} at epoch {state.epoch + 1}, iteration {state.iteration}')
 
-    pts = torch.from_numpy(obj.sample_points(train.model_points)).float()
+    n_points = train.model_points_symmetric if obj.info.is_symmetric else train.model_points
+    pts = torch.from_numpy(obj.sample_points(n_points)).float()
     dataset = PoseDataset(labels, config, augment=True, seed=train.seed)
     per_epoch = math.ceil(len(dataset) / train.batch_size)
 
@@ -89,6 +92,8 @@ def train_pose(labels: list[PoseLabel], out: Path, object_name: str, catalog: Ca
             batch = collate([dataset[int(i)] for i in order[it * train.batch_size:(it + 1) * train.batch_size]])
             state.iteration = it + 1
             bar.update()
+            if on_step is not None:
+                on_step(state.epoch * per_epoch + it + 1, train.epochs * per_epoch)
             if batch is None:
                 continue
             crop, points, rgb, uv, R_label, v_label = batch

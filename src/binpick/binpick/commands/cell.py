@@ -1,0 +1,136 @@
+"""binpick bringup | record | demo: the online cell from the pip install."""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from binpick.commands.args import positive
+from binpick.errors import BinpickError
+
+
+def local_dds_for_sim() -> None:
+    """The simulated cell talks on this machine only, unless the user chose otherwise."""
+    os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+
+
+def node_command(executable: str) -> list[str]:
+    """How to start a node executable of this install."""
+    script = Path(sys.executable).parent / executable
+    if script.is_file():
+        return [str(script)]
+    return [sys.executable, '-c', f'import sys; from binpick.nodes.{executable} import main; sys.exit(main())']
+
+
+def graph_arguments(args: argparse.Namespace) -> dict[str, str]:
+    values = {'use_sim': 'true' if args.sim else 'false'}
+    for name, value in (('object_id', args.object), ('segmentation_checkpoint', args.seg_ckpt),
+                        ('pose_checkpoint', args.pose_ckpt), ('bank_dir', args.bank), ('model_dir', args.models)):
+        if value:
+            values[name] = str(Path(value).resolve()) if name != 'object_id' else value
+    return values
+
+
+def stop_all(procs: dict[str, subprocess.Popen], timeout_s: float = 15.0) -> None:
+    """SIGINT every node (a clean shutdown), then SIGKILL what is left after ``timeout_s``."""
+    for p in procs.values():
+        if p.poll() is None:
+            p.send_signal(signal.SIGINT)
+    end = time.monotonic() + timeout_s
+    for p in procs.values():
+        try:
+            p.wait(max(0.1, end - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def start_graph(values: dict[str, str], params_files: list[str], namespace: str | None) -> dict[str, subprocess.Popen]:
+    from binpick import graph
+    procs = {}
+    for spec in graph.nodes(values):
+        cmd = node_command(spec.executable) + spec.ros_args()
+        for f in params_files:
+            cmd += ['--params-file', str(Path(f).resolve())]
+        if namespace:
+            cmd += ['-r', f'__ns:={namespace}']
+        procs[spec.name] = subprocess.Popen(cmd, start_new_session=True)   # Ctrl-C reaches us, we stop them
+    return procs
+
+
+def _cmd_bringup(args: argparse.Namespace) -> int:
+    if args.sim:
+        local_dds_for_sim()
+    values = graph_arguments(args)
+    procs = start_graph(values, args.params_file or [], args.namespace)
+    print(f'binpick bringup: {", ".join(f"{n} (pid {p.pid})" for n, p in procs.items())}; Ctrl-C stops the cell',
+          flush=True)
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append('SIGTERM'))
+    try:
+        while not stopping:
+            dead = {n: p.returncode for n, p in procs.items() if p.poll() is not None}
+            if dead:
+                print(f'binpick bringup: node {", ".join(f"{n} exited with {c}" for n, c in dead.items())}; '
+                      'stopping the cell', file=sys.stderr, flush=True)
+                stop_all(procs)
+                return 1
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass
+    stop_all(procs)
+    print('binpick bringup: stopped', flush=True)
+    return 0
+
+
+def _cmd_record(args: argparse.Namespace) -> int:
+    import rclpy
+    from rclpy.executors import MultiThreadedExecutor
+
+    from binpick.nodes.bag_recorder import BagRecorderNode
+    out = Path(args.out)
+    if out.exists():
+        raise BinpickError(f'{out}: exists; a bag is never overwritten')
+    rclpy.init()
+    node = BagRecorderNode(out, namespace=args.namespace or '')
+    executor = MultiThreadedExecutor(num_threads=2)
+    executor.add_node(node)
+    end = time.monotonic() + args.duration if args.duration else float('inf')
+    print(f'recording {node.resolve_topic_name("camera")}/{{color/image_raw, depth/image_rect, color/camera_info}} '
+          f'to {out}' + (f' for {args.duration} s' if args.duration else '; Ctrl-C stops'), flush=True)
+    try:
+        while time.monotonic() < end and rclpy.ok():
+            executor.spin_once(timeout_sec=0.1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        executor.shutdown()
+        node.close()
+        node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+    print(f'{out}: {node.frames} frames', flush=True)
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser('bringup', help='run the cell\'s node graph (config/graph.yaml), one process per node')
+    p.add_argument('--sim', action='store_true', help='the simulated cell instead of a stereo camera device')
+    p.add_argument('--object', help='catalog name of the part (default: config/graph.yaml)')
+    p.add_argument('--seg-ckpt', help='segmentation checkpoint')
+    p.add_argument('--pose-ckpt', help='pose checkpoint in service until self-training publishes a better one')
+    p.add_argument('--bank', help='pseudo-label bank folder')
+    p.add_argument('--models', help='folder of the versioned pose models')
+    p.add_argument('--params-file', action='append', help='extra ROS 2 parameter file for every node (repeatable)')
+    p.add_argument('--namespace', help='ROS namespace of the whole cell')
+    p.set_defaults(func=_cmd_bringup)
+
+    p = sub.add_parser('record', help='record the camera topics to a rosbag2 (MCAP) bag')
+    p.add_argument('--out', required=True, help='bag folder to create')
+    p.add_argument('--duration', type=positive, help='seconds (default: until Ctrl-C)')
+    p.add_argument('--namespace', help='ROS namespace of the cell')
+    p.set_defaults(func=_cmd_record)

@@ -1,0 +1,90 @@
+"""The cell's node graph (``config/graph.yaml``): one definition for ``binpick bringup`` and
+``launch/bringup.launch.py``. Plain Python; neither ROS nor launch is imported here."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from binpick.config import config_dir
+from binpick.data.errors import DataFormatError
+from binpick.data.jsonfields import load_yaml
+
+TRUE = ('true', '1', 'yes', 'on')
+
+
+@dataclass
+class NodeSpec:
+    """One node to start: ``executable`` of the binpick package named ``name``, with parameter files
+    (absolute paths, applied in order) and then ``parameters`` on top."""
+
+    name: str
+    executable: str
+    parameter_files: list[Path]
+    parameters: dict = field(default_factory=dict)
+
+    def ros_args(self) -> list[str]:
+        """Command-line arguments that give a node this name and these parameters."""
+        args = ['--ros-args', '-r', f'__node:={self.name}']
+        for f in self.parameter_files:
+            args += ['--params-file', str(f)]
+        for k, v in self.parameters.items():
+            args += ['-p', f'{k}:={_param_text(v)}']
+        return args
+
+
+def _param_text(value) -> str:
+    if isinstance(value, bool):
+        return 'true' if value else 'false'
+    text = str(value)
+    # quoted so that a path or a number-like string stays a string parameter
+    return text if isinstance(value, (int, float)) else "'" + text.replace("'", "") + "'"
+
+
+def graph_file() -> Path:
+    return config_dir() / 'graph.yaml'
+
+
+def default_arguments(path: Path | None = None) -> dict[str, str]:
+    """The launch arguments and their defaults."""
+    path = path or graph_file()
+    doc = load_yaml(path)
+    args = doc.get('arguments') if isinstance(doc, dict) else None
+    if not isinstance(args, dict):
+        raise DataFormatError(path, 'arguments', 'expected a mapping of argument names to defaults')
+    return {k: str(v) for k, v in args.items()}
+
+
+def nodes(arguments: dict[str, str] | None = None, path: Path | None = None) -> list[NodeSpec]:
+    """The nodes to start for these argument values (missing ones take their defaults)."""
+    path = path or graph_file()
+    values = {**default_arguments(path), **{k: str(v) for k, v in (arguments or {}).items()}}
+    unknown = set(arguments or {}) - set(default_arguments(path))
+    if unknown:
+        raise DataFormatError(path, 'arguments', f'unknown argument(s): {", ".join(sorted(unknown))}')
+    use_sim = values['use_sim'].lower() in TRUE
+    doc = load_yaml(path)
+    specs = []
+    for n, entry in enumerate(doc.get('nodes') or []):
+        where = f'nodes[{n}]'
+        try:
+            name, executable = entry['name'], entry['executable']
+        except (KeyError, TypeError):
+            raise DataFormatError(path, where, 'needs name and executable') from None
+        if 'sim' in entry and bool(entry['sim']) != use_sim:
+            continue
+        files = [config_dir() / f for f in entry.get('parameters', [])]
+        for f in files:
+            if not f.is_file():
+                raise DataFormatError(path, f'{where}.parameters', f'{f} does not exist')
+        missing = [a for a in entry.get('arguments', []) if a not in values]
+        if missing:
+            raise DataFormatError(path, f'{where}.arguments', f'not a declared argument: {missing[0]}')
+        params = {a: _expand(values[a]) for a in entry.get('arguments', [])}
+        params.update(entry.get('parameters_sim' if use_sim else 'parameters_real') or {})
+        specs.append(NodeSpec(name, executable, files, params))
+    return specs
+
+
+def _expand(value: str) -> str:
+    return os.path.expanduser(value) if value.startswith('~') else value

@@ -1,0 +1,39 @@
+"""The node behind ``binpick record``: writes the camera topics (colour, depth, camera info, paired by stamp)
+to a new rosbag2 MCAP bag with ``rosbags``; ``ros2 bag info`` on a ROS install reads it."""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from binpick.data.bag import BagWriter, CameraFrame
+from binpick.nodes import base, msgs
+from binpick.nodes.flow import StampSync
+
+
+class BagRecorderNode(base.BinpickNode):
+    def __init__(self, out: Path, **kwargs) -> None:
+        super().__init__('bag_recorder', **kwargs)
+        self.writer = BagWriter(out, namespace=self.resolve_topic_name('camera'))
+        self.writer.__enter__()
+        self.frames = 0
+        self._lock = threading.Lock()          # callbacks run on several threads; the bag has one writer
+        sync = StampSync(['color', 'depth', 'info'], self.guarded('frame', self.write))
+        for key, topic, kind in (('color', base.COLOR, msgs.Image), ('depth', base.DEPTH, msgs.Image),
+                                 ('info', base.INFO, msgs.CameraInfo)):
+            self.create_subscription(kind, topic, lambda msg, key=key: sync.add(key, msgs.stamp_ns(msg.header), msg),
+                                     base.SENSOR_QOS)
+
+    def write(self, stamp_ns: int, m: dict) -> None:
+        rgb = msgs.image_array(m['color'], base.COLOR)
+        depth_m = msgs.image_array(m['depth'], base.DEPTH)
+        K = msgs.camera_matrix(m['info'], base.INFO, rgb.shape[:2])
+        with self._lock:
+            if self.writer is not None:
+                self.writer.write(CameraFrame(stamp_ns, rgb, depth_m, K, m['color'].header.frame_id))
+                self.frames += 1
+
+    def close(self) -> None:
+        with self._lock:
+            if self.writer is not None:
+                self.writer.__exit__(None, None, None)
+                self.writer = None

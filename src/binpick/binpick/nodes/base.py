@@ -1,0 +1,89 @@
+"""What every binpick node shares: parameters, guarded callbacks, QoS, and ``main``."""
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections import Counter
+from typing import Any, Callable
+
+import rclpy
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+
+from binpick.nodes.msgs import BadMessage
+
+SENSOR_QOS = qos_profile_sensor_data          # camera streams and per-frame results: latest counts
+# model announcements: late joiners get the last one
+LATCHED_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+RELIABLE_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+
+# topic names, relative so a namespace moves the whole cell
+COLOR, DEPTH, INFO, POINTS = 'camera/color/image_raw', 'camera/depth/image_rect', 'camera/color/camera_info', \
+    'camera/depth/points'
+STEREO_LEFT, STEREO_RIGHT = 'sim/stereo/left/image_raw', 'sim/stereo/right/image_raw'
+STEREO_INFO = 'sim/stereo/left/camera_info'
+GROUND_TRUTH, REMOVE_INSTANCE = 'sim/ground_truth', 'sim/remove_instance'
+INSTANCES, POSES, MARKERS = 'binpick/instances', 'binpick/poses', 'binpick/pose_markers'
+BANK_STATS, MODEL_UPDATES, SELF_TRAIN = 'binpick/bank_statistics', 'binpick/model_updates', 'binpick/self_train'
+
+
+class BinpickNode(Node):
+    """A node whose callbacks never take it down: a bad message is logged with its topic and counted."""
+
+    def __init__(self, name: str, **kwargs) -> None:
+        super().__init__(name, **kwargs)
+        self.rejected: Counter[str] = Counter()      # topic -> bad messages
+        self.last_error: dict[str, str] = {}
+        threads = int(self.param('threads', 0))
+        if threads > 0:
+            import torch
+            torch.set_num_threads(threads)
+
+    def param(self, name: str, default: Any) -> Any:
+        if not self.has_parameter(name):
+            self.declare_parameter(name, default)
+        return self.get_parameter(name).value
+
+    def guarded(self, topic: str, fn: Callable[..., None]) -> Callable[..., None]:
+        """``fn`` with its failures logged under ``topic`` instead of raised."""
+        def call(*args):
+            try:
+                fn(*args)
+            except BadMessage as e:
+                self.reject(topic, str(e))
+            except Exception as e:  # noqa: BLE001 - a node keeps running; the log has the traceback
+                self.reject(topic, f'{topic}: {type(e).__name__}: {e}')
+                self.get_logger().debug(traceback.format_exc())
+        return call
+
+    def reject(self, topic: str, reason: str) -> None:
+        self.rejected[topic] += 1
+        self.last_error[topic] = reason
+        self.get_logger().warning(f'dropped a message on {self.resolve_topic_name(topic)}: {reason}')
+
+
+def run(make_node: Callable[[], Node], args: list[str] | None = None) -> int:
+    """Create the node, spin it until Ctrl-C / SIGTERM / shutdown, clean up; returns the exit code."""
+    rclpy.init(args=sys.argv if args is None else args)
+    node = None
+    try:
+        node = make_node()
+        executor = MultiThreadedExecutor(num_threads=max(2, min(4, os.cpu_count() or 2)))
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except Exception as e:  # noqa: BLE001 - a node that cannot start says why and exits non-zero
+        print(f'{os.path.basename(sys.argv[0])}: {type(e).__name__}: {e}', file=sys.stderr)
+        return 1
+    finally:
+        if node is not None:
+            close = getattr(node, 'close', None)
+            if close is not None:
+                close()
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+    return 0

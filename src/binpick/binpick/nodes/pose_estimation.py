@@ -1,0 +1,107 @@
+"""pose_estimation: colour + depth + camera info + instances -> ``binpick/poses`` (T_cam_obj with confidence)
+and RViz mesh markers on ``binpick/pose_markers``. Swaps to a new model announced on
+``binpick/model_updates`` after checking its SHA-256 and loading it off the frame path, so no frame waits;
+a checkpoint that fails either check is refused and the current model stays."""
+from __future__ import annotations
+
+import threading
+
+from visualization_msgs.msg import Marker, MarkerArray
+
+from binpick.catalog import Catalog
+from binpick.nodes import base, msgs
+from binpick.nodes.flow import LatestWorker, StampSync
+from binpick.nodes.frames import perceived_frame
+from binpick.perception.model_registry import ModelRegistry, sha256
+from binpick.perception.pose.estimator import PoseEstimator
+from binpick_interfaces.msg import InstanceSegmentation, ModelUpdate, ObjectPose, ObjectPoseArray
+
+
+class PoseEstimationNode(base.BinpickNode):
+    def __init__(self, **kwargs) -> None:
+        super().__init__('pose_estimation', **kwargs)
+        self.catalog = Catalog()
+        self.object_id = self.param('object_id', 'zigzag_bracket')
+        self.obj = self.catalog.get(self.object_id)
+        registry = ModelRegistry(self.param('model_dir', ''), self.param('pose_checkpoint', '') or None)
+        current = registry.current()
+        self.model = (PoseEstimator.load(current.path, self.catalog, self.object_id), current.version)
+        self.swaps = 0
+        self._swap_lock = threading.Lock()
+        self.poses = self.create_publisher(ObjectPoseArray, base.POSES, base.SENSOR_QOS)
+        self.markers = self.create_publisher(MarkerArray, base.MARKERS, base.SENSOR_QOS)
+        self.worker = LatestWorker(self.guarded('frame', self.estimate), 'pose')
+        sync = StampSync(['color', 'depth', 'info', 'instances'], lambda stamp, m: self.worker.submit(m))
+        for key, topic, kind in (('color', base.COLOR, msgs.Image), ('depth', base.DEPTH, msgs.Image),
+                                 ('info', base.INFO, msgs.CameraInfo), ('instances', base.INSTANCES,
+                                                                        InstanceSegmentation)):
+            self.create_subscription(kind, topic, lambda msg, key=key: sync.add(key, msgs.stamp_ns(msg.header), msg),
+                                     base.SENSOR_QOS)
+        self.create_subscription(ModelUpdate, base.MODEL_UPDATES, self.guarded(base.MODEL_UPDATES, self.on_update),
+                                 base.LATCHED_QOS)
+        self.get_logger().info(f'pose model v{self.version} ({current.path}) for {self.object_id}')
+
+    @property
+    def version(self) -> int:
+        return self.model[1]
+
+    @property
+    def model_version(self) -> str:
+        return f'pose-v{self.version}'
+
+    def estimate(self, m: dict) -> None:
+        frame = perceived_frame(m)
+        keep = [k for k, o in enumerate(frame.object_ids) if o in ('', self.object_id)]
+        estimator, version = self.model            # one model for the whole frame, even during a swap
+        results = estimator.estimate(frame.rgb, frame.depth_m, frame.K, [frame.masks[k] for k in keep])
+        header = m['color'].header
+        out = ObjectPoseArray(header=header, model_version=f'pose-v{version}')
+        markers = MarkerArray(markers=[Marker(header=header, ns='binpick', action=Marker.DELETEALL)])
+        for k, r in zip(keep, results):
+            if r.T_cam_obj is None:
+                continue
+            pose = msgs.pose_msg(r.T_cam_obj)
+            out.poses.append(ObjectPose(object_id=self.object_id, instance_id=m['instances'].instances[k].label,
+                                        pose=pose, confidence=float(r.confidence), d_mask=float('nan'),
+                                        d_image=float('nan'), d_geo=float('nan')))
+            markers.markers.append(Marker(
+                header=header, ns='binpick', id=len(markers.markers), type=Marker.MESH_RESOURCE, action=Marker.ADD,
+                pose=pose, mesh_resource=f'file://{self.obj.mesh_path}', frame_locked=False))
+            mk = markers.markers[-1]
+            mk.scale.x = mk.scale.y = mk.scale.z = 0.001            # BOP meshes are in millimetres
+            mk.color.r, mk.color.g, mk.color.b, mk.color.a = 0.1, 0.8 * float(r.confidence) + 0.2, 0.3, 0.8
+        self.poses.publish(out)
+        self.markers.publish(markers)
+
+    def on_update(self, msg: ModelUpdate) -> None:
+        if msg.model_kind != 'pose' or msg.object_id not in ('', self.object_id) or msg.version <= self.version:
+            return
+        threading.Thread(target=self.guarded(base.MODEL_UPDATES, self._swap), args=(msg,), daemon=True).start()
+
+    def _swap(self, msg: ModelUpdate) -> None:
+        with self._swap_lock:
+            if msg.version <= self.version:
+                return
+            try:
+                digest = sha256(msg.path)
+            except OSError as e:
+                raise msgs.BadMessage(f'{base.MODEL_UPDATES}: v{msg.version} {msg.path}: {e}; keeping '
+                                      f'{self.model_version}') from None
+            if digest != msg.sha256:
+                raise msgs.BadMessage(f'{base.MODEL_UPDATES}: v{msg.version} {msg.path} fails its checksum; keeping '
+                                      f'{self.model_version}')
+            try:
+                estimator = PoseEstimator.load(msg.path, self.catalog, self.object_id)
+            except Exception as e:  # noqa: BLE001 - any load failure keeps the model in service
+                raise msgs.BadMessage(f'{base.MODEL_UPDATES}: v{msg.version} {msg.path} does not load ({e}); '
+                                      f'keeping {self.model_version}') from None
+            self.model = (estimator, msg.version)
+            self.swaps += 1
+            self.get_logger().info(f'now serving pose model v{msg.version} ({msg.path})')
+
+    def close(self) -> None:
+        self.worker.stop()
+
+
+def main(args=None) -> int:
+    return base.run(PoseEstimationNode, args)

@@ -1,0 +1,66 @@
+"""sim_cell: the simulated cell behind the camera topics (no hardware, no Gazebo).
+
+Publishes the raw stereo pair of a bin of parts (``sim/stereo/{left,right}/image_raw``, left camera info)
+for ``stereo_camera`` with ``source: sim``, the ground truth of each capture on ``sim/ground_truth``
+(evaluation only), and serves ``sim/remove_instance`` (a pick). The bin refills when empty.
+"""
+from __future__ import annotations
+
+import threading
+
+from std_msgs.msg import Header
+
+from binpick.catalog import Catalog
+from binpick.nodes import base, msgs
+from binpick.nodes.cell_params import cell_config
+from binpick.sim.cell import SimCell
+from binpick_interfaces.msg import ObjectPose, ObjectPoseArray
+from binpick_interfaces.srv import RemoveInstance
+
+
+class SimCellNode(base.BinpickNode):
+    def __init__(self, **kwargs) -> None:
+        super().__init__('sim_cell', **kwargs)
+        cell = cell_config(self)
+        self.object_id = self.param('object_id', 'zigzag_bracket')
+        self.frame_id = self.param('frame_id', 'camera_color_optical_frame')
+        self.sim = SimCell(Catalog().get(self.object_id), cell, self.param('fill', 'full'), int(self.param('seed', 0)))
+        self._lock = threading.Lock()     # physics: captures and removals one at a time
+        self.left = self.create_publisher(msgs.Image, base.STEREO_LEFT, base.SENSOR_QOS)
+        self.right = self.create_publisher(msgs.Image, base.STEREO_RIGHT, base.SENSOR_QOS)
+        self.info = self.create_publisher(msgs.CameraInfo, base.STEREO_INFO, base.SENSOR_QOS)
+        self.truth = self.create_publisher(ObjectPoseArray, base.GROUND_TRUTH, base.RELIABLE_QOS)
+        self.create_service(RemoveInstance, base.REMOVE_INSTANCE, self.on_remove)
+        self.captures = 0
+        self.create_timer(float(self.param('period_s', 1.0)), self.guarded('timer', self.capture))
+        self.get_logger().info(f'simulated cell: {self.object_id}, {self.sim.fill} bins, '
+                               f'{cell.camera.width}x{cell.camera.height}')
+
+    def capture(self) -> None:
+        with self._lock:
+            cap = self.sim.capture()
+        header = Header(stamp=self.get_clock().now().to_msg(), frame_id=self.frame_id)
+        h, w = cap.left_rgb.shape[:2]
+        truth = ObjectPoseArray(header=header, model_version='', poses=[
+            ObjectPose(object_id=self.object_id, instance_id=i, pose=msgs.pose_msg(T), confidence=1.0,
+                       d_mask=float('nan'), d_image=float('nan'), d_geo=float('nan'))
+            for i, T in cap.T_cam_obj.items() if cap.visible_px[i] > 0])
+        self.truth.publish(truth)
+        self.info.publish(msgs.camera_info_msg(cap.K, w, h, header))
+        self.right.publish(msgs.image_msg(cap.right_rgb, 'rgb8', header))
+        self.left.publish(msgs.image_msg(cap.left_rgb, 'rgb8', header))
+        self.captures += 1
+
+    def on_remove(self, request, response):
+        with self._lock:
+            response.success = self.sim.remove(request.instance_id)
+        response.message = (f'removed instance {request.instance_id}' if response.success
+                            else f'instance {request.instance_id} is not in the bin')
+        return response
+
+    def close(self) -> None:
+        self.sim.close()
+
+
+def main(args=None) -> int:
+    return base.run(SimCellNode, args)

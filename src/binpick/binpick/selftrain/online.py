@@ -1,0 +1,205 @@
+"""Self-training on the cell's pseudo-label bank: the recorder's and the retrainer's library side.
+
+:func:`bank_frame` scores one frame's pose candidates and banks them (the recorder node, and bag
+replay, call it). :func:`run_job` is one retraining job over the bank: mu + sigma selection, a student
+initialised from the model in service, validation on a held-out slice of bank frames by agreement with
+their verified labels, and publication of the student as a new version only when it is not worse.
+"""
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from binpick.catalog import Catalog
+from binpick.data.bank import Candidate, PseudoLabelBank
+from binpick.data.bop import BopSplit, read_mask
+from binpick.errors import BinpickError
+from binpick.evaluation.pose_error import add_or_adds, is_correct
+from binpick.perception.model_registry import ModelRegistry, ModelVersion
+from binpick.perception.pose.estimator import PoseEstimator
+from binpick.perception.pose.labels import PoseLabel
+from binpick.perception.pose.train import PoseTrainConfig, train_pose
+from binpick.selftrain.loop import label_frames, select_candidates
+from binpick.selftrain.scores import PoseScorer
+
+
+class JobCancelled(BinpickError):
+    """The job was cancelled; the model in service is unchanged."""
+
+
+def bank_frame(bank: PseudoLabelBank, scorer: PoseScorer, rgb: np.ndarray, depth_m: np.ndarray, K: np.ndarray,
+               masks: list[np.ndarray], T_cam_obj: list[np.ndarray], confidences: list[float],
+               extra: dict | None = None, seed: int = 0) -> tuple[int, list[Candidate]]:
+    """Score every pose candidate of one frame (masks and ``T_cam_obj`` in the camera frame, metres) and bank
+    the frame with them; returns the frame id and the candidates."""
+    scores = scorer.score(rgb, depth_m, K, masks, T_cam_obj, seed=seed)
+    candidates = [Candidate(0, 0, '', np.asarray(T).tolist(), float(c), s.d_mask, s.d_image, s.d_appearance,
+                            s.d_geo_m) for T, c, s in zip(T_cam_obj, confidences, scores)]
+    return bank.add(rgb, depth_m, K, masks, candidates, extra), candidates
+
+
+@dataclass
+class JobConfig:
+    iterations: int = 1
+    student_epochs: int = 2
+    student_lr: float = 1e-4
+    batch_size: int = 16
+    holdout_every: int = 5          # every n-th bank frame is held out for validation
+    max_frames: int = 0             # newest frames only; 0 = all
+    criterion: str = 'both'
+
+
+@dataclass
+class JobProgress:
+    """What a job is doing now (read by the action server for feedback)."""
+
+    job_id: str
+    stage: str = 'queued'           # selecting | training | validating | publishing | done | failed | cancelled
+    iteration: int = 0
+    iterations: int = 0
+    progress: float = 0.0
+    accepted: int = 0
+    candidates: int = 0
+
+
+@dataclass
+class JobResult:
+    success: bool
+    message: str
+    model: ModelVersion
+    published: bool = False
+    metrics: dict = field(default_factory=dict)
+
+
+def agreement(estimator: PoseEstimator, split: BopSplit, labels: list[Candidate], obj) -> float:
+    """Share of verified labels that the model reproduces (ADD(-S) < 10 % of the diameter); nan if none."""
+    if not labels:
+        return float('nan')
+    pts_m = obj.sample_points(500)
+    agree = 0
+    by_frame: dict[int, list[Candidate]] = {}
+    for c in labels:
+        by_frame.setdefault(c.scene_id, []).append(c)
+    for frame_id, cands in by_frame.items():
+        frame = split.frame(frame_id, 0)
+        results = estimator.estimate(frame.rgb, frame.depth_m, frame.camera.K, [read_mask(c.mask_path) for c in cands])
+        for c, r in zip(cands, results):
+            if r.T_cam_obj is not None:
+                err = add_or_adds(r.T_cam_obj, np.array(c.T_cam_obj), pts_m, obj.info.is_symmetric)
+                agree += bool(is_correct(err, obj.info.diameter_m))
+    return agree / len(labels)
+
+
+def run_job(bank: PseudoLabelBank, registry: ModelRegistry, scorer: PoseScorer, work: Path,
+            config: JobConfig = JobConfig(), catalog: Catalog | None = None, job_id: str | None = None,
+            on_progress: Callable[[JobProgress], None] | None = None, cancel: threading.Event | None = None,
+            log=print) -> JobResult:
+    """One self-training job over ``bank``; the student is published to ``registry`` only if its agreement
+    on the held-out frames is not below the model in service. Never raises for a failed job: the result
+    says why, and the model in service is unchanged."""
+    catalog = catalog or Catalog()
+    obj = scorer.obj
+    state = JobProgress(job_id or uuid.uuid4().hex[:8], iterations=config.iterations)
+    cancel = cancel or threading.Event()
+    in_service = registry.current()
+
+    def report(stage: str, progress: float = 0.0) -> None:
+        if cancel.is_set():
+            raise JobCancelled(f'job {state.job_id} cancelled during {state.stage}; model v{in_service.version} '
+                               'stays in service')
+        state.stage, state.progress = stage, progress
+        if on_progress is not None:
+            on_progress(state)
+
+    frames = bank.frame_ids()
+    if config.max_frames:
+        frames = frames[-config.max_frames:]
+    bank.protect(frames)
+    try:
+        if len(frames) < 2:
+            raise BinpickError(f'{bank.root}: {len(frames)} frames banked; a job needs at least 2 (one held out)')
+        held_out = frames[config.holdout_every - 1::config.holdout_every] or frames[-1:]
+        train_frames = [f for f in frames if f not in held_out]
+        split = BopSplit(bank.root)
+        work = Path(work) / state.job_id
+        current = in_service.path
+        t0 = time.perf_counter()
+        for k in range(1, config.iterations + 1):
+            state.iteration = k
+            report('selecting')
+            if k == 1:        # the recorder scored the frames with the model in service
+                candidates = bank.all_candidates(train_frames)
+            else:             # the student labels the frames again
+                candidates = label_frames(PoseEstimator.load(current, catalog, obj.name), scorer, split, bank,
+                                          progress=False, scene_ids=train_frames)
+            selection = select_candidates(candidates, config.criterion)
+            state.candidates, state.accepted = len(candidates), int(selection.accepted.sum())
+            log(f'job {state.job_id} iteration {k}: {state.accepted} of {state.candidates} candidates accepted '
+                f'(tau_a={selection.tau_appearance}, tau_g={selection.tau_geometry_m} m)')
+            if state.accepted == 0:
+                raise BinpickError(f'iteration {k}: no pseudo label accepted out of {state.candidates} candidates')
+            labels = [PoseLabel(bank.root, c.scene_id, 0, Path(c.mask_path), np.array(c.T_cam_obj))
+                      for c, ok in zip(candidates, selection.accepted) if ok]
+            student = work / f'student_{k:02d}.pt'
+            report('training')
+            train_pose(labels, student, obj.name, catalog, PoseEstimator.load(current, catalog, obj.name).config,
+                       PoseTrainConfig(epochs=config.student_epochs, lr=config.student_lr,
+                                       batch_size=config.batch_size, seed=k),
+                       init=current, progress=False, log=log, on_step=lambda done, total: report('training', done / total))
+            current = student
+        report('validating')
+        banked = bank.all_candidates(frames)     # verified labels: the bank's own scores, mu + sigma over all
+        verified = [c for c, ok in zip(banked, select_candidates(banked, config.criterion).accepted)
+                    if ok and c.scene_id in held_out]
+        before = agreement(PoseEstimator.load(in_service.path, catalog, obj.name), split, verified, obj)
+        after = agreement(PoseEstimator.load(current, catalog, obj.name), split, verified, obj)
+        metrics = {'agreement_before': before, 'agreement': after, 'validation_labels': len(verified),
+                   'accepted_labels': state.accepted, 'candidates': state.candidates,
+                   'tau_appearance': selection.tau_appearance or float('nan'),
+                   'tau_geometry_m': selection.tau_geometry_m or float('nan'),
+                   'train_frames': len(train_frames), 'held_out_frames': len(held_out),
+                   'seconds': time.perf_counter() - t0}
+        if not after >= before and not (np.isnan(before) and np.isnan(after)):
+            report('done', 1.0)
+            return JobResult(True, f'student agreement {after:.3f} < {before:.3f} of v{in_service.version}: not '
+                             'published', in_service, False, metrics)
+        report('publishing')
+        model = registry.publish(current, metrics)
+        report('done', 1.0)
+        return JobResult(True, f'published v{model.version} (agreement {after:.3f}, was {before:.3f})', model, True,
+                         metrics)
+    except JobCancelled as e:
+        state.stage = 'cancelled'
+        return JobResult(False, str(e), in_service)
+    except Exception as e:  # noqa: BLE001 - a failed job never takes the cell down; it says why
+        state.stage = 'failed'
+        return JobResult(False, f'job {state.job_id} failed: {e}', in_service)
+    finally:
+        bank.release()
+
+
+def bank_bag(bag: str | Path, bank: PseudoLabelBank, segmenter, estimator: PoseEstimator, scorer: PoseScorer,
+             progress: bool = True, namespace: str = '/camera') -> int:
+    """Replay a rosbag2 bag of camera frames through segmentation, pose estimation and the recorder's
+    scoring into ``bank`` (what the online cell does frame by frame); returns the frames banked."""
+    from tqdm import tqdm
+
+    from binpick.data.bag import read_frames
+    banked = 0
+    for frame in tqdm(read_frames(bag, namespace), desc=f'banking {Path(bag).name}', unit='frame',
+                      disable=not progress):
+        masks = [i.mask for i in segmenter.segment(frame.rgb) if i.object_name == scorer.obj.name]
+        results = estimator.estimate(frame.rgb, frame.depth_m, frame.K, masks)
+        keep = [k for k, r in enumerate(results) if r.T_cam_obj is not None]
+        if keep:
+            bank_frame(bank, scorer, frame.rgb, frame.depth_m, frame.K, [masks[k] for k in keep],
+                       [results[k].T_cam_obj for k in keep], [results[k].confidence for k in keep],
+                       extra={'stamp_ns': frame.stamp_ns, 'bag': str(bag)}, seed=frame.stamp_ns % (1 << 31))
+            banked += 1
+    return banked

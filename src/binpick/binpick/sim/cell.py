@@ -1,0 +1,88 @@
+"""The simulated cell: a bin of parts of one object seen by the real-emulated stereo camera.
+
+Parts settle under physics; a pick removes one (the rest settle again); an empty bin is refilled. Each
+capture is a new stereo pair (the real domain's look, noise and calibration error) with the ground
+truth of the left view, for evaluation only.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from binpick.catalog.catalog import CatalogObject
+from binpick.sim import domains
+from binpick.sim.bin_physics import BinPhysics
+from binpick.sim.generator import BIN_FILL, CellConfig, SceneGenerator
+
+
+@dataclass
+class StereoCapture:
+    """One capture of the simulated stereo camera.
+
+    ``left_rgb``/``right_rgb`` HxWx3 uint8, rectified; ``K`` the nominal 3x3 intrinsics the cell believes;
+    ``T_cam_obj`` exact poses (metres) of the parts in the left optical frame, keyed by instance id;
+    ``visible_px`` visible pixels of each part in the left view.
+    """
+
+    left_rgb: np.ndarray = field(repr=False)
+    right_rgb: np.ndarray = field(repr=False)
+    K: np.ndarray
+    baseline_m: float
+    T_cam_obj: dict[int, np.ndarray]
+    visible_px: dict[int, int]
+
+
+class SimCell:
+    """A bin of ``obj`` parts in the cell ``cell``; deterministic in ``seed``.
+
+    Args:
+        fill: ``'full'`` or ``'low'`` bins (the number of parts dropped on each refill).
+    """
+
+    def __init__(self, obj: CatalogObject, cell: CellConfig, fill: str = 'full', seed: int = 0) -> None:
+        if fill not in BIN_FILL:
+            raise ValueError(f'fill must be one of {", ".join(BIN_FILL)}, got {fill!r}')
+        self.obj, self.cell, self.fill = obj, cell, fill
+        self.rng = np.random.default_rng(seed)
+        self.generator = SceneGenerator(obj, 'real', cell)
+        self.physics: BinPhysics | None = None
+        self.instance_ids: list[int] = []      # instance id of each physics body, in body order
+        self._next_id = 0
+        self.refills = 0
+        self.calibration = domains.calibration_error(self.rng)
+
+    def _refill(self) -> None:
+        if self.physics is not None:
+            self.physics.close()
+        self.physics = BinPhysics(self.obj, self.cell.bin, seed=int(self.rng.integers(1 << 31)))
+        low, high = BIN_FILL[self.fill]
+        self.physics.drop(int(self.rng.integers(low, high + 1)))
+        self.instance_ids = list(range(self._next_id, self._next_id + len(self.physics.bodies)))
+        self._next_id += len(self.physics.bodies)
+        self.refills += 1
+
+    def capture(self) -> StereoCapture:
+        """A new stereo pair of the bin (refilled first when empty)."""
+        if self.physics is None or not self.physics.bodies:
+            self._refill()
+        T_world_obj = self.physics.poses()
+        T_world_left = domains.camera_pose('real', self.rng, self.cell.camera_height_m)
+        left_rgb, right_rgb, left = self.generator.stereo_pair(T_world_obj, T_world_left, self.rng, self.calibration)
+        return StereoCapture(left_rgb, right_rgb, self.cell.camera.K.copy(), self.cell.baseline_m,
+                             dict(zip(self.instance_ids, left.T_cam_obj)),
+                             {i: int(m.sum()) for i, m in zip(self.instance_ids, left.masks_visib)})
+
+    def remove(self, instance_id: int) -> bool:
+        """Remove a part (a successful pick) and let the others settle; False when it is not in the bin."""
+        if instance_id not in self.instance_ids:
+            return False
+        self.physics.remove(self.instance_ids.index(instance_id))
+        self.instance_ids.remove(instance_id)
+        self.physics.settle(1.0)
+        return True
+
+    def close(self) -> None:
+        if self.physics is not None:
+            self.physics.close()
+        self.generator.close()
