@@ -23,3 +23,30 @@ def small_synth_dataset(out, object_name: str, width: int, seed: int, scenes: in
                                camera=PinholeCamera.from_params(f, f, (width - 1) / 2, (h - 1) / 2, width, h))
     run(SynthRequest(object_name, domain, scenes, 1, 1, 'low', seed), out, cell, Catalog(), progress=False)
     return out
+
+
+CELL_OBJECT = 'connector_block'
+
+
+def tiny_cell_models(out):
+    """Segmentation and pose checkpoints of a tiny size for the cell's tests (seconds to train; they detect
+    little, which is all the plumbing needs), and the 160x120 dataset they were trained on."""
+    from binpick.catalog import Catalog
+    from binpick.perception.pose.labels import labels_from_bop
+    from binpick.perception.pose.network import PoseNetConfig
+    from binpick.perception.pose.train import PoseTrainConfig, train_pose
+    from binpick.perception.seg_model import SegConfig
+    from binpick.perception.seg_train import SegTrainConfig, train_segmentation
+
+    catalog = Catalog()
+    obj = catalog.get(CELL_OBJECT)
+    data = small_synth_dataset(out / 'data', obj.name, width=160, seed=4)
+    seg = SegConfig([obj.name], fpn_channels=32, mask_head_channels=32, min_size=120, max_size=160,
+                    anchor_sizes=(8, 16, 32, 64, 128))
+    train_segmentation([data / 'train'], out / 'seg.pt', [obj.name], catalog, seg,
+                       SegTrainConfig(epochs=1, max_iters_per_epoch=2, warmup_iters=2, val_images=0), progress=False,
+                       log=lambda *_: None)
+    train_pose(labels_from_bop(data / 'train', obj.obj_id), out / 'pose.pt', obj.name, catalog,
+               PoseNetConfig(obj.name, n_points=64, crop_px=32, point_dim=32, global_dim=64),
+               PoseTrainConfig(epochs=1, batch_size=8), progress=False, log=lambda *_: None)
+    return {'seg': out / 'seg.pt', 'pose': out / 'pose.pt', 'data': data}
