@@ -326,3 +326,37 @@ def test_kill_9_of_the_recorder_leaves_a_readable_bank(ros, models, tmp_path):
         assert all(read_mask(c.mask_path).any() for c in bank.candidates(f))
     # a half-written frame, if any, is a hidden staging folder that no reader lists
     assert all(p.name.isdigit() or p.name.startswith('.') or p.suffix == '.json' for p in bank_dir.iterdir())
+
+
+def test_stereo_camera_from_a_folder_of_pairs(ros, models, tmp_path):
+    import dataclasses
+
+    import cv2
+
+    from binpick.sim.camera import PinholeCamera
+    from binpick.sim.cell import SimCell
+    from binpick.sim.generator import CellConfig
+    cell = dataclasses.replace(CellConfig.from_config(), camera=PinholeCamera.from_params(154.0, 154.0, 79.5, 59.5,
+                                                                                          160, 120))
+    sim = SimCell(Catalog().get(OBJECT), cell, 'low', seed=3)
+    for side in ('left', 'right'):
+        (tmp_path / 'pairs' / side).mkdir(parents=True)
+    for k in range(2):
+        cap = sim.capture()
+        for side, img in (('left', cap.left_rgb), ('right', cap.right_rgb)):
+            cv2.imwrite(str(tmp_path / 'pairs' / side / f'{k:04d}.png'), img[..., ::-1])
+    sim.close()
+    params = params_file(tmp_path, models)
+    params.write_text(params.read_text().replace('    source: sim', f'    source: folder\n    folder: {tmp_path / "pairs"}'
+                                                 '\n    rate_hz: 5.0'))
+    c = Cell((StereoCameraNode,), params)
+    try:
+        depth, info, points = c.listen(msgs.Image, base.DEPTH), c.listen(msgs.CameraInfo, base.INFO), \
+            c.listen(msgs.PointCloud2, base.POINTS)
+        assert wait_for(lambda: depth and info and points, 30)
+        d = msgs.depth_array(depth[0], base.DEPTH)
+        assert d.shape == (120, 160) and 0.3 < np.median(d[d > 0]) < 1.0 and (d > 0).mean() > 0.3
+        assert msgs.stamp_ns(depth[0].header) == msgs.stamp_ns(info[0].header)
+        assert points[0].width > 100 and points[0].header.frame_id == depth[0].header.frame_id
+    finally:
+        c.close()

@@ -63,3 +63,10 @@ def load(path: str | Path, kind: str, objects: dict[str, str] | None = None) -> 
             raise CheckpointError(f'{path}: the CAD of {", ".join(changed)} changed since this model was '
                                   'trained (catalog fingerprint differs); retrain it')
     return ckpt
+
+
+def strip(path: str | Path, out: str | Path, kind: str) -> None:
+    """Write the inference part of a checkpoint (no optimiser or training state) to ``out``: what a model
+    shipped for use needs, a third of the size."""
+    raw = load(path, kind)
+    save(out, kind, {k: v for k, v in raw.items() if k not in ('kind', 'optimizer', 'state', 'train_config')})

@@ -1,0 +1,179 @@
+"""binpick demo: the whole online loop on the simulated cell, with a before/after ADD(-S) table."""
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+
+from binpick.commands.args import positive
+from binpick.errors import BinpickError
+
+DEMO_PARAMS = """# written by binpick demo
+/**:
+  ros__parameters:
+    width: {width}
+    height: {height}
+    fx: {fx}
+    fy: {fy}
+    cx: {cx}
+    cy: {cy}
+    perceptual: effnet-lite0
+    student_epochs: {student_epochs}
+    holdout_every: 5
+/**/sim_cell:
+  ros__parameters:
+    period_s: {period_s}
+    fill: full
+    seed: {seed}
+"""
+
+
+def _wait(predicate, timeout_s: float, procs, what: str, bar=None, value=None) -> None:
+    """Wait for ``predicate``; fail if a node of the graph dies or the time is up."""
+    end = time.monotonic() + timeout_s
+    while not predicate():
+        dead = [n for n, p in procs.items() if p.poll() is not None]
+        if dead:
+            raise BinpickError(f'node {", ".join(dead)} exited while {what}; see its log above')
+        if time.monotonic() > end:
+            raise BinpickError(f'timed out after {timeout_s:.0f} s while {what}')
+        if bar is not None:
+            bar.n = min(bar.total, value())
+            bar.refresh()
+        time.sleep(0.2)
+    if bar is not None:
+        bar.n = bar.total
+        bar.close()
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    import rclpy
+    from rclpy.executors import MultiThreadedExecutor
+    from tqdm import tqdm
+
+    from binpick.catalog import Catalog
+    from binpick.commands.cell import local_dds_for_sim, start_graph, stop_all
+    from binpick.demo_models import SHIPPED, demo_cell, model_paths, train_demo_models
+    from binpick.evaluation.online_eval import OnlineScore, table
+    from binpick.nodes import msgs
+    from binpick.nodes.cell_probe import CellProbe
+    from binpick_interfaces.action import SelfTrain
+    from binpick_interfaces.srv import TriggerSelfTrain
+
+    t_start = time.monotonic()
+    local_dds_for_sim()
+    obj = Catalog().get(args.object)
+    work = Path(args.work)
+    models = model_paths(SHIPPED, obj.name)
+    if args.seg_ckpt and args.pose_ckpt:
+        models = {'seg': Path(args.seg_ckpt), 'pose': Path(args.pose_ckpt)}
+    elif args.retrain_models or not all(p.is_file() for p in models.values()):
+        print(f'== making the demo models for {obj.name} in {work / "models"} (once; about 15 minutes)', flush=True)
+        models = train_demo_models(work / 'models', obj.name)
+    run = work / f'run-{datetime.now():%Y%m%d-%H%M%S}'           # never reuses recorded data
+    run.mkdir(parents=True)
+    K = demo_cell().camera.K
+    params = run / 'demo_params.yaml'
+    params.write_text(DEMO_PARAMS.format(width=demo_cell().camera.width, height=demo_cell().camera.height,
+                                         fx=K[0, 0], fy=K[1, 1], cx=K[0, 2], cy=K[1, 2], period_s=args.period,
+                                         student_epochs=args.student_epochs, seed=args.seed))
+    values = {'use_sim': 'true', 'object_id': obj.name, 'segmentation_checkpoint': str(models['seg'].resolve()),
+              'pose_checkpoint': str(models['pose'].resolve()), 'bank_dir': str((run / 'bank').resolve()),
+              'model_dir': str((run / 'models').resolve())}
+    print(f'== starting the simulated cell and its nodes (run folder {run})', flush=True)
+    procs = start_graph(values, [str(params)], '/binpick_demo')
+    rclpy.init()
+    probe = CellProbe(namespace='/binpick_demo')
+    executor = MultiThreadedExecutor(num_threads=2)
+    executor.add_node(probe)
+    threading.Thread(target=executor.spin, daemon=True).start()
+    try:
+        _wait(lambda: probe.serving() != '', 300, procs, 'waiting for the first poses')
+        print('== recording: the recorder scores every pose and banks the frames', flush=True)
+        bar = tqdm(total=args.frames, desc='frames banked', unit='frame')
+        _wait(lambda: probe.stats is not None and probe.stats.frames >= args.frames, 60 * args.frames, procs,
+              'banking frames', bar, lambda: probe.stats.frames if probe.stats else 0)
+        s = probe.stats
+        print(f'   bank: {s.frames} frames, {s.candidates} candidates, {s.accepted} verified '
+              f'({100 * s.acceptance_rate:.0f} %), tau_a {s.tau_appearance:.3f}, tau_g {1000 * s.tau_geometry:.1f} mm, '
+              f'{s.bytes_used / 1e6:.1f} MB', flush=True)
+
+        print('== self-training: service call, then the action for progress', flush=True)
+        _wait(lambda: probe.trigger.service_is_ready() and probe.action.server_is_ready(), 30, procs,
+              'waiting for the retrainer')
+        reply = probe.trigger.call_async(TriggerSelfTrain.Request(iterations=args.iterations))
+        _wait(reply.done, 30, procs, 'calling binpick/self_train')
+        if not reply.result().accepted:
+            raise BinpickError(f'self-training refused: {reply.result().reason}')
+        print(f'   {reply.result().reason}', flush=True)
+        bar, stage = tqdm(total=100, desc='job', unit='%'), ['']
+
+        def feedback(f):
+            fb = f.feedback
+            if fb.stage != stage[0]:
+                stage[0] = fb.stage
+                bar.set_description(f'job {fb.job_id}: {fb.stage} (iteration {fb.iteration}/{fb.iterations})')
+            bar.n = int(100 * fb.progress)
+            bar.refresh()
+        goal = probe.action.send_goal_async(SelfTrain.Goal(), feedback_callback=feedback)
+        _wait(goal.done, 30, procs, 'sending the SelfTrain goal')
+        result_future = goal.result().get_result_async()
+        _wait(result_future.done, 3600, procs, 'self-training')
+        bar.close()
+        result = result_future.result().result
+        metrics = dict(zip(result.metric_names, result.metric_values))
+        print(f'   {result.message}', flush=True)
+        if not result.success:
+            raise BinpickError(f'self-training failed: {result.message}')
+        before_version = probe.serving()
+        after_version = f'pose-v{result.model_version}'
+        if result.model_version > 0:
+            _wait(lambda: probe.serving() == after_version, 120, procs, f'waiting for the pose node to serve '
+                  f'{after_version}')
+            print(f'== the pose node swapped {before_version} -> {after_version} without stopping', flush=True)
+        t_after = time.monotonic()
+        bar = tqdm(total=args.after_frames, desc=f'frames with {after_version}', unit='frame')
+        count = lambda: sum(1 for p, _, t in probe.frames if p.model_version == after_version and t > t_after)  # noqa: E731
+        _wait(lambda: count() >= args.after_frames, 60 * args.after_frames, procs, 'estimating with the new model',
+              bar, count)
+    finally:
+        stop_all(procs)
+        executor.shutdown()
+        probe.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+
+    pts_m = obj.sample_points(1000)
+    rows: dict[str, OnlineScore] = {}
+    for poses, truth, _ in probe.frames:
+        rows.setdefault(poses.model_version, OnlineScore()).add(
+            [msgs.pose_matrix(p.pose) for p in poses.poses], [msgs.pose_matrix(p.pose) for p in truth.poses], obj, pts_m)
+    metric = 'ADD-S' if obj.info.is_symmetric else 'ADD'
+    print(f'\n{metric} < 10 % of the diameter on the simulated cell ({obj.name}), ground truth from sim_cell:\n')
+    print(table(rows, metric))
+    seconds = time.monotonic() - t_start
+    results = {'object': obj.name, 'metric': metric, 'seconds': seconds, 'job': result.message, 'metrics': metrics,
+               'rows': {k: vars(v) for k, v in rows.items()}}
+    (run / 'demo_results.json').write_text(json.dumps(results, indent=2))
+    print(f'\ndemo finished in {seconds / 60:.1f} min; results in {run / "demo_results.json"}')
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser('demo', help='the whole loop on the simulated cell: record, self-train, swap, before/after')
+    p.add_argument('--object', default='zigzag_bracket')
+    p.add_argument('--work', default='binpick_demo', help='folder for the runs (each run in its own subfolder)')
+    p.add_argument('--frames', type=positive, default=30, help='frames to bank before self-training')
+    p.add_argument('--after-frames', type=positive, default=15, help='frames to estimate with the new model')
+    p.add_argument('--iterations', type=positive, default=1, help='teacher-student iterations of the job')
+    p.add_argument('--student-epochs', type=positive, default=2)
+    p.add_argument('--period', type=float, default=1.0, help='seconds between captures of the simulated camera')
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--seg-ckpt', help='segmentation checkpoint (with --pose-ckpt) instead of the demo models')
+    p.add_argument('--pose-ckpt', help='pose teacher checkpoint')
+    p.add_argument('--retrain-models', action='store_true', help='make the demo models again with this project\'s '
+                   'trainers (about 15 minutes) instead of using models/demo/')
+    p.set_defaults(func=_cmd_demo)

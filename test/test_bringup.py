@@ -1,0 +1,108 @@
+"""The node graph is defined once (config/graph.yaml): `binpick bringup` runs it, one process per node, and
+the launch file builds the same nodes; bringup stops cleanly on Ctrl-C and fails when a node dies."""
+import ast
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from binpick import graph
+from binpick.config import config_dir
+from binpick.data.errors import DataFormatError
+
+ROOT = Path(__file__).resolve().parents[1]
+LAUNCH = ROOT / 'launch' / 'bringup.launch.py'
+
+
+def entry_points() -> set[str]:
+    tree = ast.parse((ROOT / 'src' / 'binpick' / 'setup.py').read_text())
+    scripts = next(n for n in ast.walk(tree) if isinstance(n, ast.Dict) and any(
+        isinstance(k, ast.Constant) and k.value == 'console_scripts' for k in n.keys))
+    return {s.value.split('=')[0].strip() for s in scripts.values[0].elts}
+
+
+def test_graph_names_nodes_parameter_files_and_executables():
+    sim = {s.name: s for s in graph.nodes({'use_sim': 'true'})}
+    real = {s.name: s for s in graph.nodes({'use_sim': 'false'})}
+    assert set(sim) == {'sim_cell', 'stereo_camera', 'segmentation', 'pose_estimation', 'pseudo_label_recorder',
+                        'retrainer'}
+    assert set(real) == set(sim) - {'sim_cell'}
+    assert sim['stereo_camera'].parameters['source'] == 'sim' and real['stereo_camera'].parameters['source'] == 'device'
+    assert {s.executable for s in sim.values()} <= entry_points()
+    assert all(f.is_file() and f.parent == config_dir() for s in sim.values() for f in s.parameter_files)
+    spec = graph.nodes({'use_sim': 'true', 'pose_checkpoint': '/models/p.pt', 'bank_dir': '~/bank'})
+    pose = next(s for s in spec if s.name == 'pose_estimation')
+    assert pose.parameters['pose_checkpoint'] == '/models/p.pt'
+    assert next(s for s in spec if s.name == 'retrainer').parameters['bank_dir'] == os.path.expanduser('~/bank')
+    assert pose.ros_args()[:3] == ['--ros-args', '-r', '__node:=pose_estimation']
+    with pytest.raises(DataFormatError, match='unknown argument'):
+        graph.nodes({'use_simm': 'true'})
+
+
+def test_launch_file_reads_the_same_definition():
+    source = LAUNCH.read_text()
+    assert 'graph.nodes(' in source and 'graph.default_arguments()' in source
+    if importlib.util.find_spec('launch_ros') is None:
+        pytest.skip('launch_ros is not installed here (ROS 2 Jazzy install only); the launch file was checked as text')
+    from launch import LaunchContext
+    spec = importlib.util.spec_from_file_location('bringup_launch', LAUNCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    description = module.generate_launch_description()
+    context = LaunchContext()
+    for action in description.entities:
+        action.visit(context)
+    names = {e.name for e in description.entities if hasattr(e, 'name')}
+    assert set(graph.default_arguments()) <= names
+
+
+def _bringup(args, tmp_path, **kwargs):
+    env = {**os.environ, 'PYTHONUNBUFFERED': '1'}
+    return subprocess.Popen([sys.executable, '-m', 'binpick.cli', 'bringup', *args], env=env, cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+
+
+def test_bringup_fails_when_a_node_dies(tmp_path):
+    params = tmp_path / 'p.yaml'
+    params.write_text('/**/stereo_camera:\n  ros__parameters:\n    left_device: /nonexistent/video9\n')
+    proc = _bringup(['--params-file', str(params), '--bank', str(tmp_path / 'bank'), '--models',
+                     str(tmp_path / 'models'), '--namespace', f'/b{os.getpid()}'], tmp_path)
+    out, _ = proc.communicate(timeout=180)
+    assert proc.returncode == 1, out
+    assert 'node stereo_camera exited' in out or 'exited with' in out
+    assert "cannot open capture device '/nonexistent/video9'" in out
+
+
+@pytest.mark.ros
+def test_bringup_sim_runs_the_graph_and_stops_on_ctrl_c(tmp_path):
+    import rclpy
+    from conftest import tiny_cell_models
+    from test_cell_dds import params_file, wait_for
+
+    from binpick.nodes import base
+    from binpick_interfaces.msg import ObjectPoseArray
+    models = tiny_cell_models(tmp_path / 'models_tiny')
+    ns = f'/bu{os.getpid()}'
+    proc = _bringup(['--sim', '--params-file', str(params_file(tmp_path, models)), '--namespace', ns], tmp_path)
+    rclpy.init()
+    node = rclpy.create_node('probe', namespace=ns)
+    got = []
+    node.create_subscription(ObjectPoseArray, base.POSES, got.append, base.SENSOR_QOS)
+    try:
+        end = time.monotonic() + 150
+        while not got and time.monotonic() < end and proc.poll() is None:
+            rclpy.spin_once(node, timeout_sec=0.2)
+        assert got, 'no poses from the graph started by binpick bringup --sim'
+        assert wait_for(lambda: (tmp_path / 'bank' / 'bank.json').is_file(), 30)
+    finally:
+        node.destroy_node()
+        rclpy.shutdown()
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+    assert 'binpick bringup: stopped' in out
