@@ -285,19 +285,17 @@ def test_bag_record_and_replay_round_trip(ros, models, tmp_path):
     assert len(frames) >= 2 and f'{len(frames)} frames' in rec.stdout
     assert frames[0].rgb.shape == (120, 160, 3) and frames[0].depth_m.dtype == np.float32
     assert (frames[0].depth_m > 0).mean() > 0.3 and frames[0].K[0, 0] == pytest.approx(154.0)
-    # replay into a bank through the recorder's scoring
-    from binpick.perception.pose.estimator import PoseEstimator
-    from binpick.perception.segmentation import Segmenter
-    from binpick.selftrain.online import bank_bag
-    from binpick.selftrain.perceptual import PerceptualDistance
-    from binpick.selftrain.scores import PoseScorer
-    catalog = Catalog()
-    bank = PseudoLabelBank(tmp_path / 'replayed', OBJECT)
-    n = bank_bag(bag, bank, Segmenter.load(models['seg'], catalog, score_threshold=0.05),
-                 PoseEstimator.load(models['pose'], catalog), PoseScorer(catalog.get(OBJECT),
-                                                                          PerceptualDistance('effnet-lite0')),
-                 progress=False, namespace=f'{cell.ns}/camera')
-    assert n == len(bank.frame_ids()) >= 1
+    # replay into a bank through the recorder's scoring, then one retrainer job: `binpick selftrain --bag`
+    from binpick.cli import main
+    out = tmp_path / 'from_bag'
+    code = main(['selftrain', '--bag', str(bag), '--namespace', f'{cell.ns}/camera', '--teacher', str(models['pose']),
+                 '--seg-ckpt', str(models['seg']), '--score-threshold', '0.05', '--out', str(out),
+                 '--perceptual', 'effnet-lite0', '--iterations', '1', '--student-epochs', '1', '--threads', '1'])
+    bank = PseudoLabelBank(out / 'bank', OBJECT)
+    assert 2 <= len(bank.frame_ids()) <= len(frames)
+    assert code == 0
+    current = ModelRegistry(out / 'models', models['pose']).current()
+    assert current.version in (0, 1) and current.path.is_file()
 
 
 def test_kill_9_of_the_recorder_leaves_a_readable_bank(ros, models, tmp_path):

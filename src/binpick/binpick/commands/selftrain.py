@@ -7,6 +7,35 @@ from pathlib import Path
 from binpick.commands.args import positive, set_threads
 
 
+def _cmd_selftrain_bag(args: argparse.Namespace) -> int:
+    """Bank a recorded bag through the recorder's scoring, then run the retrainer's job on that bank."""
+    from binpick.catalog import Catalog
+    from binpick.data.bank import PseudoLabelBank
+    from binpick.perception.model_registry import ModelRegistry
+    from binpick.perception.pose.estimator import PoseEstimator
+    from binpick.perception.segmentation import Segmenter
+    from binpick.selftrain.online import JobConfig, bank_bag, run_job
+    from binpick.selftrain.perceptual import PerceptualDistance
+    from binpick.selftrain.scores import PoseScorer
+    catalog = Catalog()
+    teacher = PoseEstimator.load(args.teacher, catalog)
+    obj = catalog.get(teacher.config.object_name)
+    out = Path(args.out)
+    bank = PseudoLabelBank(out / 'bank', obj.name)
+    scorer = PoseScorer(obj, PerceptualDistance(args.perceptual), args.geometry)
+    n = bank_bag(args.bag, bank, Segmenter.load(args.seg_ckpt, catalog, score_threshold=args.score_threshold), teacher,
+                 scorer, namespace=args.namespace)
+    print(f'{args.bag}: {n} frames banked in {bank.root} ({len(bank.frame_ids())} in the bank)')
+    result = run_job(bank, ModelRegistry(out / 'models', args.teacher), scorer, out / 'jobs',
+                     JobConfig(iterations=args.iterations, student_epochs=args.student_epochs,
+                               student_lr=args.student_lr, criterion=args.criterion), catalog)
+    print(result.message)
+    for k, v in result.metrics.items():
+        print(f'  {k}: {v:.4g}' if isinstance(v, float) else f'  {k}: {v}')
+    print(f'model in service: v{result.model.version} {result.model.path}')
+    return 0 if result.success else 1
+
+
 def _cmd_selftrain(args: argparse.Namespace) -> int:
     from binpick.catalog import Catalog
     from binpick.data.bop import BopSplit
@@ -15,6 +44,8 @@ def _cmd_selftrain(args: argparse.Namespace) -> int:
     from binpick.perception.segmentation import Segmenter
     from binpick.selftrain.loop import SelfTrainConfig, self_train, unlabeled_split
     set_threads(args.threads)
+    if args.bag:
+        return _cmd_selftrain_bag(args)
     catalog = Catalog()
     split_dir = unlabeled_split(args.unlabeled)                 # refuses ground truth before any work
     obj = catalog.get(PoseEstimator.load(args.teacher, catalog).config.object_name)
@@ -57,8 +88,13 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
 def register(sub) -> None:
     p = sub.add_parser('selftrain', help='iterative self-training of a pose model on unlabeled frames')
     p.add_argument('--teacher', required=True, help='pose checkpoint trained on synthetic data')
-    p.add_argument('--unlabeled', required=True,
-                   help='folder of unlabeled frames (BOP split, or a real-emulated dataset: its train split)')
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument('--unlabeled', help='folder of unlabeled frames (BOP split, or a real-emulated dataset: its '
+                        'train split)')
+    source.add_argument('--bag', help='rosbag2 bag of camera frames (binpick record): banked like the cell\'s '
+                        'recorder does, then one retrainer job (OUT/bank, OUT/models)')
+    p.add_argument('--namespace', default='/camera', help='camera namespace in the bag (with --bag)')
+    p.add_argument('--score-threshold', type=float, default=0.5, help='segmentation score threshold (with --bag)')
     p.add_argument('--seg-ckpt', required=True, help='segmentation checkpoint for the instance masks')
     p.add_argument('--out', required=True, help='run folder (resumable)')
     p.add_argument('--iterations', type=positive, default=5)
