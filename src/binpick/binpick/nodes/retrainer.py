@@ -65,16 +65,20 @@ class RetrainerNode(base.BinpickNode):
     def running(self) -> bool:
         return self.job is not None and not self.job.done.is_set()
 
-    def start(self, iterations: int, object_id: str, max_frames: int) -> tuple[Job | None, str]:
-        """Start a job unless one runs or the request is bad; returns (job, reason)."""
+    def start(self, request) -> tuple[Job | None, str]:
+        """Start a job for a TriggerSelfTrain request or SelfTrain goal unless one runs or the request is bad;
+        returns (job, reason)."""
         with self._lock:
             if self.running():
                 return None, f'job {self.job.id} is running'
-            if object_id not in ('', self.object_id):
-                return None, f'this retrainer serves {self.object_id!r}, not {object_id!r}'
+            if request.object_id not in ('', self.object_id):
+                return None, f'this retrainer serves {self.object_id!r}, not {request.object_id!r}'
+            if request.selection not in ('', 'all', 'new'):
+                return None, f'selection {request.selection!r}: expected "all" or "new"'
             if not (self.bank_dir / 'bank.json').is_file():
                 return None, f'{self.bank_dir}: no pseudo-label bank yet'
-            config = replace(self.defaults, iterations=iterations or self.defaults.iterations, max_frames=max_frames)
+            config = replace(self.defaults, iterations=request.iterations or self.defaults.iterations,
+                             max_frames=request.max_frames, selection=request.selection or 'all')
             self.job = Job(uuid.uuid4().hex[:8], config)
             threading.Thread(target=self._run, args=(self.job,), name=f'job-{self.job.id}', daemon=True).start()
             return self.job, f'self-training job {self.job.id}: {config.iterations} iteration(s)'
@@ -99,7 +103,7 @@ class RetrainerNode(base.BinpickNode):
         job.done.set()
 
     def on_trigger(self, request, response):
-        job, reason = self.start(request.iterations, request.object_id, request.max_frames)
+        job, reason = self.start(request)
         response.accepted, response.reason, response.job_id = job is not None, reason, job.id if job else ''
         return response
 
@@ -110,11 +114,11 @@ class RetrainerNode(base.BinpickNode):
 
     def execute(self, handle):
         goal = handle.request
-        job = self.job if self.running() else self.start(goal.iterations, goal.object_id, goal.max_frames)[0]
+        job, reason = (self.job, '') if self.running() else self.start(goal)
         result = SelfTrain.Result()
         if job is None:
             handle.abort()
-            result.success, result.message = False, 'could not start a job (no bank yet?)'
+            result.success, result.message = False, reason
             return result
         while not job.done.wait(0.2):
             if handle.is_cancel_requested:

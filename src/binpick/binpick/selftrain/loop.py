@@ -13,7 +13,6 @@ without it. Output folder (resumable after a kill, each file written atomically)
 """
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from binpick.data.bop import BopSplit, read_mask
 from binpick.data.jsonfields import load_json
 from binpick.errors import BinpickError
 from binpick.perception.mask_store import MaskStore
+from binpick.perception.model_registry import sha256
 from binpick.perception.pose.estimator import PoseEstimator
 from binpick.perception.pose.labels import PoseLabel
 from binpick.perception.pose.train import PoseTrainConfig, train_pose
@@ -71,10 +71,6 @@ def unlabeled_split(path: str | Path) -> Path:
             raise SelfTrainError(f'{scene}: holds ground truth ({", ".join(leaks)}); an unlabeled folder must not '
                                  '(it would leak labels into self-training)')
     return path
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def label_frames(estimator: PoseEstimator, scorer: PoseScorer, split: BopSplit, masks: MaskStore,

@@ -53,6 +53,7 @@ class JobConfig:
     batch_size: int = 16
     holdout_every: int = 5          # every n-th bank frame is held out for validation
     max_frames: int = 0             # newest frames only; 0 = all
+    selection: str = 'all'          # all | new (frames banked after those the model in service was trained on)
     criterion: str = 'both'
 
 
@@ -135,6 +136,8 @@ def run_job(bank: PseudoLabelBank, registry: ModelRegistry, scorer: PoseScorer, 
             on_progress(state)
 
     frames = bank.frame_ids()
+    if config.selection == 'new':
+        frames = [f for f in frames if f > in_service.metrics.get('last_frame', -1)]
     if config.max_frames:
         frames = frames[-config.max_frames:]
     bank.protect(frames)
@@ -182,7 +185,7 @@ def run_job(bank: PseudoLabelBank, registry: ModelRegistry, scorer: PoseScorer, 
                    'accepted_labels': state.accepted, 'candidates': state.candidates,
                    'tau_appearance': selection.tau_appearance or float('nan'),
                    'tau_geometry_m': selection.tau_geometry_m or float('nan'),
-                   'train_frames': len(train_frames), 'held_out_frames': len(held_out),
+                   'train_frames': len(train_frames), 'held_out_frames': len(held_out), 'last_frame': max(frames),
                    'seconds': time.perf_counter() - t0}
         old, new = before['verified_rate'], after['verified_rate']
         if not new >= old:

@@ -1,0 +1,103 @@
+"""The retrainer's job without ROS: publication only when not worse, `new` selection, cancel and failure
+leave the model in service, eviction spares frames a job reads (across processes, via in_use.json)."""
+import threading
+
+import numpy as np
+import pytest
+from conftest import CELL_OBJECT, tiny_cell_models
+
+from binpick.catalog import Catalog
+from binpick.data.bank import PseudoLabelBank
+from binpick.data.bop import BopSplit
+from binpick.perception.model_registry import ModelRegistry
+from binpick.perception.pose.estimator import PoseEstimator
+from binpick.selftrain.online import JobConfig, bank_frame, run_job
+from binpick.selftrain.perceptual import PerceptualDistance
+from binpick.selftrain.scores import PoseScorer
+
+CATALOG = Catalog()
+FAST = JobConfig(iterations=1, student_epochs=1, batch_size=4, holdout_every=3)
+
+
+@pytest.fixture(scope='module')
+def models(tmp_path_factory):
+    return tiny_cell_models(tmp_path_factory.mktemp('job_models'))
+
+
+@pytest.fixture(scope='module')
+def scorer():
+    return PoseScorer(CATALOG.get(CELL_OBJECT), PerceptualDistance('effnet-lite0'))
+
+
+def fill_bank(bank: PseudoLabelBank, models, scorer) -> None:
+    """Bank every frame of the tiny dataset with the teacher's estimates on its visible masks."""
+    estimator = PoseEstimator.load(models['pose'], CATALOG)
+    for split in ('train', 'test'):
+        bop = BopSplit(models['data'] / split)
+        for scene_id in bop.scene_ids():
+            for frame in bop.frames(scene_id, with_masks=True):
+                masks = [m for m in frame.masks_visib if m.sum() > 60]
+                results = estimator.estimate(frame.rgb, frame.depth_m, frame.camera.K, masks)
+                keep = [k for k, r in enumerate(results) if r.T_cam_obj is not None]
+                bank_frame(bank, scorer, frame.rgb, frame.depth_m, frame.camera.K, [masks[k] for k in keep],
+                           [results[k].T_cam_obj for k in keep], [results[k].confidence for k in keep])
+
+
+@pytest.fixture
+def bank(tmp_path, models, scorer):
+    b = PseudoLabelBank(tmp_path / 'bank', CELL_OBJECT)
+    fill_bank(b, models, scorer)
+    assert len(b.frame_ids()) == 3
+    return b
+
+
+def test_job_publishes_a_student_that_is_not_worse_and_new_selects_later_frames(bank, models, scorer, tmp_path):
+    registry = ModelRegistry(tmp_path / 'models', models['pose'])
+    seen = []
+    result = run_job(bank, registry, scorer, tmp_path / 'jobs', FAST, CATALOG, on_progress=lambda p: seen.append(p.stage),
+                     log=lambda *_: None)
+    assert result.success, result.message
+    assert {'selecting', 'training', 'validating', 'done'} <= set(seen)
+    m = result.metrics
+    assert m['train_frames'] == 2 and m['held_out_frames'] == 1 and m['last_frame'] == 2
+    assert 0 <= m['verified_rate'] <= 1 and m['accepted_labels'] <= m['candidates']
+    if result.published:
+        assert m['verified_rate'] >= m['verified_rate_before']
+        assert registry.current().version == 1 and registry.current().path.name == 'pose_v0001.pt'
+    else:
+        assert m['verified_rate'] < m['verified_rate_before'] and registry.current().version == 0
+    assert not (bank.root / 'in_use.json').exists()         # released
+    # "new": only frames banked after the model in service was trained
+    if result.published:
+        again = run_job(bank, registry, scorer, tmp_path / 'jobs', JobConfig(selection='new'), CATALOG,
+                        log=lambda *_: None)
+        assert not again.success and '0 frames' in again.message and registry.current().version == 1
+
+
+def test_cancel_and_failure_keep_the_model_in_service(bank, models, scorer, tmp_path):
+    registry = ModelRegistry(tmp_path / 'models', models['pose'])
+    cancel = threading.Event()
+
+    def progress(p):
+        if p.stage == 'training' and p.progress > 0:
+            cancel.set()
+    result = run_job(bank, registry, scorer, tmp_path / 'jobs', FAST, CATALOG, on_progress=progress, cancel=cancel,
+                     log=lambda *_: None)
+    assert not result.success and 'cancelled during training' in result.message
+    assert registry.current().version == 0 and not (tmp_path / 'models' / 'current.json').exists()
+    # a frame whose candidates file is damaged makes the job fail with the file named; nothing changes
+    (bank.root / '000001' / 'candidates.json').write_text('{"candidates": [{"oops": 1}]}')
+    failed = run_job(bank, registry, scorer, tmp_path / 'jobs', FAST, CATALOG, log=lambda *_: None)
+    assert not failed.success and '000001' in failed.message and 'candidates[0]' in failed.message
+    assert registry.current().version == 0
+
+
+def test_eviction_spares_frames_a_job_reads_in_another_process(bank, tmp_path):
+    other = PseudoLabelBank(bank.root, CELL_OBJECT, max_bytes=1)        # the recorder's view, a tiny cap
+    bank.protect([0, 1])                                                 # the retrainer's job
+    assert other.evict() == []                                           # 0 and 1 protected, 2 is the newest
+    bank.release()
+    assert other.evict() == [0, 1]
+    assert other.frame_ids() == [2]
+    rgb = np.zeros((120, 160, 3), np.uint8)
+    assert other.add(rgb, np.ones((120, 160), np.float32), np.eye(3), [], []) == 3
