@@ -1,6 +1,8 @@
 """Test configuration: DDS discovery stays on this machine, in a domain of its own."""
 import os
 
+import pytest
+
 # Set before anything imports rclpy: without it Fast DDS multicasts discovery out of the machine.
 os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
 os.environ.pop('ROS_STATIC_PEERS', None)
@@ -50,3 +52,10 @@ def tiny_cell_models(out):
                PoseNetConfig(obj.name, n_points=64, crop_px=32, point_dim=32, global_dim=64),
                PoseTrainConfig(epochs=1, batch_size=8), progress=False, log=lambda *_: None)
     return {'seg': out / 'seg.pt', 'pose': out / 'pose.pt', 'data': data}
+
+
+
+@pytest.fixture(scope='session')
+def cell_models(tmp_path_factory):
+    """The tiny cell models, made once per test session."""
+    return tiny_cell_models(tmp_path_factory.mktemp('cell_models'))

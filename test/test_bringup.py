@@ -79,14 +79,13 @@ def test_bringup_fails_when_a_node_dies(tmp_path):
 
 
 @pytest.mark.ros
-def test_bringup_sim_runs_the_graph_and_stops_on_ctrl_c(tmp_path):
+def test_bringup_sim_runs_the_graph_and_stops_on_ctrl_c(tmp_path, cell_models):
     import rclpy
-    from conftest import tiny_cell_models
     from test_cell_dds import params_file, wait_for
 
     from binpick.nodes import base
     from binpick_interfaces.msg import ObjectPoseArray
-    models = tiny_cell_models(tmp_path / 'models_tiny')
+    models = cell_models
     ns = f'/bu{os.getpid()}'
     proc = _bringup(['--sim', '--params-file', str(params_file(tmp_path, models)), '--namespace', ns], tmp_path)
     rclpy.init()

@@ -32,7 +32,7 @@ from binpick.perception.model_registry import ModelRegistry  # noqa: E402
 from binpick_interfaces.action import SelfTrain  # noqa: E402
 from binpick_interfaces.msg import BankStatistics, Instance, InstanceSegmentation, ModelUpdate, ObjectPoseArray  # noqa: E402
 from binpick_interfaces.srv import RemoveInstance, TriggerSelfTrain  # noqa: E402
-from conftest import CELL_OBJECT as OBJECT, tiny_cell_models  # noqa: E402
+from conftest import CELL_OBJECT as OBJECT  # noqa: E402
 
 pytestmark = pytest.mark.ros
 PERCEPTION = (SimCellNode, StereoCameraNode, SegmentationNode, PoseEstimationNode)
@@ -111,9 +111,9 @@ class Cell:
         self.thread.join(timeout=5)
 
 
-@pytest.fixture(scope='module')
-def models(tmp_path_factory):
-    return tiny_cell_models(tmp_path_factory.mktemp('cell_models'))
+@pytest.fixture
+def models(cell_models):
+    return cell_models
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import threading
 
 import numpy as np
 import pytest
-from conftest import CELL_OBJECT, tiny_cell_models
+from conftest import CELL_OBJECT
 
 from binpick.catalog import Catalog
 from binpick.data.bank import PseudoLabelBank
@@ -19,9 +19,9 @@ CATALOG = Catalog()
 FAST = JobConfig(iterations=1, student_epochs=1, batch_size=4, holdout_every=3)
 
 
-@pytest.fixture(scope='module')
-def models(tmp_path_factory):
-    return tiny_cell_models(tmp_path_factory.mktemp('job_models'))
+@pytest.fixture
+def models(cell_models):
+    return cell_models
 
 
 @pytest.fixture(scope='module')
