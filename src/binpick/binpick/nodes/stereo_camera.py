@@ -56,12 +56,13 @@ class StereoCameraNode(base.BinpickNode):
 
     def publish_pair(self, item) -> None:
         stamp, pair = item
-        left, right = (msgs.image_array(pair[k], f'{base.STEREO_LEFT if k == "left" else base.STEREO_RIGHT}')
-                       if isinstance(pair[k], msgs.Image) else pair[k] for k in ('left', 'right'))
+        topics = {'left': base.STEREO_LEFT, 'right': base.STEREO_RIGHT}
+        left, right = (msgs.image_array(pair[k], topics[k]) if isinstance(pair[k], msgs.Image) else pair[k]
+                       for k in topics)
         h, w = left.shape[:2]
-        if (w, h) != (self.cell.camera.width, self.cell.camera.height) or right.shape != left.shape:
-            raise msgs.BadMessage(f'{self.source}: stereo pair {left.shape} / {right.shape} does not match the '
-                                  f'calibrated {self.cell.camera.width}x{self.cell.camera.height}')
+        if (w, h) != (self.cell.camera.width, self.cell.camera.height) or right.shape != left.shape or left.ndim != 3:
+            raise msgs.BadMessage(f'{self.source}: stereo pair {left.shape} / {right.shape} is not the calibrated '
+                                  f'{self.cell.camera.width}x{self.cell.camera.height} colour pair')
         depth_m = stereo_depth(left, right, self.K[0, 0], self.cell.baseline_m, self.cell.depth_min_m,
                                self.cell.depth_max_m)
         header = Header(stamp=stamp, frame_id=self.frame_id)
