@@ -1,7 +1,7 @@
 """End-to-end latency, sustained throughput and memory of the online cell on the simulated bin.
 
-Starts the graph the way `binpick bringup --sim` does (one process per node, the demo models and the
-demo's 320x240 camera, full bins), then for --duration seconds records, for every pose message, the
+Starts the graph the way `binpick bringup --sim` does (one process per node, the demo models, the
+cell's 640x480 camera, full bins), then for --duration seconds records, for every pose message, the
 time from the capture stamp to its arrival (camera -> stereo depth -> segmentation -> poses), and samples
 the resident memory of every node. Prints median / p95 latency, frames/s, and memory growth after the
 warm-up. Usage:
@@ -54,19 +54,19 @@ def main() -> None:
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
 
-    from binpick.commands.cell import start_graph, stop_all
+    from binpick.commands.cell import cell_dds, start_graph, stop_all
     from binpick.commands.demo import DEMO_PARAMS
-    from binpick.demo_models import SHIPPED, demo_cell, model_paths
+    from binpick.demo_models import SHIPPED, model_paths
+    from binpick.sim.generator import CellConfig
     from binpick.nodes import base, msgs
     from binpick_interfaces.msg import ObjectPoseArray
 
+    cell_dds()
     models = model_paths(SHIPPED, args.object)
     run = Path(tempfile.mkdtemp(prefix='binpick_bench_'))
-    cam = demo_cell().camera
+    cam = CellConfig.from_config().camera
     params = run / 'params.yaml'
-    params.write_text(DEMO_PARAMS.format(width=cam.width, height=cam.height, fx=cam.K[0, 0], fy=cam.K[1, 1],
-                                         cx=cam.K[0, 2], cy=cam.K[1, 2], period_s=args.period, student_epochs=1,
-                                         seed=0))
+    params.write_text(DEMO_PARAMS.format(period_s=args.period, student_epochs=1, seed=0))
     values = {'use_sim': 'true', 'object_id': args.object, 'segmentation_checkpoint': str(models['seg']),
               'pose_checkpoint': str(models['pose']), 'bank_dir': str(run / 'bank'), 'model_dir': str(run / 'models')}
     procs = start_graph(values, [str(params)], '/binpick_bench')

@@ -6,7 +6,7 @@ The nodes, their parameter files and the arguments come from config/graph.yaml, 
 `binpick bringup` (the pip install's way to run the same graph) reads too.
 """
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
@@ -23,4 +23,5 @@ def _nodes(context):
 def generate_launch_description() -> LaunchDescription:
     arguments = [DeclareLaunchArgument(name, default_value=default, description='see config/graph.yaml')
                  for name, default in graph.default_arguments().items()]
-    return LaunchDescription(arguments + [OpaqueFunction(function=_nodes)])
+    environment = [SetEnvironmentVariable(k, v) for k, v in graph.dds_environment().items()]
+    return LaunchDescription(arguments + environment + [OpaqueFunction(function=_nodes)])

@@ -6,6 +6,9 @@ import pytest
 # Set before anything imports rclpy: without it Fast DDS multicasts discovery out of the machine.
 os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
 os.environ.pop('ROS_STATIC_PEERS', None)
+# The cell's Fast DDS profile (whole frames through shared memory), as binpick bringup sets it
+os.environ.setdefault('FASTRTPS_DEFAULT_PROFILES_FILE', os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), 'config', 'fastdds.xml'))
 # A per-run domain keeps concurrent test runs (and a live cell) from seeing each other's topics.
 os.environ.setdefault('ROS_DOMAIN_ID', str(10 + os.getpid() % 90))
 

@@ -85,3 +85,20 @@ def test_icp_refinement_recovers_a_perturbed_pose(dataset):
                                    axis=1).mean()
     refined = refine_icp(T_off, observed, pts, OBJ.info.diameter_m)
     assert err(refined) < 0.5 * err(T_off)
+
+
+def test_stripped_checkpoint_is_smaller_and_estimates_the_same(trained, dataset, tmp_path):
+    ckpt, _, _ = trained
+    small = tmp_path / 'shipped.pt'
+    checkpoint.strip(ckpt, small, 'pose')
+    raw = checkpoint.load(small, 'pose')
+    assert 'optimizer' not in raw and 'state' not in raw
+    assert small.stat().st_size < 0.5 * ckpt.stat().st_size
+    frame = BopSplit(dataset / 'test').frame(0, 0, with_masks=True)
+    masks = [m for m in frame.masks_visib if m.sum() > 100]
+    full = PoseEstimator.load(ckpt, CATALOG).estimate(frame.rgb, frame.depth_m, frame.camera.K, masks)
+    half = PoseEstimator.load(small, CATALOG).estimate(frame.rgb, frame.depth_m, frame.camera.K, masks)
+    for a, b in zip(full, half):
+        assert (a.T_cam_obj is None) == (b.T_cam_obj is None)
+        if a.T_cam_obj is not None:
+            assert np.abs(a.T_cam_obj[:3, 3] - b.T_cam_obj[:3, 3]).max() < 0.005

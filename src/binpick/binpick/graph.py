@@ -41,6 +41,14 @@ def _param_text(value) -> str:
     return text if isinstance(value, (int, float)) else "'" + text.replace("'", "") + "'"
 
 
+def dds_environment() -> dict[str, str]:
+    """Environment for the cell's processes: the Fast DDS profile ``config/fastdds.xml`` (a shared-memory
+    segment that holds whole camera frames) unless the user has chosen a profile."""
+    if 'FASTRTPS_DEFAULT_PROFILES_FILE' in os.environ:
+        return {}
+    return {'FASTRTPS_DEFAULT_PROFILES_FILE': str(config_dir() / 'fastdds.xml')}
+
+
 def graph_file() -> Path:
     return config_dir() / 'graph.yaml'
 

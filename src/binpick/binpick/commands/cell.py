@@ -18,6 +18,12 @@ def local_dds_for_sim() -> None:
     os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
 
 
+def cell_dds() -> None:
+    """The Fast DDS profile of the cell for this process and the nodes it starts (see graph.dds_environment)."""
+    from binpick.graph import dds_environment
+    os.environ.update(dds_environment())
+
+
 def node_command(executable: str) -> list[str]:
     """How to start a node executable of this install."""
     script = Path(sys.executable).parent / executable
@@ -65,6 +71,7 @@ def start_graph(values: dict[str, str], params_files: list[str], namespace: str 
 def _cmd_bringup(args: argparse.Namespace) -> int:
     if args.sim:
         local_dds_for_sim()
+    cell_dds()
     values = graph_arguments(args)
     procs = start_graph(values, args.params_file or [], args.namespace)
     print(f'binpick bringup: {", ".join(f"{n} (pid {p.pid})" for n, p in procs.items())}; Ctrl-C stops the cell',
@@ -95,6 +102,7 @@ def _cmd_record(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists():
         raise BinpickError(f'{out}: exists; a bag is never overwritten')
+    cell_dds()
     rclpy.init()
     node = BagRecorderNode(out, namespace=args.namespace or '')
     executor = MultiThreadedExecutor(num_threads=2)

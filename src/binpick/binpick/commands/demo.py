@@ -14,12 +14,6 @@ from binpick.errors import BinpickError
 DEMO_PARAMS = """# written by binpick demo
 /**:
   ros__parameters:
-    width: {width}
-    height: {height}
-    fx: {fx}
-    fy: {fy}
-    cx: {cx}
-    cy: {cy}
     perceptual: effnet-lite0
     student_epochs: {student_epochs}
     holdout_every: 5
@@ -27,6 +21,7 @@ DEMO_PARAMS = """# written by binpick demo
   ros__parameters:
     period_s: {period_s}
     fill: full
+    refill_every: 3
     seed: {seed}
 """
 
@@ -55,8 +50,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from binpick.catalog import Catalog
-    from binpick.commands.cell import local_dds_for_sim, start_graph, stop_all
-    from binpick.demo_models import SHIPPED, demo_cell, model_paths, train_demo_models
+    from binpick.commands.cell import cell_dds, local_dds_for_sim, start_graph, stop_all
+    from binpick.demo_models import SHIPPED, model_paths
     from binpick.evaluation.online_eval import OnlineScore, table
     from binpick.nodes import msgs
     from binpick.nodes.cell_probe import CellProbe
@@ -65,21 +60,19 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     t_start = time.monotonic()
     local_dds_for_sim()
+    cell_dds()
     obj = Catalog().get(args.object)
     work = Path(args.work)
     models = model_paths(SHIPPED, obj.name)
     if args.seg_ckpt and args.pose_ckpt:
         models = {'seg': Path(args.seg_ckpt), 'pose': Path(args.pose_ckpt)}
-    elif args.retrain_models or not all(p.is_file() for p in models.values()):
-        print(f'== making the demo models for {obj.name} in {work / "models"} (once; about 15 minutes)', flush=True)
-        models = train_demo_models(work / 'models', obj.name)
+    elif not all(p.is_file() for p in models.values()):
+        raise BinpickError(f'no demo models for {obj.name} in {SHIPPED}: pass --seg-ckpt and --pose-ckpt, or make them '
+                           f'with `bash bench/pose_bounds.sh {obj.name} WORK` and `python -m binpick.demo_models WORK`')
     run = work / f'run-{datetime.now():%Y%m%d-%H%M%S}'           # never reuses recorded data
     run.mkdir(parents=True)
-    K = demo_cell().camera.K
     params = run / 'demo_params.yaml'
-    params.write_text(DEMO_PARAMS.format(width=demo_cell().camera.width, height=demo_cell().camera.height,
-                                         fx=K[0, 0], fy=K[1, 1], cx=K[0, 2], cy=K[1, 2], period_s=args.period,
-                                         student_epochs=args.student_epochs, seed=args.seed))
+    params.write_text(DEMO_PARAMS.format(period_s=args.period, student_epochs=args.student_epochs, seed=args.seed))
     values = {'use_sim': 'true', 'object_id': obj.name, 'segmentation_checkpoint': str(models['seg'].resolve()),
               'pose_checkpoint': str(models['pose'].resolve()), 'bank_dir': str((run / 'bank').resolve()),
               'model_dir': str((run / 'models').resolve())}
@@ -89,7 +82,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     probe = CellProbe(namespace='/binpick_demo')
     executor = MultiThreadedExecutor(num_threads=2)
     executor.add_node(probe)
-    threading.Thread(target=executor.spin, daemon=True).start()
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
     try:
         _wait(lambda: probe.serving() != '', 300, procs, 'waiting for the first poses')
         print('== recording: the recorder scores every pose and banks the frames', flush=True)
@@ -116,8 +110,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             if fb.stage != stage[0]:
                 stage[0] = fb.stage
                 bar.set_description(f'job {fb.job_id}: {fb.stage} (iteration {fb.iteration}/{fb.iterations})')
-            bar.n = int(100 * fb.progress)
-            bar.refresh()
+            if int(100 * fb.progress) != bar.n:
+                bar.n = int(100 * fb.progress)
+                bar.refresh()
         goal = probe.action.send_goal_async(SelfTrain.Goal(), feedback_callback=feedback)
         _wait(goal.done, 30, procs, 'sending the SelfTrain goal')
         result_future = goal.result().get_result_async()
@@ -136,12 +131,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             print(f'== the pose node swapped {before_version} -> {after_version} without stopping', flush=True)
         t_after = time.monotonic()
         bar = tqdm(total=args.after_frames, desc=f'frames with {after_version}', unit='frame')
-        count = lambda: sum(1 for p, _, t in probe.frames if p.model_version == after_version and t > t_after)  # noqa: E731
+        def count() -> int:
+            return sum(1 for p, _, t in probe.frames if p.model_version == after_version and t > t_after)
         _wait(lambda: count() >= args.after_frames, 60 * args.after_frames, procs, 'estimating with the new model',
               bar, count)
     finally:
         stop_all(procs)
         executor.shutdown()
+        spinner.join(timeout=5)
         probe.destroy_node()
         if rclpy.ok():
             rclpy.shutdown()
@@ -149,8 +146,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     pts_m = obj.sample_points(1000)
     rows: dict[str, OnlineScore] = {}
     for poses, truth, _ in probe.frames:
-        rows.setdefault(poses.model_version, OnlineScore()).add(
-            [msgs.pose_matrix(p.pose) for p in poses.poses], [msgs.pose_matrix(p.pose) for p in truth.poses], obj, pts_m)
+        estimates, parts = ([msgs.pose_matrix(p.pose) for p in m.poses] for m in (poses, truth))
+        rows.setdefault(poses.model_version, OnlineScore()).add(estimates, parts, obj, pts_m)
     metric = 'ADD-S' if obj.info.is_symmetric else 'ADD'
     print(f'\n{metric} < 10 % of the diameter on the simulated cell ({obj.name}), ground truth from sim_cell:\n')
     print(table(rows, metric))
@@ -167,13 +164,11 @@ def register(sub) -> None:
     p.add_argument('--object', default='zigzag_bracket')
     p.add_argument('--work', default='binpick_demo', help='folder for the runs (each run in its own subfolder)')
     p.add_argument('--frames', type=positive, default=30, help='frames to bank before self-training')
-    p.add_argument('--after-frames', type=positive, default=15, help='frames to estimate with the new model')
+    p.add_argument('--after-frames', type=positive, default=30, help='frames to estimate with the new model')
     p.add_argument('--iterations', type=positive, default=1, help='teacher-student iterations of the job')
     p.add_argument('--student-epochs', type=positive, default=2)
     p.add_argument('--period', type=float, default=1.0, help='seconds between captures of the simulated camera')
     p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--seg-ckpt', help='segmentation checkpoint (with --pose-ckpt) instead of the demo models')
+    p.add_argument('--seg-ckpt', help='segmentation checkpoint (with --pose-ckpt) instead of models/demo/')
     p.add_argument('--pose-ckpt', help='pose teacher checkpoint')
-    p.add_argument('--retrain-models', action='store_true', help='make the demo models again with this project\'s '
-                   'trainers (about 15 minutes) instead of using models/demo/')
     p.set_defaults(func=_cmd_demo)

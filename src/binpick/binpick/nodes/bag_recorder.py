@@ -7,7 +7,6 @@ from pathlib import Path
 
 from binpick.data.bag import BagWriter, CameraFrame
 from binpick.nodes import base, msgs
-from binpick.nodes.flow import StampSync
 
 
 class BagRecorderNode(base.BinpickNode):
@@ -17,13 +16,10 @@ class BagRecorderNode(base.BinpickNode):
         self.writer.__enter__()
         self.frames = 0
         self._lock = threading.Lock()          # callbacks run on several threads; the bag has one writer
-        sync = StampSync(['color', 'depth', 'info'], self.guarded('frame', self.write))
-        for key, topic, kind in (('color', base.COLOR, msgs.Image), ('depth', base.DEPTH, msgs.Image),
-                                 ('info', base.INFO, msgs.CameraInfo)):
-            self.create_subscription(kind, topic, lambda msg, key=key: sync.add(key, msgs.stamp_ns(msg.header), msg),
-                                     base.SENSOR_QOS)
+        self.subscribe_frame(['color', 'depth', 'info'], self.guarded('frame', self.write))
 
-    def write(self, stamp_ns: int, m: dict) -> None:
+    def write(self, m: dict) -> None:
+        stamp_ns = msgs.stamp_ns(m['color'].header)
         rgb = msgs.image_array(m['color'], base.COLOR)
         depth_m = msgs.image_array(m['depth'], base.DEPTH)
         K = msgs.camera_matrix(m['info'], base.INFO, rgb.shape[:2])

@@ -12,7 +12,9 @@ from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 
-from binpick.nodes.msgs import BadMessage
+from binpick.nodes.flow import StampSync
+from binpick.nodes.msgs import BadMessage, CameraInfo, Image, stamp_ns
+from binpick_interfaces.msg import InstanceSegmentation, ObjectPoseArray
 
 SENSOR_QOS = qos_profile_sensor_data          # camera streams and per-frame results: latest counts
 # model announcements: late joiners get the last one
@@ -27,6 +29,9 @@ STEREO_INFO = 'sim/stereo/left/camera_info'
 GROUND_TRUTH, REMOVE_INSTANCE = 'sim/ground_truth', 'sim/remove_instance'
 INSTANCES, POSES, MARKERS = 'binpick/instances', 'binpick/poses', 'binpick/pose_markers'
 BANK_STATS, MODEL_UPDATES, SELF_TRAIN = 'binpick/bank_statistics', 'binpick/model_updates', 'binpick/self_train'
+# the per-frame streams a node can pair by stamp: key -> (topic, message type)
+FRAME_TOPICS = {'color': (COLOR, Image), 'depth': (DEPTH, Image), 'info': (INFO, CameraInfo),
+                'instances': (INSTANCES, InstanceSegmentation), 'poses': (POSES, ObjectPoseArray)}
 
 
 class BinpickNode(Node):
@@ -57,6 +62,15 @@ class BinpickNode(Node):
                 self.reject(topic, f'{topic}: {type(e).__name__}: {e}')
                 self.get_logger().debug(traceback.format_exc())
         return call
+
+    def subscribe_frame(self, keys: list[str], on_frame: Callable[[dict], None]) -> None:
+        """Subscribe to one frame's topics (keys of ``FRAME_TOPICS``), pair them by stamp, and call
+        ``on_frame({key: message})`` for each complete frame."""
+        sync = StampSync(keys, lambda stamp, m: on_frame(m))
+        for key in keys:
+            topic, kind = FRAME_TOPICS[key]
+            self.create_subscription(kind, topic, lambda msg, key=key: sync.add(key, stamp_ns(msg.header), msg),
+                                     SENSOR_QOS)
 
     def reject(self, topic: str, reason: str) -> None:
         self.rejected[topic] += 1

@@ -10,11 +10,11 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from binpick.catalog import Catalog
 from binpick.nodes import base, msgs
-from binpick.nodes.flow import LatestWorker, StampSync
+from binpick.nodes.flow import LatestWorker
 from binpick.nodes.frames import perceived_frame
 from binpick.perception.model_registry import ModelRegistry, sha256
 from binpick.perception.pose.estimator import PoseEstimator
-from binpick_interfaces.msg import InstanceSegmentation, ModelUpdate, ObjectPose, ObjectPoseArray
+from binpick_interfaces.msg import ModelUpdate, ObjectPose, ObjectPoseArray
 
 
 class PoseEstimationNode(base.BinpickNode):
@@ -31,12 +31,7 @@ class PoseEstimationNode(base.BinpickNode):
         self.poses = self.create_publisher(ObjectPoseArray, base.POSES, base.SENSOR_QOS)
         self.markers = self.create_publisher(MarkerArray, base.MARKERS, base.SENSOR_QOS)
         self.worker = LatestWorker(self.guarded('frame', self.estimate), 'pose')
-        sync = StampSync(['color', 'depth', 'info', 'instances'], lambda stamp, m: self.worker.submit(m))
-        for key, topic, kind in (('color', base.COLOR, msgs.Image), ('depth', base.DEPTH, msgs.Image),
-                                 ('info', base.INFO, msgs.CameraInfo), ('instances', base.INSTANCES,
-                                                                        InstanceSegmentation)):
-            self.create_subscription(kind, topic, lambda msg, key=key: sync.add(key, msgs.stamp_ns(msg.header), msg),
-                                     base.SENSOR_QOS)
+        self.subscribe_frame(['color', 'depth', 'info', 'instances'], self.worker.submit)
         self.create_subscription(ModelUpdate, base.MODEL_UPDATES, self.guarded(base.MODEL_UPDATES, self.on_update),
                                  base.LATCHED_QOS)
         self.get_logger().info(f'pose model v{self.version} ({current.path}) for {self.object_id}')

@@ -11,13 +11,13 @@ from std_msgs.msg import Header
 from binpick.catalog import Catalog
 from binpick.data.bank import PseudoLabelBank
 from binpick.nodes import base, msgs
-from binpick.nodes.flow import LatestWorker, StampSync
+from binpick.nodes.flow import LatestWorker
 from binpick.nodes.frames import perceived_frame
 from binpick.selftrain.online import bank_frame
 from binpick.selftrain.perceptual import PerceptualDistance
 from binpick.selftrain.scores import PoseScorer
 from binpick.selftrain.selection import threshold
-from binpick_interfaces.msg import BankStatistics, InstanceSegmentation, ObjectPoseArray
+from binpick_interfaces.msg import BankStatistics
 
 
 class RecorderNode(base.BinpickNode):
@@ -34,12 +34,7 @@ class RecorderNode(base.BinpickNode):
         self.scores = {f: [(c.d_appearance, c.d_geo_m) for c in self.bank.candidates(f)] for f in self.bank.frame_ids()}
         self.stats = self.create_publisher(BankStatistics, base.BANK_STATS, base.RELIABLE_QOS)
         self.worker = LatestWorker(self.guarded('frame', self.record), 'recorder')
-        sync = StampSync(['color', 'depth', 'info', 'instances', 'poses'], lambda stamp, m: self.worker.submit(m))
-        for key, topic, kind in (('color', base.COLOR, msgs.Image), ('depth', base.DEPTH, msgs.Image),
-                                 ('info', base.INFO, msgs.CameraInfo), ('instances', base.INSTANCES, InstanceSegmentation),
-                                 ('poses', base.POSES, ObjectPoseArray)):
-            self.create_subscription(kind, topic, lambda msg, key=key: sync.add(key, msgs.stamp_ns(msg.header), msg),
-                                     base.SENSOR_QOS)
+        self.subscribe_frame(['color', 'depth', 'info', 'instances', 'poses'], self.worker.submit)
         self.get_logger().info(f'banking {self.object_id} frames in {bank_dir} ({len(self.scores)} there; '
                                f'{self.scorer.perceptual.name}, {self.scorer.geometry} geometry)')
 

@@ -24,7 +24,8 @@ class SimCellNode(base.BinpickNode):
         cell = cell_config(self)
         self.object_id = self.param('object_id', 'zigzag_bracket')
         self.frame_id = self.param('frame_id', 'camera_color_optical_frame')
-        self.sim = SimCell(Catalog().get(self.object_id), cell, self.param('fill', 'full'), int(self.param('seed', 0)))
+        self.sim = SimCell(Catalog().get(self.object_id), cell, self.param('fill', 'full'), int(self.param('seed', 0)),
+                           int(self.param('refill_every', 0)))
         self._lock = threading.Lock()     # physics: captures and removals one at a time
         self.left = self.create_publisher(msgs.Image, base.STEREO_LEFT, base.SENSOR_QOS)
         self.right = self.create_publisher(msgs.Image, base.STEREO_RIGHT, base.SENSOR_QOS)

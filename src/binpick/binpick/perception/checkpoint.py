@@ -66,7 +66,9 @@ def load(path: str | Path, kind: str, objects: dict[str, str] | None = None) -> 
 
 
 def strip(path: str | Path, out: str | Path, kind: str) -> None:
-    """Write the inference part of a checkpoint (no optimiser or training state) to ``out``: what a model
-    shipped for use needs, a third of the size."""
+    """Write the inference part of a checkpoint to ``out``: no optimiser or training state, weights in
+    float16 (loading copies them back into the float32 model). A shipped model is a sixth of the size."""
     raw = load(path, kind)
-    save(out, kind, {k: v for k, v in raw.items() if k not in ('kind', 'optimizer', 'state', 'train_config')})
+    payload = {k: v for k, v in raw.items() if k not in ('kind', 'optimizer', 'state', 'train_config')}
+    payload['model'] = {k: v.half() if v.is_floating_point() else v for k, v in raw['model'].items()}
+    save(out, kind, payload)

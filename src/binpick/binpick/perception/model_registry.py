@@ -46,8 +46,8 @@ class ModelRegistry:
         path = self.root / 'current.json'
         if path.is_file():
             doc = load_json(path)
-            return ModelVersion(int(json_field(doc, 'version', path, 'model')), Path(json_field(doc, 'path', path, 'model')),
-                                str(json_field(doc, 'sha256', path, 'model')), dict(doc.get('metrics', {})))
+            get = lambda key: json_field(doc, key, path, 'model')  # noqa: E731
+            return ModelVersion(int(get('version')), Path(get('path')), str(get('sha256')), dict(doc.get('metrics', {})))
         if self.initial is None:
             raise FileNotFoundError(f'{path}: no model published and no initial checkpoint given')
         return ModelVersion(0, self.initial, sha256(self.initial))

@@ -66,7 +66,8 @@ class Segmenter:
     def segment(self, rgb: np.ndarray) -> list[Instance]:
         """Instances in an HxWx3 uint8 RGB image, best first, above the score threshold after NMS."""
         check_image(rgb)
-        image = torch.from_numpy(np.require(rgb, requirements=["C", "W"])).permute(2, 0, 1).float().div(255.0).to(self.device)
+        rgb = np.require(rgb, requirements=['C', 'W'])          # torch wants writable memory (bag frames are not)
+        image = torch.from_numpy(rgb).permute(2, 0, 1).float().div(255.0).to(self.device)
         out = self.model([image])[0]
         keep = torch.nonzero(out['scores'] >= self.score_threshold).flatten().tolist()  # sorted by score
         names = self.config.object_names

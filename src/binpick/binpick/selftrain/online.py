@@ -118,9 +118,9 @@ def run_job(bank: PseudoLabelBank, registry: ModelRegistry, scorer: PoseScorer, 
             config: JobConfig = JobConfig(), catalog: Catalog | None = None, job_id: str | None = None,
             on_progress: Callable[[JobProgress], None] | None = None, cancel: threading.Event | None = None,
             log=print) -> JobResult:
-    """One self-training job over ``bank``; the student is published to ``registry`` only if its agreement
-    on the held-out frames is not below the model in service. Never raises for a failed job: the result
-    says why, and the model in service is unchanged."""
+    """One self-training job over ``bank``; the student is published to ``registry`` only if its verified
+    rate on the held-out frames (:func:`validate`) is not below the model in service's. Never raises for a
+    failed job: the result says why, and the model in service is unchanged."""
     catalog = catalog or Catalog()
     obj = scorer.obj
     state = JobProgress(job_id or uuid.uuid4().hex[:8], iterations=config.iterations)
@@ -171,7 +171,8 @@ def run_job(bank: PseudoLabelBank, registry: ModelRegistry, scorer: PoseScorer, 
             train_pose(labels, student, obj.name, catalog, PoseEstimator.load(current, catalog, obj.name).config,
                        PoseTrainConfig(epochs=config.student_epochs, lr=config.student_lr,
                                        batch_size=config.batch_size, seed=k),
-                       init=current, progress=False, log=log, on_step=lambda done, total: report('training', done / total))
+                       init=current, progress=False, log=log,
+                       on_step=lambda done, total: report('training', done / total))
             current = student
         report('validating')
         # the bank's verified labels and thresholds: mu + sigma over every banked candidate

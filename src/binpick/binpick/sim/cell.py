@@ -38,12 +38,16 @@ class SimCell:
 
     Args:
         fill: ``'full'`` or ``'low'`` bins (the number of parts dropped on each refill).
+        refill_every: also refill after this many captures of one bin (0: only when it is empty), so that a
+            cell without a robot still sees many arrangements.
     """
 
-    def __init__(self, obj: CatalogObject, cell: CellConfig, fill: str = 'full', seed: int = 0) -> None:
+    def __init__(self, obj: CatalogObject, cell: CellConfig, fill: str = 'full', seed: int = 0,
+                 refill_every: int = 0) -> None:
         if fill not in BIN_FILL:
             raise ValueError(f'fill must be one of {", ".join(BIN_FILL)}, got {fill!r}')
-        self.obj, self.cell, self.fill = obj, cell, fill
+        self.obj, self.cell, self.fill, self.refill_every = obj, cell, fill, refill_every
+        self.captures_of_bin = 0
         self.rng = np.random.default_rng(seed)
         self.generator = SceneGenerator(obj, 'real', cell)
         self.physics: BinPhysics | None = None
@@ -61,11 +65,14 @@ class SimCell:
         self.instance_ids = list(range(self._next_id, self._next_id + len(self.physics.bodies)))
         self._next_id += len(self.physics.bodies)
         self.refills += 1
+        self.captures_of_bin = 0
 
     def capture(self) -> StereoCapture:
-        """A new stereo pair of the bin (refilled first when empty)."""
-        if self.physics is None or not self.physics.bodies:
+        """A new stereo pair of the bin (refilled first when empty, or after ``refill_every`` captures)."""
+        if (self.physics is None or not self.physics.bodies
+                or (self.refill_every and self.captures_of_bin >= self.refill_every)):
             self._refill()
+        self.captures_of_bin += 1
         T_world_obj = self.physics.poses()
         T_world_left = domains.camera_pose('real', self.rng, self.cell.camera_height_m)
         left_rgb, right_rgb, left = self.generator.stereo_pair(T_world_obj, T_world_left, self.rng, self.calibration)
