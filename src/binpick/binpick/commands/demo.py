@@ -137,6 +137,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
               bar, count)
     finally:
         stop_all(procs)
+        probe.action.destroy()
         executor.shutdown()
         spinner.join(timeout=5)
         probe.destroy_node()

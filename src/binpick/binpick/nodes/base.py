@@ -56,11 +56,14 @@ class BinpickNode(Node):
         def call(*args):
             try:
                 fn(*args)
-            except BadMessage as e:
-                self.reject(topic, str(e))
-            except Exception as e:  # noqa: BLE001 - a node keeps running; the log has the traceback
-                self.reject(topic, f'{topic}: {type(e).__name__}: {e}')
-                self.get_logger().debug(traceback.format_exc())
+            except Exception as e:  # noqa: BLE001 - a node keeps running; the log says why
+                if not self.context.ok():      # shutting down: publishers are gone, nothing to report
+                    return
+                if isinstance(e, BadMessage):
+                    self.reject(topic, str(e))
+                else:
+                    self.reject(topic, f'{topic}: {type(e).__name__}: {e}')
+                    self.get_logger().debug(traceback.format_exc())
         return call
 
     def subscribe_frame(self, keys: list[str], on_frame: Callable[[dict], None]) -> None:
@@ -75,7 +78,8 @@ class BinpickNode(Node):
     def reject(self, topic: str, reason: str) -> None:
         self.rejected[topic] += 1
         self.last_error[topic] = reason
-        self.get_logger().warning(f'dropped a message on {self.resolve_topic_name(topic)}: {reason}')
+        what = f'a message on {self.resolve_topic_name(topic)}' if '/' in topic else f'a {topic}'  # or a frame
+        self.get_logger().warning(f'dropped {what}: {reason}')
 
 
 def run(make_node: Callable[[], Node], args: list[str] | None = None) -> int:
