@@ -33,9 +33,21 @@ def node_command(executable: str) -> list[str]:
 
 
 def graph_arguments(args: argparse.Namespace) -> dict[str, str]:
+    """Launch arguments from the command line; the simulated cell uses the shipped demo models by default."""
+    from binpick import graph
+    from binpick.demo_models import SHIPPED, model_paths
     values = {'use_sim': 'true' if args.sim else 'false'}
-    for name, value in (('object_id', args.object), ('segmentation_checkpoint', args.seg_ckpt),
-                        ('pose_checkpoint', args.pose_ckpt), ('bank_dir', args.bank), ('model_dir', args.models)):
+    seg, pose = args.seg_ckpt, args.pose_ckpt
+    if args.sim and not (seg or pose):
+        shipped = model_paths(SHIPPED, args.object or graph.default_arguments()['object_id'])
+        if all(p.is_file() for p in shipped.values()):
+            seg, pose = shipped['seg'], shipped['pose']
+    bank, models = args.bank, args.models
+    if args.sim:              # simulated frames never go into a real cell's bank
+        sim_home = Path(os.path.expanduser('~/.local/share/binpick/sim_cell'))
+        bank, models = bank or sim_home / 'bank', models or sim_home / 'models'
+    for name, value in (('object_id', args.object), ('segmentation_checkpoint', seg), ('pose_checkpoint', pose),
+                        ('bank_dir', bank), ('model_dir', models)):
         if value:
             values[name] = str(Path(value).resolve()) if name != 'object_id' else value
     return values
@@ -129,8 +141,9 @@ def register(sub) -> None:
     p = sub.add_parser('bringup', help='run the cell\'s node graph (config/graph.yaml), one process per node')
     p.add_argument('--sim', action='store_true', help='the simulated cell instead of a stereo camera device')
     p.add_argument('--object', help='catalog name of the part (default: config/graph.yaml)')
-    p.add_argument('--seg-ckpt', help='segmentation checkpoint')
-    p.add_argument('--pose-ckpt', help='pose checkpoint in service until self-training publishes a better one')
+    p.add_argument('--seg-ckpt', help='segmentation checkpoint (--sim: default models/demo/)')
+    p.add_argument('--pose-ckpt', help='pose checkpoint in service until self-training publishes a better one '
+                   '(--sim: default models/demo/)')
     p.add_argument('--bank', help='pseudo-label bank folder')
     p.add_argument('--models', help='folder of the versioned pose models')
     p.add_argument('--params-file', action='append', help='extra ROS 2 parameter file for every node (repeatable)')
