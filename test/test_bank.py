@@ -54,6 +54,7 @@ def test_cap_evicts_oldest_but_not_protected(tmp_path):
     bank.add(*_frame(3)[:2], K, *_frame(3)[2:])
     assert bank.frame_ids() == [0, 2, 3]                 # 1 went: 0 is in use by a training job
     assert bank.disk_bytes() <= bank.max_bytes + per_frame
+    assert bank.disk_bytes() == PseudoLabelBank(bank.root, 'zigzag_bracket').disk_bytes()   # kept == walked
 
 
 def test_kill_9_leaves_only_whole_frames(tmp_path):

@@ -107,33 +107,13 @@ def _cmd_bringup(args: argparse.Namespace) -> int:
 
 
 def _cmd_record(args: argparse.Namespace) -> int:
-    import rclpy
-    from rclpy.executors import MultiThreadedExecutor
-
-    from binpick.nodes.bag_recorder import BagRecorderNode
+    from binpick.nodes.bag_recorder import record
     out = Path(args.out)
     if out.exists():
         raise BinpickError(f'{out}: exists; a bag is never overwritten')
     cell_dds()
-    rclpy.init()
-    node = BagRecorderNode(out, namespace=args.namespace or '')
-    executor = MultiThreadedExecutor(num_threads=2)
-    executor.add_node(node)
-    end = time.monotonic() + args.duration if args.duration else float('inf')
-    print(f'recording {node.resolve_topic_name("camera")}/{{color/image_raw, depth/image_rect, color/camera_info}} '
-          f'to {out}' + (f' for {args.duration} s' if args.duration else '; Ctrl-C stops'), flush=True)
-    try:
-        while time.monotonic() < end and rclpy.ok():
-            executor.spin_once(timeout_sec=0.1)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        executor.shutdown()
-        node.close()
-        node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-    print(f'{out}: {node.frames} frames', flush=True)
+    frames = record(out, args.duration, args.namespace or '', on_start=lambda text: print(text, flush=True))
+    print(f'{out}: {frames} frames', flush=True)
     return 0
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -45,18 +44,13 @@ def _wait(predicate, timeout_s: float, procs, what: str, bar=None, value=None) -
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    import rclpy
-    from rclpy.executors import MultiThreadedExecutor
     from tqdm import tqdm
 
     from binpick.catalog import Catalog
     from binpick.commands.cell import cell_dds, local_dds_for_sim, start_graph, stop_all
     from binpick.demo_models import SHIPPED, model_paths
     from binpick.evaluation.online_eval import OnlineScore, table
-    from binpick.nodes import msgs
-    from binpick.nodes.cell_probe import CellProbe
-    from binpick_interfaces.action import SelfTrain
-    from binpick_interfaces.srv import TriggerSelfTrain
+    from binpick.nodes.cell_probe import CellClient
 
     t_start = time.monotonic()
     local_dds_for_sim()
@@ -78,83 +72,67 @@ def _cmd_demo(args: argparse.Namespace) -> int:
               'model_dir': str((run / 'models').resolve())}
     print(f'== starting the simulated cell and its nodes (run folder {run})', flush=True)
     procs = start_graph(values, [str(params)], '/binpick_demo')
-    rclpy.init()
-    probe = CellProbe(namespace='/binpick_demo')
-    executor = MultiThreadedExecutor(num_threads=2)
-    executor.add_node(probe)
-    spinner = threading.Thread(target=executor.spin, daemon=True)
-    spinner.start()
     try:
-        _wait(lambda: probe.serving() != '', 300, procs, 'waiting for the first poses')
-        print('== recording: the recorder scores every pose and banks the frames', flush=True)
-        bar = tqdm(total=args.frames, desc='frames banked', unit='frame')
-        _wait(lambda: probe.stats is not None and probe.stats.frames >= args.frames, 60 * args.frames, procs,
-              'banking frames', bar, lambda: probe.stats.frames if probe.stats else 0)
-        s = probe.stats
-        print(f'   bank: {s.frames} frames, {s.candidates} candidates, {s.accepted} verified '
-              f'({100 * s.acceptance_rate:.0f} %), tau_a {s.tau_appearance:.3f}, tau_g {1000 * s.tau_geometry:.1f} mm, '
-              f'{s.bytes_used / 1e6:.1f} MB', flush=True)
+        with CellClient('/binpick_demo') as cell:
+            probe = cell.probe
 
-        print('== self-training: service call, then the action for progress', flush=True)
-        _wait(lambda: probe.trigger.service_is_ready() and probe.action.server_is_ready(), 30, procs,
-              'waiting for the retrainer')
-        reply = probe.trigger.call_async(TriggerSelfTrain.Request(iterations=args.iterations))
-        _wait(reply.done, 30, procs, 'calling binpick/self_train')
-        if not reply.result().accepted:
-            raise BinpickError(f'self-training refused: {reply.result().reason}')
-        print(f'   {reply.result().reason}', flush=True)
-        bar, stage = tqdm(total=100, desc='job', unit='%'), ['']
+            def wait(predicate, timeout_s, what, bar=None, value=None):
+                _wait(predicate, timeout_s, procs, what, bar, value)
 
-        def feedback(f):
-            fb = f.feedback
-            if fb.stage != stage[0]:
-                stage[0] = fb.stage
-                bar.set_description(f'job {fb.job_id}: {fb.stage} (iteration {fb.iteration}/{fb.iterations})')
-            if int(100 * fb.progress) != bar.n:
-                bar.n = int(100 * fb.progress)
-                bar.refresh()
-        goal = probe.action.send_goal_async(SelfTrain.Goal(), feedback_callback=feedback)
-        _wait(goal.done, 30, procs, 'sending the SelfTrain goal')
-        result_future = goal.result().get_result_async()
-        _wait(result_future.done, 3600, procs, 'self-training')
-        bar.close()
-        result = result_future.result().result
-        metrics = dict(zip(result.metric_names, result.metric_values))
-        print(f'   {result.message}', flush=True)
-        if not result.success:
-            raise BinpickError(f'self-training failed: {result.message}')
-        before_version = probe.serving()
-        after_version = f'pose-v{result.model_version}'
-        if result.model_version > 0:
-            _wait(lambda: probe.serving() == after_version, 120, procs, f'waiting for the pose node to serve '
-                  f'{after_version}')
-            print(f'== the pose node swapped {before_version} -> {after_version} without stopping', flush=True)
-        t_after = time.monotonic()
-        bar = tqdm(total=args.after_frames, desc=f'frames with {after_version}', unit='frame')
-        def count() -> int:
-            return sum(1 for p, _, t in probe.frames if p.model_version == after_version and t > t_after)
-        _wait(lambda: count() >= args.after_frames, 60 * args.after_frames, procs, 'estimating with the new model',
-              bar, count)
+            wait(lambda: probe.serving() != '', 300, 'waiting for the first poses')
+            print('== recording: the recorder scores every pose and banks the frames', flush=True)
+            bar = tqdm(total=args.frames, desc='frames banked', unit='frame')
+            wait(lambda: probe.stats is not None and probe.stats.frames >= args.frames, 60 * args.frames,
+                 'banking frames', bar, lambda: probe.stats.frames if probe.stats else 0)
+            s = probe.stats
+            print(f'   bank: {s.frames} frames, {s.candidates} candidates, {s.accepted} verified '
+                  f'({100 * s.acceptance_rate:.0f} %), tau_a {s.tau_appearance:.3f}, tau_g '
+                  f'{1000 * s.tau_geometry:.1f} mm, {s.bytes_used / 1e6:.1f} MB', flush=True)
+
+            print('== self-training: service call, then the action for progress', flush=True)
+            wait(cell.retrainer_ready, 30, 'waiting for the retrainer')
+            print(f'   {cell.trigger(args.iterations, wait)}', flush=True)
+            bar, stage = tqdm(total=100, desc='job', unit='%'), ['']
+
+            def feedback(job_id, now, iteration, iterations, progress):
+                if now != stage[0]:
+                    stage[0] = now
+                    bar.set_description(f'job {job_id}: {now} (iteration {iteration}/{iterations})')
+                if int(100 * progress) != bar.n:
+                    bar.n = int(100 * progress)
+                    bar.refresh()
+            result = cell.follow_job(feedback, wait)
+            bar.close()
+            print(f'   {result.message}', flush=True)
+            if not result.success:
+                raise BinpickError(f'self-training failed: {result.message}')
+            before_version = probe.serving()
+            after_version = f'pose-v{result.model_version}'
+            if result.model_version > 0:
+                wait(lambda: probe.serving() == after_version, 120,
+                     f'waiting for the pose node to serve {after_version}')
+                print(f'== the pose node swapped {before_version} -> {after_version} without stopping', flush=True)
+            t_after = time.monotonic()
+            bar = tqdm(total=args.after_frames, desc=f'frames with {after_version}', unit='frame')
+
+            def count() -> int:
+                return sum(1 for p, _, t in probe.frames if p.model_version == after_version and t > t_after)
+            wait(lambda: count() >= args.after_frames, 60 * args.after_frames, 'estimating with the new model',
+                 bar, count)
+            pairs = probe.pose_pairs()
     finally:
         stop_all(procs)
-        probe.action.destroy()
-        executor.shutdown()
-        spinner.join(timeout=5)
-        probe.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
 
     pts_m = obj.sample_points(1000)
     rows: dict[str, OnlineScore] = {}
-    for poses, truth, _ in probe.frames:
-        estimates, parts = ([msgs.pose_matrix(p.pose) for p in m.poses] for m in (poses, truth))
-        rows.setdefault(poses.model_version, OnlineScore()).add(estimates, parts, obj, pts_m)
+    for version, estimates, parts in pairs:
+        rows.setdefault(version, OnlineScore()).add(estimates, parts, obj, pts_m)
     metric = 'ADD-S' if obj.info.is_symmetric else 'ADD'
     print(f'\n{metric} < 10 % of the diameter on the simulated cell ({obj.name}), ground truth from sim_cell:\n')
     print(table(rows, metric))
     seconds = time.monotonic() - t_start
-    results = {'object': obj.name, 'metric': metric, 'seconds': seconds, 'job': result.message, 'metrics': metrics,
-               'rows': {k: vars(v) for k, v in rows.items()}}
+    results = {'object': obj.name, 'metric': metric, 'seconds': seconds, 'job': result.message,
+               'metrics': result.metrics, 'rows': {k: vars(v) for k, v in rows.items()}}
     (run / 'demo_results.json').write_text(json.dumps(results, indent=2))
     print(f'\ndemo finished in {seconds / 60:.1f} min; results in {run / "demo_results.json"}')
     return 0

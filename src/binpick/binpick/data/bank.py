@@ -59,6 +59,7 @@ class PseudoLabelBank:
     def __init__(self, root: str | Path, object_name: str, max_bytes: int | None = None) -> None:
         self.root, self.object_name, self.max_bytes = Path(root), object_name, max_bytes
         self.protected: set[int] = set()     # frames a running training job reads: never evicted
+        self._bytes: int | None = None       # disk use: walked once, then kept up to date by add and evict
         info = self.root / 'bank.json'
         if info.is_file():
             got = field(load_json(info), 'object', info, 'bank')
@@ -90,6 +91,8 @@ class PseudoLabelBank:
                 write_mask(tmp / name, mask, fsync=False)
                 stored.append({**asdict(c), 'scene_id': frame_id, 'im_id': 0, 'mask_path': name})
             atomic.write_json(tmp / 'candidates.json', {'candidates': stored, **(extra or {})})
+        if self._bytes is not None:
+            self._bytes += _size(final)
         self.evict()
         return frame_id
 
@@ -131,7 +134,11 @@ class PseudoLabelBank:
             return set(self.protected)
 
     def disk_bytes(self) -> int:
-        return sum(p.stat().st_size for p in self.root.rglob('*') if p.is_file())
+        """Bytes the bank uses on disk. Walked on the first call only: this object's adds and evictions keep
+        it up to date (one process, the recorder, writes frames)."""
+        if self._bytes is None:
+            self._bytes = _size(self.root)
+        return self._bytes
 
     def evict(self) -> list[int]:
         """Delete the oldest frames (not protected) until the bank fits its cap; returns them."""
@@ -144,9 +151,15 @@ class PseudoLabelBank:
             if frame_id in protected:
                 continue
             d = self.root / f'{frame_id:06d}'
-            size = sum(p.stat().st_size for p in d.rglob('*') if p.is_file())
+            size = _size(d)
             (d / 'candidates.json').unlink()              # the frame stops counting first
             shutil.rmtree(d, ignore_errors=True)
             used -= size
             gone.append(frame_id)
+        self._bytes = used
         return gone
+
+
+def _size(folder: Path) -> int:
+    """Bytes of the files below ``folder``."""
+    return sum(p.stat().st_size for p in folder.rglob('*') if p.is_file())

@@ -33,3 +33,32 @@ class BagRecorderNode(base.BinpickNode):
             if self.writer is not None:
                 self.writer.__exit__(None, None, None)
                 self.writer = None
+
+
+def record(out: Path, duration_s: float | None, namespace: str = '', on_start=print) -> int:
+    """Record the camera topics to the new bag ``out`` for ``duration_s`` seconds (None: until Ctrl-C);
+    returns the frames written. The bag is complete on return, also after Ctrl-C."""
+    import time
+
+    import rclpy
+    from rclpy.executors import MultiThreadedExecutor
+
+    rclpy.init()
+    node = BagRecorderNode(out, namespace=namespace)
+    executor = MultiThreadedExecutor(num_threads=2)
+    executor.add_node(node)
+    end = time.monotonic() + duration_s if duration_s else float('inf')
+    on_start(f'recording {node.resolve_topic_name("camera")}/{{color/image_raw, depth/image_rect, '
+             f'color/camera_info}} to {out}' + (f' for {duration_s} s' if duration_s else '; Ctrl-C stops'))
+    try:
+        while time.monotonic() < end and rclpy.ok():
+            executor.spin_once(timeout_sec=0.1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        executor.shutdown()
+        node.close()
+        node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+    return node.frames

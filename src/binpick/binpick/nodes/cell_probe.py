@@ -1,15 +1,21 @@
-"""A client of a running cell (what ``binpick demo`` and the benchmarks use): pairs the pose node's output
-with the simulated cell's ground truth, follows the bank statistics and model updates, and calls the
-self-training service and action."""
+"""A client of a running cell (what ``binpick demo`` uses): pairs the pose node's output with the simulated
+cell's ground truth, follows the bank statistics and model updates, and calls the self-training service
+and action. ``CellClient`` owns the ROS side, so its users see plain Python values."""
 from __future__ import annotations
 
 import threading
 import time
 from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Callable
 
+import numpy as np
+import rclpy
 from rclpy.action import ActionClient
+from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 
+from binpick.errors import BinpickError
 from binpick.nodes import base, msgs
 from binpick_interfaces.action import SelfTrain
 from binpick_interfaces.msg import BankStatistics, ModelUpdate, ObjectPoseArray
@@ -48,3 +54,69 @@ class CellProbe(Node):
         """Model version of the last pose message ('' before any)."""
         with self._lock:
             return self.frames[-1][0].model_version if self.frames else ''
+
+    def pose_pairs(self) -> list[tuple[str, list[np.ndarray], list[np.ndarray]]]:
+        """(model version, estimated T_cam_obj, true T_cam_obj) of every frame received with its ground truth."""
+        with self._lock:
+            frames = list(self.frames)
+        return [(poses.model_version, [msgs.pose_matrix(p.pose) for p in poses.poses],
+                 [msgs.pose_matrix(p.pose) for p in truth.poses]) for poses, truth, _ in frames]
+
+
+@dataclass
+class JobOutcome:
+    success: bool
+    message: str
+    model_version: int
+    metrics: dict
+
+
+# wait(predicate, timeout_s, what): the caller's way of waiting (it may also watch the node processes)
+Wait = Callable[[Callable[[], bool], float, str], None]
+
+
+class CellClient:
+    """rclpy, a CellProbe in ``namespace`` and an executor thread spinning it; use as a context manager."""
+
+    def __init__(self, namespace: str) -> None:
+        rclpy.init()
+        self.probe = CellProbe(namespace=namespace)
+        self._executor = MultiThreadedExecutor(num_threads=2)
+        self._executor.add_node(self.probe)
+        self._spinner = threading.Thread(target=self._executor.spin, daemon=True)
+        self._spinner.start()
+
+    def __enter__(self) -> 'CellClient':
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.probe.action.destroy()
+        self._executor.shutdown()
+        self._spinner.join(timeout=5)
+        self.probe.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+
+    def retrainer_ready(self) -> bool:
+        return self.probe.trigger.service_is_ready() and self.probe.action.server_is_ready()
+
+    def trigger(self, iterations: int, wait: Wait) -> str:
+        """Start a self-training job through the service; returns its description, raises when refused."""
+        reply = self.probe.trigger.call_async(TriggerSelfTrain.Request(iterations=iterations))
+        wait(reply.done, 30, f'calling {base.SELF_TRAIN}')
+        if not reply.result().accepted:
+            raise BinpickError(f'self-training refused: {reply.result().reason}')
+        return reply.result().reason
+
+    def follow_job(self, on_feedback: Callable[[str, str, int, int, float], None], wait: Wait) -> JobOutcome:
+        """Follow the running job through the action: on_feedback(job_id, stage, iteration, iterations,
+        progress 0..1) as it goes; returns its result."""
+        def feedback(f) -> None:
+            fb = f.feedback
+            on_feedback(fb.job_id, fb.stage, fb.iteration, fb.iterations, float(fb.progress))
+        goal = self.probe.action.send_goal_async(SelfTrain.Goal(), feedback_callback=feedback)
+        wait(goal.done, 30, 'sending the SelfTrain goal')
+        result_future = goal.result().get_result_async()
+        wait(result_future.done, 3600, 'self-training')
+        r = result_future.result().result
+        return JobOutcome(r.success, r.message, r.model_version, dict(zip(r.metric_names, r.metric_values)))

@@ -9,9 +9,6 @@ moment leaves the previous model in service.
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,20 +51,10 @@ class ModelRegistry:
 
     def publish(self, checkpoint: str | Path, metrics: dict | None = None) -> ModelVersion:
         """Put ``checkpoint`` in service as the next version; returns it."""
-        version = self.current().version + 1 if (self.root / 'current.json').is_file() or self.initial else 1
+        has_current = (self.root / 'current.json').is_file() or self.initial is not None
+        version = (self.current().version if has_current else 0) + 1
         final = self.root / f'pose_v{version:04d}.pt'
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f'.{final.name}.', suffix='.tmp', dir=self.root)
-        os.close(fd)
-        try:
-            shutil.copyfile(checkpoint, tmp)
-            with open(tmp, 'rb+') as f:
-                os.fsync(f.fileno())
-            os.chmod(tmp, atomic.FILE_MODE)
-            os.replace(tmp, final)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic.write_bytes(final, Path(checkpoint).read_bytes())
         model = ModelVersion(version, final, sha256(final), dict(metrics or {}))
         atomic.write_json(self.root / 'current.json', {'version': version, 'path': str(final), 'sha256': model.sha256,
                                                        'metrics': model.metrics})

@@ -153,11 +153,11 @@ def run_job(bank: PseudoLabelBank, registry: ModelRegistry, scorer: PoseScorer, 
         for k in range(1, config.iterations + 1):
             state.iteration = k
             report('selecting')
+            teacher = PoseEstimator.load(current, catalog, obj.name)
             if k == 1:        # the recorder scored the frames with the model in service
                 candidates = bank.all_candidates(train_frames)
             else:             # the student labels the frames again
-                candidates = label_frames(PoseEstimator.load(current, catalog, obj.name), scorer, split, bank,
-                                          progress=False, scene_ids=train_frames)
+                candidates = label_frames(teacher, scorer, split, bank, progress=False, scene_ids=train_frames)
             selection = select_candidates(candidates, config.criterion)
             state.candidates, state.accepted = len(candidates), int(selection.accepted.sum())
             log(f'job {state.job_id} iteration {k}: {state.accepted} of {state.candidates} candidates accepted '
@@ -168,7 +168,7 @@ def run_job(bank: PseudoLabelBank, registry: ModelRegistry, scorer: PoseScorer, 
                       for c, ok in zip(candidates, selection.accepted) if ok]
             student = work / f'student_{k:02d}.pt'
             report('training')
-            train_pose(labels, student, obj.name, catalog, PoseEstimator.load(current, catalog, obj.name).config,
+            train_pose(labels, student, obj.name, catalog, teacher.config,
                        PoseTrainConfig(epochs=config.student_epochs, lr=config.student_lr,
                                        batch_size=config.batch_size, seed=k),
                        init=current, progress=False, log=log,
