@@ -60,6 +60,8 @@ deps_hash=$(hash_of requirements/*.txt)
 if ! stamp_ok deps "$deps_hash"; then
   say "installing Python dependencies (torch, ROS 2 wheels, open3d ... a few minutes the first time)"
   "$VENV/bin/python" -m pip install -q --upgrade pip setuptools wheel
+  # opencv-contrib-python-headless replaces opencv-python-headless (both own cv2/): remove the old one first
+  "$VENV/bin/python" -m pip uninstall -q -y opencv-python-headless 2>/dev/null || true
   "$VENV/bin/python" -m pip install -q -r requirements/base.txt -c requirements/lock.txt
   stamp_set deps "$deps_hash"
 fi

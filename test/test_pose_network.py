@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from binpick.geometry import axis_angle, quat_from_matrix
-from binpick.perception.pose.network import PoseNet, PoseNetConfig, best_rotation, quaternion_to_matrix
+from binpick.perception.pose.network import PoseNet, PoseNetConfig, quaternion_to_matrix, ranked_rotations
 
 
 def test_quaternion_to_matrix_matches_numpy():
@@ -29,10 +29,12 @@ def test_outputs_start_at_the_anchors():
     assert angle.max().item() < math.radians(20)
 
 
-def test_best_rotation_picks_the_smallest_sigma():
-    R = torch.stack([torch.eye(3), torch.tensor([[0.0, -1, 0], [1, 0, 0], [0, 0, 1]])])
-    rot, conf = best_rotation(R, torch.tensor([2.0, 0.5]))
-    assert np.allclose(rot, R[1].numpy()) and conf == pytest.approx(0.8)
+def test_ranked_rotations_go_from_the_smallest_sigma_up():
+    z90 = torch.tensor([[0.0, -1, 0], [1, 0, 0], [0, 0, 1]])
+    R = torch.stack([torch.eye(3), z90, z90 @ z90])
+    (first, c1), (second, c2) = ranked_rotations(R, torch.tensor([2.0, 0.5, 1.0]), k=2)
+    assert np.allclose(first, R[1].numpy()) and c1 == pytest.approx(2 / 3.5)
+    assert np.allclose(second, R[2].numpy()) and c2 == pytest.approx(1 / 3.5)
 
 
 def test_deviations_stay_inside_the_anchor_cell():

@@ -71,7 +71,7 @@ def test_skips_instances_without_depth_and_refuses_other_objects(trained, datase
 
 def test_icp_refinement_recovers_a_perturbed_pose(dataset):
     from binpick.geometry import axis_angle
-    from binpick.perception.pose.icp import refine_icp
+    from binpick.perception.pose.refine import PoseRefiner
     from binpick.selftrain.scores import observed_points
     frame = BopSplit(dataset / 'test').frame(0, 0, with_masks=True)
     k = int(np.argmax([m.sum() for m in frame.masks_visib]))
@@ -83,8 +83,8 @@ def test_icp_refinement_recovers_a_perturbed_pose(dataset):
     pts = OBJ.sample_points(1000)
     err = lambda T: np.linalg.norm((pts @ T[:3, :3].T + T[:3, 3]) - (pts @ T_true[:3, :3].T + T_true[:3, 3]),  # noqa: E731
                                    axis=1).mean()
-    refined = refine_icp(T_off, observed, pts, OBJ.info.diameter_m)
-    assert err(refined) < 0.5 * err(T_off)
+    refined = PoseRefiner(OBJ).refine(T_off, observed)
+    assert not refined.fell_back and err(refined.T_cam_obj) < 0.5 * err(T_off)
 
 
 def test_stripped_checkpoint_is_smaller_and_estimates_the_same(trained, dataset, tmp_path):

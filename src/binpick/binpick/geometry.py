@@ -129,3 +129,11 @@ def backproject(us: np.ndarray, vs: np.ndarray, depth_m: np.ndarray, K: np.ndarr
     """(N, 3) camera-frame points (OpenCV frame, metres) of the pixels (us, vs) at their depth."""
     z = depth_m[vs, us].astype(np.float64)
     return np.stack([(us - K[0, 2]) * z / K[0, 0], (vs - K[1, 2]) * z / K[1, 1], z], axis=1)
+
+
+def chamfer_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Paper Eq. 5: mean nearest-neighbour distance from a to b plus from b to a ((N, 3), metres)."""
+    from scipy.spatial import cKDTree
+    if len(a) == 0 or len(b) == 0:
+        return float('inf')
+    return float(cKDTree(b).query(a)[0].mean() + cKDTree(a).query(b)[0].mean())

@@ -48,7 +48,7 @@ def _cmd_eval_pose(args: argparse.Namespace) -> int:
     from binpick.perception.pose.estimator import PoseEstimator
     set_threads(args.threads)
     catalog = Catalog()
-    estimator = PoseEstimator.load(args.ckpt, catalog, icp=args.icp)
+    estimator = PoseEstimator.load(args.ckpt, catalog, inference=args.inference, hypotheses=args.hypotheses)
     obj = catalog.get(estimator.config.object_name)
     segmenter = None
     if args.masks == 'predicted':
@@ -63,9 +63,9 @@ def _cmd_eval_pose(args: argparse.Namespace) -> int:
                        segmenter_masks(segmenter, obj) if segmenter else None, args.max_images, progress=True)
     metric = 'ADD-S' if obj.info.is_symmetric else 'ADD'
     n_ok, n_all = ev.report.correct.get(obj.obj_id, 0), ev.report.total.get(obj.obj_id, 0)
-    table = (f'| object | metric | masks | recall | correct / instances | ms per instance |\n'
+    table = (f'| object | metric | masks, inference | recall | correct / instances | ms per instance |\n'
              f'| --- | --- | --- | --- | --- | --- |\n'
-             f'| {obj.name} | {metric} < 0.1 d | {args.masks}{" + ICP" if args.icp else ""} | '
+             f'| {obj.name} | {metric} < 0.1 d | {args.masks}, {args.inference} | '
              f'{100 * ev.report.mean:.1f} % | {n_ok} / {n_all} | '
              f'{ev.ms_per_instance:.1f} |\n')
     print(table, end='')
@@ -103,7 +103,10 @@ def register(sub) -> None:
                    help='predicted: from --seg-ckpt (the real figure); gt: diagnosis only')
     p.add_argument('--seg-ckpt')
     p.add_argument('--max-images', type=positive)
-    p.add_argument('--icp', action='store_true', help='refine each pose by ICP against the observed points')
+    p.add_argument('--inference', choices=['net', 'icp', 'full'], default='full',
+                   help='net: the network alone; icp: + ICP against the observed points; full (default, what the '
+                   'cell runs): several anchors, each refined by ICP, the best match to the depth kept')
+    p.add_argument('--hypotheses', type=positive, default=20, help='anchors tried per instance with --inference full')
     p.add_argument('--csv', help='write the estimates as a BOP results CSV')
     p.add_argument('--md', help='write the recall table as markdown')
     p.add_argument('--threads', type=positive)

@@ -31,7 +31,8 @@ def _cmd_train_seg(args: argparse.Namespace) -> int:
                            seed=args.seed, copy_paste_prob=args.copy_paste)
     val = Path(args.val) if args.val else Path(args.data[0]) / 'test'
     state = train_segmentation([Path(d) / 'train' for d in args.data], Path(args.out), names, catalog,
-                               train=train, val_split=val if val.is_dir() else None, resume=args.resume)
+                               train=train, val_split=val if val.is_dir() else None, resume=args.resume,
+                               init=Path(args.init) if args.init else None)
     print(f'model for {", ".join(names)} written to {args.out} after {state.epoch} epoch(s)')
     return 0
 
@@ -71,6 +72,7 @@ def register(sub) -> None:
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--threads', type=positive, help='torch threads (default: all cores)')
     p.add_argument('--resume', action='store_true', help='continue from the checkpoint at --out')
+    p.add_argument('--init', metavar='CKPT', help='start from the weights of this checkpoint (fresh schedule)')
     p.set_defaults(func=_cmd_train_seg)
 
     p = sub.add_parser('eval-seg', help='mask AP / AP50 of a segmentation model on a BOP split')

@@ -35,9 +35,10 @@ def register(sub) -> None:
                        description='Simulate bins of one catalog object and write them as a BOP dataset. '
                        'Resumable: rerun the same command to finish or extend a dataset.')
     p.add_argument('--object', required=True, help='catalog name (binpick catalog list)')
-    p.add_argument('--domain', choices=['synthetic', 'real'], default='synthetic',
-                   help='synthetic: domain-randomised training data; real: stereo-depth "real" cell '
-                   '(its train split is written without ground truth)')
+    p.add_argument('--domain', choices=['synthetic', 'real', 'real_harsh'], default='synthetic',
+                   help='synthetic: domain-randomised training data; real: stereo-depth "real" cell with one '
+                   'small calibration error for the whole dataset (its train split is written without ground '
+                   'truth); real_harsh: the same with a larger error drawn anew for every scene (stress test)')
     p.add_argument('--scenes', type=positive, default=10, help='train scenes (default 10)')
     p.add_argument('--test-scenes', type=int, help='test scenes (default scenes/10, at least 1)')
     p.add_argument('--frames-per-scene', type=positive, default=5, help='views of each settled bin (default 5)')

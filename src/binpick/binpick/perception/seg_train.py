@@ -53,9 +53,13 @@ def label_map(catalog: Catalog, object_names: list[str]) -> dict[int, int]:
 
 def train_segmentation(train_splits: list[Path], out: Path, object_names: list[str], catalog: Catalog,
                        config: SegConfig | None = None, train: SegTrainConfig = SegTrainConfig(),
-                       val_split: Path | None = None, resume: bool = False, progress: bool = True,
-                       log=print) -> checkpoint.TrainState:
-    """Train (or resume training) and write the checkpoint at ``out``; returns the final state."""
+                       val_split: Path | None = None, resume: bool = False, init: Path | None = None,
+                       progress: bool = True, log=print) -> checkpoint.TrainState:
+    """Train (or resume training) and write the checkpoint at ``out``; returns the final state.
+
+    ``init``: start from the weights of this segmentation checkpoint (same objects and configuration;
+    a stripped float16 one will do) with a fresh optimiser and schedule; ignored when resuming.
+    """
     from tqdm import tqdm
 
     torch.manual_seed(train.seed)
@@ -74,6 +78,12 @@ def train_segmentation(train_splits: list[Path], out: Path, object_names: list[s
         optimizer.load_state_dict(raw['optimizer'])
         state = checkpoint.TrainState(**raw['state'])
         log(f'resuming {out} at epoch {state.epoch + 1}, iteration {state.iteration}')
+    elif init is not None:
+        raw = checkpoint.load(init, segmentation.KIND, {n: catalog.get(n).fingerprint for n in config.object_names})
+        if raw['config'] != asdict(config):
+            raise checkpoint.CheckpointError(f'{init}: has another model configuration than this training')
+        model.load_state_dict(raw['model'])   # float16 weights of a stripped checkpoint are copied into float32
+        log(f'starting from the weights of {init}')
 
     dataset = SegTrainDataset(BopSegSource(train_splits, labels), train.copy_paste_prob, train.seed)
     per_epoch = math.ceil(len(dataset) / train.batch_size)

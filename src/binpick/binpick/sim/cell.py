@@ -49,12 +49,12 @@ class SimCell:
         self.obj, self.cell, self.fill, self.refill_every = obj, cell, fill, refill_every
         self.captures_of_bin = 0
         self.rng = np.random.default_rng(seed)
-        self.generator = SceneGenerator(obj, 'real', cell)
+        self.generator = SceneGenerator(obj, 'real', cell, cell_seed=seed)
         self.physics: BinPhysics | None = None
         self.instance_ids: list[int] = []      # instance id of each physics body, in body order
         self._next_id = 0
         self.refills = 0
-        self.calibration = domains.calibration_error(self.rng)
+        self.calibration = self.generator.cell_calibration   # one per cell, from its seed
 
     def _refill(self) -> None:
         if self.physics is not None:

@@ -3,11 +3,16 @@
 - ``synthetic`` (training): domain randomisation of colours, textures, light, camera pose, with the
   renderer's clean depth plus mild noise.
 - ``real`` (real-emulated): one fixed look of a real cell (metal parts, glare, a used grey tote),
-  small camera jitter, a calibration error the pipeline does not know about, sensor noise, and depth
-  computed by stereo matching from a rendered left/right pair (``perception.stereo``).
+  small camera jitter, the residual calibration error of a calibrated stereo camera (unknown to the
+  pipeline, one per cell: the same for every scene of a dataset and every capture of a simulated cell),
+  sensor noise, and depth computed by stereo matching from a rendered left/right pair
+  (``perception.stereo``).
+- ``real_harsh``: the same cell with a larger calibration error drawn anew for every scene (a stress
+  test: no model can learn an error that changes from scene to scene).
 """
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, replace
 
 import cv2
@@ -17,7 +22,8 @@ from binpick.geometry import axis_angle, make_T
 from binpick.sim.scene_renderer import Appearance
 from binpick.sim.textures import procedural_texture, speckle_texture
 
-DOMAINS = ('synthetic', 'real')
+DOMAINS = ('synthetic', 'real', 'real_harsh')
+REAL_DOMAINS = ('real', 'real_harsh')   # stereo depth, the real cell's look
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -93,11 +99,22 @@ def camera_pose(domain: str, rng: np.random.Generator, height_m: float) -> np.nd
     return T @ make_T(axis_angle(np.array([0.0, 0.0, 1.0]), roll), np.zeros(3))
 
 
-def calibration_error(rng: np.random.Generator) -> CalibrationError:
-    """A plausible residual calibration error of a stereo cell (drawn once per scene)."""
-    R = axis_angle(rng.normal(size=3), np.deg2rad(rng.uniform(0.01, 0.05)))
-    return CalibrationError(K_scale=1.0 + rng.normal(0, 0.004, 2), K_shift_px=rng.normal(0, 1.5, 2),
-                            T_left_right_error=make_T(R, rng.normal(0, 0.0003, 3)))
+def calibration_error(rng: np.random.Generator, harsh: bool = False) -> CalibrationError:
+    """A residual calibration error of a stereo cell.
+
+    Default: what a calibrated industrial stereo camera leaves (a depth offset of a millimetre or
+    two at 0.55 m, ``bench/depth_gap.py``). ``harsh``: twice as large, the per-scene error of the
+    ``real_harsh`` domain (and of every real-emulated scene before there was one error per cell).
+    """
+    scale = 2.0 if harsh else 1.0
+    R = axis_angle(rng.normal(size=3), np.deg2rad(scale * rng.uniform(0.005, 0.025)))
+    return CalibrationError(K_scale=1.0 + rng.normal(0, scale * 0.002, 2), K_shift_px=rng.normal(0, scale * 0.75, 2),
+                            T_left_right_error=make_T(R, rng.normal(0, scale * 0.00015, 3)))
+
+
+def cell_calibration(seed: int) -> CalibrationError:
+    """The one calibration error of the cell identified by ``seed`` (a dataset's seed, a simulated cell's)."""
+    return calibration_error(np.random.default_rng(zlib.crc32(f'{seed}|cell-calibration'.encode())))
 
 
 def synthetic_depth(depth_m: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -71,12 +71,17 @@ class SynthFrame:
 
 
 class SceneGenerator:
-    """Generates scenes of one object in one domain; keep one per process and reuse it."""
+    """Generates scenes of one object in one domain; keep one per process and reuse it.
 
-    def __init__(self, obj: CatalogObject, domain: str, cell: CellConfig) -> None:
+    ``cell_seed`` identifies the cell: the ``real`` domain's calibration error is drawn once from it
+    (:func:`domains.cell_calibration`) and used for every scene.
+    """
+
+    def __init__(self, obj: CatalogObject, domain: str, cell: CellConfig, cell_seed: int = 0) -> None:
         if domain not in domains.DOMAINS:
             raise ValueError(f'unknown domain {domain!r}; expected one of {", ".join(domains.DOMAINS)}')
         self.obj, self.domain, self.cell = obj, domain, cell
+        self.cell_calibration = domains.cell_calibration(cell_seed)
         self.renderer = SceneRenderer(obj, cell.bin, textures=domains.textures(domain, seed=0))
 
     def generate(self, seed: int, n_objects: int, n_frames: int) -> list[SynthFrame]:
@@ -87,8 +92,9 @@ class SceneGenerator:
         with BinPhysics(self.obj, self.cell.bin, seed=int(rng.integers(1 << 31))) as physics:
             physics.drop(n_objects)
             T_world_obj = physics.poses()
-        make = self._real_frame if self.domain == 'real' else self._synthetic_frame
-        calibration = domains.calibration_error(rng)
+        make = self._real_frame if self.domain in domains.REAL_DOMAINS else self._synthetic_frame
+        scene_error = domains.calibration_error(rng, harsh=True)   # drawn in every domain: same random stream
+        calibration = scene_error if self.domain == 'real_harsh' else self.cell_calibration
         return [make(T_world_obj, rng, calibration) for _ in range(n_frames)]
 
     def _synthetic_frame(self, T_world_obj, rng, _calibration) -> SynthFrame:

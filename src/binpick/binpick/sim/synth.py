@@ -28,6 +28,7 @@ from binpick.catalog import Catalog
 from binpick.catalog.models_info import write_models_info
 from binpick.data import atomic, bop
 from binpick.errors import BinpickError
+from binpick.sim import domains
 from binpick.sim.generator import BIN_FILL, CellConfig, SceneGenerator, SynthFrame
 
 FORMAT = 'binpick-synth/1'
@@ -117,7 +118,7 @@ def prepare_output(out: Path, request: SynthRequest, cell: CellConfig, catalog: 
 
 def scene_done(out: Path, domain: str, split: str, scene_id: int) -> bool:
     done = (out / split / f'{scene_id:06d}' / 'scene_camera.json').is_file()
-    if domain == 'real' and split == 'train':
+    if domain in domains.REAL_DOMAINS and split == 'train':
         done = done and (out / GT_DIR / split / f'{scene_id:06d}' / 'scene_gt.json').is_file()
     return done
 
@@ -146,7 +147,7 @@ def write_scene(out: Path, domain: str, split: str, scene_id: int, frames: list[
     """Write one scene atomically: temporary folders, then rename (ground truth first)."""
     name = f'{scene_id:06d}'
     tmp_images = out / split / f'.{name}.tmp-{os.getpid()}'
-    separate_gt = domain == 'real' and split == 'train'
+    separate_gt = domain in domains.REAL_DOMAINS and split == 'train'
     tmp_gt = out / GT_DIR / split / f'.{name}.tmp-{os.getpid()}' if separate_gt else tmp_images
     try:
         for d in {tmp_images, tmp_gt}:
@@ -189,7 +190,7 @@ def _init_worker(request: SynthRequest, cell: CellConfig, catalog_roots: list[st
         cv2.setNumThreads(1)
     catalog = Catalog([Path(r) for r in catalog_roots])
     obj = catalog.get(request.object_name)
-    _WORKER.update(request=request, obj=obj, out=Path(out), generator=SceneGenerator(obj, request.domain, cell))
+    _WORKER.update(request=request, obj=obj, out=Path(out), generator=SceneGenerator(obj, request.domain, cell, cell_seed=request.seed))
 
 
 def _run_job(job: tuple[str, int]) -> tuple[str, int, int]:

@@ -1,7 +1,15 @@
 """Pose inference on a frame: RGB-D + instance masks -> ``T_cam_obj`` and a confidence per instance.
 
+One path for the cell node, the evaluation and self-training, in three settings (``INFERENCE``):
+
+- ``net``: the network alone (the most certain anchor, RANSAC-voted centre);
+- ``icp``: that pose refined by ICP against the observed points;
+- ``full`` (default): the ``hypotheses`` most certain distinct anchors, each refined by ICP, the one
+  that best matches the observed points (Chamfer distance, the paper's Eq. 5) kept.
+
 Instances that cannot be estimated (too few depth points, mask outside the image ...) are returned
-with the reason instead of a pose; the frame never fails because of one instance.
+with the reason instead of a pose; the frame never fails because of one instance. A refinement that
+diverges falls back to the unrefined hypothesis and says so in ``PoseResult.note``.
 """
 from __future__ import annotations
 
@@ -12,39 +20,52 @@ import numpy as np
 import torch
 
 from binpick.catalog import Catalog
-from binpick.catalog.catalog import CatalogObject
 from binpick.geometry import make_T
 from binpick.perception import checkpoint
-from binpick.perception.pose.icp import refine_icp
 from binpick.perception.pose.inputs import SkipInstance, prepare_instance
-from binpick.perception.pose.network import PoseNet, PoseNetConfig, best_rotation
+from binpick.perception.pose.network import PoseNet, PoseNetConfig, ranked_rotations
+from binpick.perception.pose.refine import PoseRefiner
 from binpick.perception.pose.voting import vote_center
 
 KIND = 'pose'
+INFERENCE = ('net', 'icp', 'full')
+DEFAULT_HYPOTHESES = 20
 
 
 @dataclass
 class PoseResult:
-    """Estimate of one instance: ``T_cam_obj`` (4x4, metres) and confidence, or why it was skipped."""
+    """Estimate of one instance: ``T_cam_obj`` (4x4, metres) and confidence, or why it was skipped.
+
+    ``d_geo_m``: Chamfer distance of the refined pose to the observed points (NaN without refinement);
+    ``note``: why the refinement fell back to the network's pose, when it did.
+    """
 
     T_cam_obj: np.ndarray | None
     confidence: float
     skipped: str = ''
+    d_geo_m: float = float('nan')
+    note: str = ''
 
 
 class PoseEstimator:
-    """A trained pose network for one object."""
+    """A trained pose network for one object, with the inference path of ``inference``."""
 
-    def __init__(self, net: PoseNet, device: str = 'cpu', icp_object: CatalogObject | None = None) -> None:
-        """``icp_object``: refine each pose against the observed points with this object's model
-        (:func:`~.icp.refine_icp`); ``None``: no refinement."""
+    def __init__(self, net: PoseNet, device: str = 'cpu', refiner: PoseRefiner | None = None,
+                 hypotheses: int = 1) -> None:
+        """``refiner``: refine poses against the observed points (``None``: the network alone);
+        ``hypotheses``: anchors tried per instance (the best after refinement is kept)."""
+        if hypotheses < 1:
+            raise ValueError(f'hypotheses must be at least 1, got {hypotheses}')
         self.net, self.config, self.device = net.to(device).eval(), net.config, device
-        self._icp_model = (icp_object.sample_points(1000), icp_object.info.diameter_m) if icp_object else None
+        self.refiner, self.hypotheses = refiner, hypotheses
 
     @classmethod
     def load(cls, path: str | Path, catalog: Catalog | None = None, object_name: str | None = None,
-             icp: bool = False) -> 'PoseEstimator':
-        """Load a pose checkpoint; refuses one for another object (``object_name``) or changed CAD."""
+             inference: str = 'full', hypotheses: int = DEFAULT_HYPOTHESES) -> 'PoseEstimator':
+        """Load a pose checkpoint with an inference path (``INFERENCE``); refuses a checkpoint for another
+        object (``object_name``) or changed CAD."""
+        if inference not in INFERENCE:
+            raise ValueError(f'inference must be one of {", ".join(INFERENCE)}, not {inference!r}')
         catalog = catalog or Catalog()
         raw = checkpoint.load(path, KIND)
         config = PoseNetConfig(**raw['config'])
@@ -53,7 +74,8 @@ class PoseEstimator:
         checkpoint.load(path, KIND, {config.object_name: catalog.get(config.object_name).fingerprint})
         net = PoseNet(config, pretrained_backbone=False)
         net.load_state_dict(raw['model'])
-        return cls(net, icp_object=catalog.get(config.object_name) if icp else None)
+        refiner = PoseRefiner(catalog.get(config.object_name)) if inference != 'net' else None
+        return cls(net, refiner=refiner, hypotheses=hypotheses if inference == 'full' else 1)
 
     @torch.no_grad()
     def estimate(self, rgb: np.ndarray, depth_m: np.ndarray, K: np.ndarray, masks: list[np.ndarray],
@@ -72,13 +94,20 @@ class PoseEstimator:
             stack = lambda name: torch.from_numpy(np.stack([getattr(x, name) for x in inputs])).to(self.device)  # noqa: E731
             out = self.net(stack('crop'), stack('points'), stack('point_rgb'), stack('point_uv'))
             for k, (i, x) in enumerate(zip(index, inputs)):
-                R, conf = best_rotation(out['R'][k], out['sigma'][k])
+                rotations = ranked_rotations(out['R'][k], out['sigma'][k], self.hypotheses)
                 centre, inliers = vote_center(x.observed, out['vectors'][k].cpu().numpy().astype(np.float64), rng=rng)
-                T = make_T(R, centre)
-                if self._icp_model is not None:
-                    T = refine_icp(T, x.observed, *self._icp_model)
-                results[i] = PoseResult(T, conf * inliers)
+                results[i] = self._finish([(make_T(R, centre), conf * inliers) for R, conf in rotations], x.observed)
         return results
+
+    def _finish(self, hypotheses: list[tuple[np.ndarray, float]], observed_m: np.ndarray) -> PoseResult:
+        """Refine (and choose among) an instance's hypotheses, most certain first."""
+        if self.refiner is None:
+            return PoseResult(*hypotheses[0])
+        confidence = dict((id(T), c) for T, c in hypotheses)
+        poses = self.refiner.distinct([T for T, _ in hypotheses])
+        i, refined = self.refiner.best(poses, observed_m)
+        note = f'refinement fell back to the network pose: {refined.fell_back}' if refined.fell_back else ''
+        return PoseResult(refined.T_cam_obj, confidence[id(poses[i])], d_geo_m=refined.d_geo_m, note=note)
 
 
 def save(path: str | Path, net: PoseNet, catalog: Catalog, **extra) -> None:

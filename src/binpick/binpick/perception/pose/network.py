@@ -115,8 +115,10 @@ class PoseNet(nn.Module):
                 'vectors': v / v.norm(dim=-1, keepdim=True).clamp(min=1e-9)}
 
 
-def best_rotation(R: torch.Tensor, sigma: torch.Tensor) -> tuple[np.ndarray, float]:
-    """The rotation of the most certain anchor and a confidence in [0, 1] (its share of 1/sigma)."""
+def ranked_rotations(R: torch.Tensor, sigma: torch.Tensor, k: int = 1) -> list[tuple[np.ndarray, float]]:
+    """The rotations of the ``k`` most certain anchors, most certain first, each with a confidence in
+    [0, 1] (its share of 1/sigma)."""
     inv = 1.0 / sigma
-    i = int(torch.argmax(inv))
-    return R[i].detach().cpu().numpy().astype(np.float64), float(inv[i] / inv.sum())
+    share = inv / inv.sum()
+    order = torch.argsort(inv, descending=True)[:k].tolist()
+    return [(R[i].detach().cpu().numpy().astype(np.float64), float(share[i])) for i in order]
