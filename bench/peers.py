@@ -113,7 +113,7 @@ def run_peers(split_dir, obj, masks, estimator, gt_dir=None, max_images: int | N
 
     from binpick.data.bop import BopSplit
     from binpick.data.bop_results import PoseEstimate
-    from binpick.evaluation.recall import GtTarget, recall
+    from binpick.evaluation.recall import RULES, GtTarget, recall
     from binpick.perception.pose.inputs import SkipInstance, prepare_instance
 
     model = PeerModel.of(obj)
@@ -151,7 +151,7 @@ def run_peers(split_dir, obj, masks, estimator, gt_dir=None, max_images: int | N
                 if T is not None:
                     estimates[peer.name].append(PoseEstimate(scene_id, im_id, obj.obj_id, 1.0, T))
     pts, infos = {obj.obj_id: obj.sample_points(1000)}, {obj.obj_id: obj.info}
-    return {n: {'recall': 100.0 * recall(targets, estimates[n], pts, infos, min_visib_fract=0.1).mean,
+    return {n: {'recall': 100.0 * recall(targets, estimates[n], pts, infos, rule=RULES['bop19']).mean,
                 'ms_per_instance': 1000.0 * seconds[n] / max(1, n_instances), 'instances': n_instances}
             for n in names}
 

@@ -6,7 +6,12 @@
 #   2. .venv with the pinned Python dependencies (requirements/base.txt, constrained by lock.txt);
 #   3. repair of the ROS 2 wheels' exported CMake include paths (inside .venv only);
 #   4. colcon build of src/binpick_interfaces, installed into .venv (so nothing needs sourcing);
-#   5. binpick itself, installed editable into .venv.
+#   5. binpick itself, installed editable into .venv, and registered as a ROS 2 package in the venv prefix
+#      (ament index, share/binpick/{package.xml,launch,config}), so `ros2 launch binpick ...` finds it;
+#   6. optional extra wheels: BINPICK_EXTRA_WHEELS=DIR[:DIR...] installs every *.whl found there
+#      (--no-deps: their Python dependencies are in requirements/), e.g. the ROS 2 launch system and
+#      command line where no ROS 2 install provides them. COLCON_EXTRA_SRC=DIR[:DIR...] adds interface
+#      packages to the colcon build of step 4 (e.g. composition_interfaces, which launch_ros imports).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -71,13 +76,17 @@ fi
 
 # 4. binpick_interfaces ---------------------------------------------------------------------------
 mkdir -p build
-iface_hash=$(hash_of $(find src/binpick_interfaces -type f | sort) "$STAMPS/deps")
+IFS=: read -r -a extra_src <<< "${COLCON_EXTRA_SRC:-}"
+for d in "${extra_src[@]}"; do
+  [ -d "$d" ] || { echo "setup: COLCON_EXTRA_SRC: $d is not a folder" >&2; exit 1; }
+done
+iface_hash=$(hash_of $(find src/binpick_interfaces "${extra_src[@]}" -type f | sort) "$STAMPS/deps")
 if ! stamp_ok interfaces "$iface_hash" || [ ! -d "$VENV/lib/python3.11/site-packages/binpick_interfaces" ]; then
-  say "building src/binpick_interfaces with colcon"
+  say "building src/binpick_interfaces ${extra_src[*]} with colcon"
   (
     # shellcheck disable=SC1091
     source "$VENV/bin/activate"
-    colcon --log-base build/log build --base-paths src/binpick_interfaces --build-base build \
+    colcon --log-base build/log build --base-paths src/binpick_interfaces "${extra_src[@]}" --build-base build \
       --install-base "$VENV" --merge-install --event-handlers console_direct- \
       --cmake-args -DBUILD_TESTING=OFF "-DPython3_EXECUTABLE=$VENV/bin/python" >build/colcon.log 2>&1 \
       || { tail -40 build/colcon.log >&2; echo "setup: colcon build failed, full log in build/colcon.log" >&2; exit 1; }
@@ -91,6 +100,23 @@ if ! stamp_ok binpick "$pkg_hash"; then
   say "installing binpick (editable)"
   "$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation -e src/binpick
   stamp_set binpick "$pkg_hash"
+fi
+"$VENV/bin/python" scripts/register_ros_package.py "$VENV"
+
+# 6. optional extra wheels --------------------------------------------------------------------------
+IFS=: read -r -a extra_wheels <<< "${BINPICK_EXTRA_WHEELS:-}"
+wheels=()
+for d in "${extra_wheels[@]}"; do
+  [ -d "$d" ] || { echo "setup: BINPICK_EXTRA_WHEELS: $d is not a folder" >&2; exit 1; }
+  wheels+=("$d"/*.whl)
+done
+if [ ${#wheels[@]} -gt 0 ]; then
+  wheels_hash=$(hash_of "${wheels[@]}")
+  if ! stamp_ok extra-wheels "$wheels_hash"; then
+    say "installing ${#wheels[@]} extra wheel(s) from ${BINPICK_EXTRA_WHEELS}"
+    "$VENV/bin/python" -m pip install -q --no-deps --no-index "${wheels[@]}"
+    stamp_set extra-wheels "$wheels_hash"
+  fi
 fi
 
 "$VENV/bin/python" -c 'import rclpy, binpick_interfaces.msg, binpick' || {

@@ -29,6 +29,15 @@ def _frame(seed):
     return rgb, depth, masks, cands
 
 
+def test_rep118_depth_conversions():
+    from binpick.data.bag import depth_from_rep118, depth_to_rep118
+    ours = np.array([[0.0, 0.5], [0.7, 0.0]], np.float32)
+    assert np.array_equal(np.isnan(depth_to_rep118(ours)), ours == 0)
+    ros = np.array([[np.nan, 0.5], [np.inf, -np.inf]], np.float32)
+    assert np.array_equal(depth_from_rep118(ros), [[0.0, 0.5], [0.0, 0.0]])
+    assert np.array_equal(depth_from_rep118(depth_to_rep118(ours)), ours)
+
+
 def test_add_and_read_back_as_bop(tmp_path):
     bank = PseudoLabelBank(tmp_path / 'bank', 'zigzag_bracket')
     rgb, depth, masks, cands = _frame(0)
@@ -89,7 +98,7 @@ def test_kill_9_leaves_only_whole_frames(tmp_path):
 def test_bag_round_trip(tmp_path):
     from binpick.data.bag import BagWriter, CameraFrame, read_frames
     frames = [CameraFrame(1_000_000_000 + 33_000_000 * i, *_frame(i)[:2], K) for i in range(3)]
-    frames[1].depth_m[0, 0] = np.nan
+    frames[1].depth_m[0, 0] = 0.0   # no measurement
     with BagWriter(tmp_path / 'bag') as bag:
         for f in frames:
             bag.write(f)
@@ -98,7 +107,16 @@ def test_bag_round_trip(tmp_path):
     assert [f.stamp_ns for f in back] == [f.stamp_ns for f in frames]
     for a, b in zip(frames, back):
         assert (a.rgb == b.rgb).all() and np.allclose(a.K, b.K)
-        assert np.array_equal(a.depth_m, b.depth_m, equal_nan=True)
+        assert np.array_equal(a.depth_m, b.depth_m)
+    # REP 118: the bag itself holds NaN where there is no measurement, not 0
+    from rosbags.rosbag2 import Reader
+    from rosbags.typesys import Stores, get_typestore
+    ts = get_typestore(Stores.ROS2_JAZZY)
+    with Reader(tmp_path / 'bag') as reader:
+        depth = [ts.deserialize_cdr(raw, c.msgtype) for c, _, raw in reader.messages()
+                 if c.topic == '/camera/depth/image_rect']
+    stored = np.frombuffer(bytes(depth[1].data), '<f4').reshape(48, 64)
+    assert np.isnan(stored[0, 0]) and np.isfinite(stored[1:]).all()
     with pytest.raises(FileExistsError):
         BagWriter(tmp_path / 'bag')
     with pytest.raises(DataFormatError, match='/other/color/image_raw'):

@@ -5,7 +5,7 @@ import pytest
 from binpick.catalog.models_info import ModelInfo
 from binpick.data.bop_results import PoseEstimate
 from binpick.evaluation.pose_error import add, add_or_adds, adds, is_correct
-from binpick.evaluation.recall import GtTarget, recall
+from binpick.evaluation.recall import RULES, GtTarget, recall
 from binpick.geometry import axis_angle, make_T
 
 # a square ring of 8 points in the xy-plane: 4-fold symmetric about z
@@ -56,12 +56,24 @@ def test_recall_over_a_small_table():
         # image 3: no estimate
         PoseEstimate(1, 4, 1, 0.9, _shifted(0.0)),     # target under min visibility: not counted
     ]
-    report = recall(targets, estimates, {1: PTS}, {1: info}, min_visib_fract=0.1)
+    report = recall(targets, estimates, {1: PTS}, {1: info}, rule=RULES['binpick'])
     assert report.total == {1: 4}
     assert report.correct == {1: 2}
     assert report.mean == pytest.approx(0.5)
     assert sorted(report.errors_m)[:2] == pytest.approx([0.001, 0.002])
     assert np.isinf(max(report.errors_m))   # image 3 had no estimate
+
+
+def test_bop19_rule_scores_only_as_many_estimates_as_targets():
+    info = ModelInfo(0.05, np.zeros(3), np.ones(3) * 0.02)
+    targets = [GtTarget(1, 0, 1, T_GT), GtTarget(1, 1, 1, T_GT, visib_fract=0.2)]
+    estimates = [PoseEstimate(1, 0, 1, 0.9, _shifted(0.020)),   # the best-scored estimate is wrong ...
+                 PoseEstimate(1, 0, 1, 0.5, _shifted(0.001)),   # ... and hides this one under BOP19
+                 PoseEstimate(1, 1, 1, 0.9, _shifted(0.001))]   # 20 % visible: a BOP19 target, not a binpick one
+    bop19 = recall(targets, estimates, {1: PTS}, {1: info}, rule=RULES['bop19'])
+    ours = recall(targets, estimates, {1: PTS}, {1: info}, rule=RULES['binpick'])
+    assert (bop19.correct, bop19.total) == ({1: 1}, {1: 2})
+    assert (ours.correct, ours.total) == ({1: 1}, {1: 1})
 
 
 def test_recall_counts_each_target_once():

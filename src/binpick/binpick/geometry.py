@@ -71,6 +71,13 @@ def matrix_from_quat(q_xyzw: np.ndarray) -> np.ndarray:
     ])
 
 
+def nearest_rotation(M: np.ndarray) -> np.ndarray:
+    """The rotation closest to the 3x3 matrix ``M`` in the Frobenius norm (SVD projection)."""
+    U, _, Vt = np.linalg.svd(M)
+    D = np.diag([1.0, 1.0, np.sign(np.linalg.det(U @ Vt))])
+    return U @ D @ Vt
+
+
 def is_rotation(R: np.ndarray, atol: float = 1e-6) -> bool:
     """True when R is a proper 3x3 rotation (orthonormal, determinant +1)."""
     R = np.asarray(R, dtype=np.float64)

@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from binpick.commands.args import positive, set_threads
+from binpick.evaluation.recall import DEFAULT_RULE, RULES
 
 
 def _cmd_train_pose(args: argparse.Namespace) -> int:
@@ -60,12 +61,13 @@ def _cmd_eval_pose(args: argparse.Namespace) -> int:
     split_dir = Path(args.data) / args.split
     gt_dir = Path(args.data) / 'gt_eval_only' / args.split
     ev = evaluate_pose(estimator, split_dir, obj, gt_dir if gt_dir.is_dir() else None,
-                       segmenter_masks(segmenter, obj) if segmenter else None, args.max_images, progress=True)
+                       segmenter_masks(segmenter, obj) if segmenter else None, args.max_images, rule=args.rule,
+                       progress=True)
     metric = 'ADD-S' if obj.info.is_symmetric else 'ADD'
     n_ok, n_all = ev.report.correct.get(obj.obj_id, 0), ev.report.total.get(obj.obj_id, 0)
-    table = (f'| object | metric | masks, inference | recall | correct / instances | ms per instance |\n'
-             f'| --- | --- | --- | --- | --- | --- |\n'
-             f'| {obj.name} | {metric} < 0.1 d | {args.masks}, {args.inference} | '
+    table = (f'| object | metric | rule | masks, inference | recall | correct / instances | ms per instance |\n'
+             f'| --- | --- | --- | --- | --- | --- | --- |\n'
+             f'| {obj.name} | {metric} < 0.1 d | {args.rule} | {args.masks}, {args.inference} | '
              f'{100 * ev.report.mean:.1f} % | {n_ok} / {n_all} | '
              f'{ev.ms_per_instance:.1f} |\n')
     print(table, end='')
@@ -107,7 +109,10 @@ def register(sub) -> None:
                    help='net: the network alone; icp: + ICP against the observed points; full (default, what the '
                    'cell runs): several anchors, each refined by ICP, the best match to the depth kept')
     p.add_argument('--hypotheses', type=positive, default=20, help='anchors tried per instance with --inference full')
-    p.add_argument('--csv', help='write the estimates as a BOP results CSV')
+    p.add_argument('--rule', choices=sorted(RULES), default=DEFAULT_RULE,
+                   help='bop19 (default): targets at least 10 %% visible, only as many best-scored estimates per '
+                   'image as targets; binpick: targets at least 30 %% visible, every estimate scored')
+    p.add_argument('--csv', help='write the estimates as a BOP results CSV (time: seconds per image)')
     p.add_argument('--md', help='write the recall table as markdown')
     p.add_argument('--threads', type=positive)
     p.set_defaults(func=_cmd_eval_pose)

@@ -3,6 +3,10 @@ no ROS install needed, and ``ros2 bag info`` / ``ros2 bag play`` on a ROS instal
 
 Topics (under a namespace, default ``/camera``): ``color/image_raw`` (rgb8), ``depth/image_rect``
 (32FC1, metres), ``color/camera_info``. Reading pairs messages by header stamp into frames.
+
+Depth follows REP 118: float depth marks a pixel without a measurement with NaN (±Inf: out of range),
+16-bit depth (16UC1, millimetres) with 0. Inside binpick a missing measurement is 0.0 metres;
+:func:`depth_to_rep118` and :func:`depth_from_rep118` convert at the boundary.
 """
 from __future__ import annotations
 
@@ -18,6 +22,20 @@ TOPICS = {'color': 'color/image_raw', 'depth': 'depth/image_rect', 'info': 'colo
 TYPES = {'color': 'sensor_msgs/msg/Image', 'depth': 'sensor_msgs/msg/Image', 'info': 'sensor_msgs/msg/CameraInfo'}
 
 
+def depth_to_rep118(depth_m: np.ndarray) -> np.ndarray:
+    """binpick depth (float metres, 0 = none) as REP 118 32FC1: float32 metres, NaN = none."""
+    out = np.asarray(depth_m, dtype=np.float32).copy()
+    out[~(out > 0)] = np.nan
+    return out
+
+
+def depth_from_rep118(depth_m: np.ndarray) -> np.ndarray:
+    """REP 118 depth in metres (NaN or ±Inf = none, or 0 for 16-bit depth) as binpick depth (0 = none)."""
+    out = np.asarray(depth_m, dtype=np.float32).copy()
+    out[~np.isfinite(out) | (out < 0)] = 0.0
+    return out
+
+
 def _typestore():
     from rosbags.typesys import Stores, get_typestore
     return get_typestore(Stores.ROS2_JAZZY)
@@ -25,7 +43,7 @@ def _typestore():
 
 @dataclass
 class CameraFrame:
-    """One RGB-D frame: ``rgb`` HxWx3 uint8, ``depth_m`` HxW float32 metres (0/NaN = none), ``K`` 3x3."""
+    """One RGB-D frame: ``rgb`` HxWx3 uint8, ``depth_m`` HxW float32 metres (0 = none), ``K`` 3x3."""
 
     stamp_ns: int
     rgb: np.ndarray
@@ -67,8 +85,8 @@ class BagWriter:
         color = T['sensor_msgs/msg/Image'](header=header, height=h, width=w, encoding='rgb8', is_bigendian=0,
                                            step=w * 3, data=np.ascontiguousarray(frame.rgb).reshape(-1))
         depth = T['sensor_msgs/msg/Image'](header=header, height=h, width=w, encoding='32FC1', is_bigendian=0,
-                                           step=w * 4, data=np.ascontiguousarray(frame.depth_m, dtype='<f4')
-                                           .view(np.uint8).reshape(-1))
+                                           step=w * 4, data=np.ascontiguousarray(depth_to_rep118(frame.depth_m),
+                                                                                 dtype='<f4').view(np.uint8).reshape(-1))
         K = np.asarray(frame.K, dtype=np.float64)
         P = np.zeros((3, 4))
         P[:, :3] = K
@@ -126,7 +144,7 @@ def read_frames(path: str | Path, namespace: str = '/camera') -> Iterator[Camera
             except ValueError as e:
                 raise DataFormatError(path, conn.topic, str(e)) from None
             entry = pending.setdefault(stamp, {'frame_id': msg.header.frame_id})
-            entry[key] = value
+            entry[key] = depth_from_rep118(value) if key == 'depth' else value
             if len(entry) == 4:
                 del pending[stamp]
                 yield CameraFrame(stamp, entry['color'], entry['depth'], entry['info'], entry['frame_id'])

@@ -13,7 +13,7 @@ import numpy as np
 
 from binpick.data import atomic
 from binpick.data.errors import DataFormatError
-from binpick.geometry import is_rotation, make_T
+from binpick.geometry import is_rotation, make_T, nearest_rotation
 
 HEADER = 'scene_id,im_id,obj_id,score,R,t,time'
 COLUMNS = HEADER.split(',')
@@ -32,11 +32,12 @@ class PoseEstimate:
 
 
 def write_results_csv(path: str | Path, estimates: list[PoseEstimate]) -> None:
-    """Write estimates as a BOP results CSV, atomically."""
+    """Write estimates as a BOP results CSV, atomically (rotations orthonormalised first, so that
+    single-precision network output reads back as a rotation)."""
     out = io.StringIO()
     out.write(HEADER + '\n')
     for e in estimates:
-        R = ' '.join(f'{v:.9g}' for v in e.T_cam_obj[:3, :3].reshape(-1))
+        R = ' '.join(f'{v:.9g}' for v in nearest_rotation(e.T_cam_obj[:3, :3]).reshape(-1))
         t = ' '.join(f'{v * 1000.0:.6f}' for v in e.T_cam_obj[:3, 3])
         out.write(f'{e.scene_id},{e.im_id},{e.obj_id},{e.score:.6g},{R},{t},{e.time_s:.6g}\n')
     atomic.write_text(path, out.getvalue())

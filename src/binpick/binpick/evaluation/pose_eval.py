@@ -11,10 +11,9 @@ import numpy as np
 from binpick.catalog.catalog import CatalogObject
 from binpick.data.bop import BopSplit
 from binpick.data.bop_results import PoseEstimate
-from binpick.evaluation.recall import GtTarget, RecallReport, recall
+from binpick.evaluation.recall import DEFAULT_RULE, RULES, GtTarget, RecallReport, recall
 
 MaskSource = Callable[[int, int, np.ndarray], list[np.ndarray]]   # (scene_id, im_id, rgb) -> masks
-MIN_VISIB_FRACT = 0.3  # instances less visible than this are not counted (neither found nor missed)
 
 
 @dataclass
@@ -32,9 +31,11 @@ def segmenter_masks(segmenter, obj: CatalogObject) -> MaskSource:
 
 def evaluate_pose(estimator, split_dir: str | Path, obj: CatalogObject, gt_dir: str | Path | None = None,
                   predicted_masks: MaskSource | None = None, max_images: int | None = None,
-                  min_visib_fract: float = MIN_VISIB_FRACT, n_model_points: int = 1000,
+                  rule: str = DEFAULT_RULE, n_model_points: int = 1000,
                   progress: bool = False) -> PoseEvaluation:
-    """Estimate every instance of ``obj`` in the split and score by ADD(-S) < 10 % of the diameter.
+    """Estimate every instance of ``obj`` in the split and score by ADD(-S) < 10 % of the diameter,
+    under the evaluation ``rule`` (:data:`~binpick.evaluation.recall.RULES`). Each estimate carries the
+    seconds its image took (BOP's ``time``).
 
     Masks are the ground-truth visible masks (diagnosis only) unless ``predicted_masks`` is given
     (:func:`segmenter_masks`, or a :class:`~binpick.perception.mask_store.MaskStore`'s ``masks``).
@@ -59,14 +60,15 @@ def evaluate_pose(estimator, split_dir: str | Path, obj: CatalogObject, gt_dir: 
             masks = [m for g, m in zip(frame.gt, frame.masks_visib) if g.obj_id == obj.obj_id and m.any()]
         t0 = time.perf_counter()
         results = estimator.estimate(frame.rgb, frame.depth_m, frame.camera.K, masks)
-        seconds += time.perf_counter() - t0
+        image_s = time.perf_counter() - t0
+        seconds += image_s
         n_instances += len(masks)
         for r in results:
             if r.T_cam_obj is None:
                 reason = r.skipped.split(' (')[0]
                 skipped[reason] = skipped.get(reason, 0) + 1
             else:
-                estimates.append(PoseEstimate(scene_id, im_id, obj.obj_id, r.confidence, r.T_cam_obj))
+                estimates.append(PoseEstimate(scene_id, im_id, obj.obj_id, r.confidence, r.T_cam_obj, image_s))
     report = recall(targets, estimates, {obj.obj_id: obj.sample_points(n_model_points)}, {obj.obj_id: obj.info},
-                    min_visib_fract=min_visib_fract)
+                    rule=RULES[rule])
     return PoseEvaluation(report, estimates, 1000.0 * seconds / max(1, n_instances), skipped)

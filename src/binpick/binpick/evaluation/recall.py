@@ -3,6 +3,12 @@
 Estimates are matched to ground truth per image and object as in the BOP toolkit: in order of
 decreasing score, each estimate takes the still-unmatched ground-truth instance with the smallest
 error among those it estimates correctly (error below 10 % of the object diameter).
+
+Two rules (``RULES``) decide which instances count and which estimates are scored:
+
+- ``bop19`` (default), the BOP Challenge 2019+ rule: instances at least 10 % visible are targets; per
+  image and object only the ``n`` best-scored estimates are kept, ``n`` the number of targets there;
+- ``binpick``, milestone 1's rule: instances at least 30 % visible are targets; every estimate is scored.
 """
 from __future__ import annotations
 
@@ -27,6 +33,19 @@ class GtTarget:
     visib_fract: float = 1.0
 
 
+@dataclass(frozen=True)
+class EvalRule:
+    """Which ground-truth instances are targets and how many estimates per image are scored."""
+
+    name: str
+    min_visib_fract: float
+    top_n_per_target: bool   # keep only as many best-scored estimates per image and object as targets
+
+
+RULES = {'bop19': EvalRule('bop19', 0.1, True), 'binpick': EvalRule('binpick', 0.3, False)}
+DEFAULT_RULE = 'bop19'
+
+
 @dataclass
 class RecallReport:
     """Recall per object id, their mean, and the ADD(-S) error of every target (inf = no match)."""
@@ -47,21 +66,21 @@ class RecallReport:
 
 
 def recall(targets: list[GtTarget], estimates: list[PoseEstimate], model_points_m: dict[int, np.ndarray],
-           model_infos: dict[int, ModelInfo], min_visib_fract: float = 0.0,
+           model_infos: dict[int, ModelInfo], rule: EvalRule = RULES[DEFAULT_RULE],
            fraction: float = 0.1) -> RecallReport:
     """ADD(-S) recall of ``estimates`` against ``targets``.
 
     Args:
-        targets: ground-truth instances; those under ``min_visib_fract`` are not counted.
-        estimates: pose estimates (any number per image and object).
+        targets: ground-truth instances; those under ``rule.min_visib_fract`` are not counted.
+        estimates: pose estimates (any number per image and object; ``rule`` says which are scored).
         model_points_m: obj_id -> (N, 3) model points, object frame, metres.
         model_infos: obj_id -> ModelInfo (diameter and symmetries decide ADD or ADD-S).
-        min_visib_fract: targets less visible than this are ignored.
+        rule: the evaluation rule (``RULES``).
         fraction: correctness threshold as a fraction of the diameter.
     """
     gts = defaultdict(list)
     for g in targets:
-        if g.visib_fract >= min_visib_fract:
+        if g.visib_fract >= rule.min_visib_fract:
             gts[(g.scene_id, g.im_id, g.obj_id)].append(g)
     ests = defaultdict(list)
     for e in estimates:
@@ -74,8 +93,11 @@ def recall(targets: list[GtTarget], estimates: list[PoseEstimate], model_points_
         obj_id = key[2]
         info, pts = model_infos[obj_id], model_points_m[obj_id]
         total[obj_id] += len(group)
+        scored = sorted(ests.get(key, []), key=lambda e: -e.score)
+        if rule.top_n_per_target:
+            scored = scored[:len(group)]
         err = np.array([[add_or_adds(e.T_cam_obj, g.T_cam_obj, pts, info.is_symmetric) for g in group]
-                        for e in sorted(ests.get(key, []), key=lambda e: -e.score)]).reshape(-1, len(group))
+                        for e in scored]).reshape(-1, len(group))
         matched = np.full(len(group), np.inf)
         for row in err:  # in order of decreasing score
             free = np.where(np.isinf(matched) & is_correct(row, info.diameter_m, fraction), row, np.inf)

@@ -10,7 +10,7 @@ from geometry_msgs.msg import Point, Pose, Quaternion
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
 from std_msgs.msg import Header
 
-from binpick.data.bag import image_to_array
+from binpick.data.bag import depth_from_rep118, image_to_array
 from binpick.errors import BinpickError
 from binpick.geometry import matrix_from_quat, quat_from_matrix
 
@@ -52,15 +52,14 @@ def image_array(msg: Image, topic: str) -> np.ndarray:
 
 
 def depth_array(msg: Image, topic: str) -> np.ndarray:
-    """A depth image in metres; NaN, inf and negative values become 0 (no measurement)."""
+    """A depth image in metres, 0 = no measurement (REP 118's NaN and ±Inf in 32FC1, 0 in 16UC1;
+    negative values are treated as missing too)."""
     if msg.encoding not in ('32FC1', '16UC1'):
         raise BadMessage(f'{topic}: depth encoding {msg.encoding!r}; expected 32FC1 (metres) or 16UC1 (mm)')
     depth = image_array(msg, topic)
-    bad = ~np.isfinite(depth) | (depth < 0)
-    if bad.all():
+    if not np.isfinite(depth).any():
         raise BadMessage(f'{topic}: no finite depth value in the image')
-    depth[bad] = 0.0
-    return depth
+    return depth_from_rep118(depth)
 
 
 def camera_info_msg(K: np.ndarray, width: int, height: int, header: Header, baseline_m: float = 0.0) -> CameraInfo:

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from std_msgs.msg import Header
 
+from binpick.data.bag import depth_to_rep118
 from binpick.geometry import backproject
 from binpick.nodes import base, msgs
 from binpick.nodes.cell_params import cell_config
@@ -69,7 +70,7 @@ class StereoCameraNode(base.BinpickNode):
         vs, us = np.nonzero(depth_m[::self.point_stride, ::self.point_stride] > 0)
         pts = backproject(us * self.point_stride, vs * self.point_stride, depth_m, self.K)
         self.info.publish(msgs.camera_info_msg(self.K, w, h, header))
-        self.depth.publish(msgs.image_msg(depth_m, '32FC1', header))
+        self.depth.publish(msgs.image_msg(depth_to_rep118(depth_m), '32FC1', header))   # REP 118: NaN = none
         self.points.publish(msgs.points_msg(pts, header))
         self.color.publish(msgs.image_msg(left, 'rgb8', header))
         self.published += 1

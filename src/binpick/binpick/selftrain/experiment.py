@@ -19,6 +19,7 @@ from binpick.data import atomic
 from binpick.data.bop import BopSplit
 from binpick.evaluation.pose_error import add_or_adds, is_correct
 from binpick.evaluation.pose_eval import evaluate_pose
+from binpick.evaluation.recall import DEFAULT_RULE
 from binpick.perception.mask_store import MaskStore
 from binpick.perception.pose.estimator import PoseEstimator
 from binpick.perception.pose.labels import labels_from_bop
@@ -162,7 +163,7 @@ def run_experiment(out: str | Path, config: ExperimentConfig, catalog: Catalog |
                         catalog, evaluate=diagnose, progress=progress, log=log)
         runs[criterion] = [{k: v for k, v in r.items() if k != 'accepted_index'} for r in records]
     results = {'object': obj.name, 'symmetric': obj.info.is_symmetric,
-               'metric': 'ADD-S' if obj.info.is_symmetric else 'ADD', 'config': asdict(config),
+               'metric': 'ADD-S' if obj.info.is_symmetric else 'ADD', 'rule': DEFAULT_RULE, 'config': asdict(config),
                'data': {'synthetic': str(syn), 'real': str(real)}, 'segmentation': str(seg),
                'lb': str(bounds['LB']), 'ub': str(bounds['UB']), 'recall_lb': recall['LB'], 'recall_ub': recall['UB'],
                'selftrain': runs, 'seconds_this_run': timings, 'total_seconds_this_run': time.perf_counter() - t_start}

@@ -24,7 +24,8 @@ def markdown(results: dict) -> str:
     runs = results['selftrain']
     lines = [f'# Self-training experiment: {results["object"]}', '',
              f'{metric} recall (< 10 % of the diameter) on the real-emulated test split, masks predicted by the '
-             'segmentation model trained on synthetic bins.', '',
+             'segmentation model trained on synthetic bins; evaluation rule '
+             f'`{results.get("rule", "binpick (targets at least 30 % visible, every estimate scored)")}`.', '',
              f'| method | iterations | {metric} recall (%) | LB -> UB gap closed |', '| --- | --- | --- | --- |',
              f'| LB: trained on synthetic bins only | 0 | {_pct(lb)} | 0 % |']
     common = min((len(r) for r in runs.values() if r), default=0)     # compare all criteria at one iteration

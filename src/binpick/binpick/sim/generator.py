@@ -55,7 +55,8 @@ class CellConfig:
 class SynthFrame:
     """One generated frame: images, the intrinsics the cell *believes* (``K``), and ground truth.
 
-    ``T_cam_obj``, ``masks`` and ``masks_visib`` are exact (the true camera); ``T_world_cam`` is the
+    ``T_cam_obj``, ``masks`` and ``masks_visib`` are exact (the true camera, intrinsics ``K_true``:
+    ``K`` plus the emulated calibration error in the real domains); ``T_world_cam`` is the
     camera pose in the world frame (bin floor centre, z up). ``depth_true_m`` is the renderer's exact
     depth, for measuring the sensor model (not written to datasets).
     """
@@ -68,6 +69,11 @@ class SynthFrame:
     masks: list[np.ndarray] = field(repr=False)
     masks_visib: list[np.ndarray] = field(repr=False)
     depth_true_m: np.ndarray | None = field(default=None, repr=False)
+    K_true: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.K_true is None:
+            self.K_true = self.K
 
 
 class SceneGenerator:
@@ -125,7 +131,8 @@ class SceneGenerator:
         T_world_left = domains.camera_pose('real', rng, self.cell.camera_height_m)
         left_rgb, right_rgb, left = self.stereo_pair(T_world_obj, T_world_left, rng, calibration)
         return SynthFrame(left_rgb, self.depth_from_stereo(left_rgb, right_rgb), self.cell.camera.K, T_world_left,
-                          left.T_cam_obj, left.masks, left.masks_visib, left.depth_m)
+                          left.T_cam_obj, left.masks, left.masks_visib, left.depth_m,
+                          calibration.true_K(self.cell.camera.K))
 
     def close(self) -> None:
         self.renderer.close()

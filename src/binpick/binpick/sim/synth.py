@@ -4,9 +4,17 @@ Layout of ``--out``::
 
     dataset_info.json            what generated it (object, domain, seed, camera ...); checked on resume
     camera.json, models/         BOP camera and the object's model + models_info
+    models_eval/                 the model resampled densely (edges <= 2 % of the diameter), for pose errors
     train/<scene_id>/            synthetic: with ground truth; real: rgb, depth, scene_camera only
     test/<scene_id>/             with ground truth (evaluation)
-    gt_eval_only/train/<scene_id>/   real domain: ground truth of train, for evaluation only
+    test_targets_bop19.json      BOP19 targets of test: instances at least 10 % visible, per image and object
+    gt_eval_only/train/<scene_id>/   real domains: ground truth of train, for evaluation only
+    camera_eval_only/<split>/<scene_id>/scene_camera.json   real domains: the true intrinsics the images
+                                 were rendered with (the emulated calibration error), for evaluation only
+
+Which K each figure uses: the pipeline (and ``scene_camera.json``) has the nominal K the cell believes;
+ground-truth poses, masks and ``visib_fract`` are exact, so ADD(-S) and mask AP need no K at all; a
+ground-truth pose projected onto the image must use ``camera_eval_only``'s true K to meet the masks.
 
 Each scene is written into a hidden temporary folder and renamed into place when complete, so a
 killed run never leaves a half scene that counts as done; rerunning skips finished scenes.
@@ -33,6 +41,9 @@ from binpick.sim.generator import BIN_FILL, CellConfig, SceneGenerator, SynthFra
 
 FORMAT = 'binpick-synth/1'
 GT_DIR = 'gt_eval_only'
+CAMERA_DIR = 'camera_eval_only'
+TARGETS_FILE = 'test_targets_bop19.json'
+BOP19_MIN_VISIB_FRACT = 0.1
 
 
 class SynthError(BinpickError):
@@ -111,9 +122,38 @@ def prepare_output(out: Path, request: SynthRequest, cell: CellConfig, catalog: 
             'depth_scale': bop.DEPTH_SCALE_DEFAULT})
         atomic.write_bytes(out / 'models' / f'obj_{obj.obj_id:06d}.ply', obj.mesh_path.read_bytes())
         write_models_info(out / 'models' / 'models_info.json', {obj.obj_id: obj.info})
+        write_models_eval(out / 'models_eval', obj)
         atomic.write_json(info_path, info)   # last: marks the folder as this dataset
     except OSError as e:
         raise SynthError(f'{e.filename or out}: {e.strerror}') from None
+
+
+def write_models_eval(folder: Path, obj) -> None:
+    """BOP ``models_eval/``: the mesh (millimetres) subdivided until no edge is longer than 2 % of the
+    diameter, so that errors averaged over its vertices (ADD, ADD-S) weigh the surface evenly."""
+    import trimesh
+    mesh = trimesh.load(obj.mesh_path, force='mesh', process=False)
+    vertices, faces = trimesh.remesh.subdivide_to_size(mesh.vertices, mesh.faces, 0.02 * obj.info.diameter_m * 1000.0)
+    dense = trimesh.Trimesh(vertices, faces, process=True)   # merges the vertices shared by split edges
+    atomic.write_bytes(folder / f'obj_{obj.obj_id:06d}.ply', dense.export(file_type='ply'))
+    write_models_info(folder / 'models_info.json', {obj.obj_id: obj.info})
+
+
+def write_test_targets(out: Path) -> int:
+    """Write ``test_targets_bop19.json`` from the finished test scenes; returns the number of targets."""
+    targets = []
+    for scene_dir in sorted(p for p in (out / 'test').glob('[0-9]*') if p.is_dir()):
+        gts = bop.read_scene_gt(scene_dir / 'scene_gt.json')
+        infos = bop.read_scene_gt_info(scene_dir / 'scene_gt_info.json')
+        for im_id in sorted(gts):
+            counts: dict[int, int] = {}
+            for g, info in zip(gts[im_id], infos[im_id]):
+                if info.visib_fract >= BOP19_MIN_VISIB_FRACT:
+                    counts[g.obj_id] = counts.get(g.obj_id, 0) + 1
+            targets += [{'im_id': im_id, 'inst_count': n, 'obj_id': obj_id, 'scene_id': int(scene_dir.name)}
+                        for obj_id, n in sorted(counts.items())]
+    atomic.write_json(out / TARGETS_FILE, targets)
+    return sum(t['inst_count'] for t in targets)
 
 
 def scene_done(out: Path, domain: str, split: str, scene_id: int) -> bool:
@@ -123,17 +163,21 @@ def scene_done(out: Path, domain: str, split: str, scene_id: int) -> bool:
     return done
 
 
-def _write_scene_files(image_dir: Path, gt_dir: Path, frames: list[SynthFrame], obj_id: int) -> None:
-    cams, gts, infos = {}, {}, {}
+def _write_scene_files(image_dir: Path, gt_dir: Path, frames: list[SynthFrame], obj_id: int,
+                       camera_dir: Path | None) -> None:
+    cams, true_cams, gts, infos = {}, {}, {}, {}
     for im_id, f in enumerate(frames):
         # no fsync per file: the whole temporary folder is synced once before it is renamed
         bop.write_frame_images(image_dir, im_id, f.rgb, f.depth_m, masks=f.masks, masks_visib=f.masks_visib,
                                mask_dir=gt_dir, fsync=False)
         cams[im_id] = bop.CameraView(f.K, bop.DEPTH_SCALE_DEFAULT, f.T_world_cam)
+        true_cams[im_id] = bop.CameraView(f.K_true, bop.DEPTH_SCALE_DEFAULT, f.T_world_cam)
         gts[im_id] = [bop.GtPose(obj_id, T) for T in f.T_cam_obj]
         infos[im_id] = [bop.gt_info_from_masks(m, v, f.depth_m) for m, v in zip(f.masks, f.masks_visib)]
     bop.write_scene_gt(gt_dir / 'scene_gt.json', gts)
     bop.write_scene_gt_info(gt_dir / 'scene_gt_info.json', infos)
+    if camera_dir is not None:
+        bop.write_scene_camera(camera_dir / 'scene_camera.json', true_cams)
     bop.write_scene_camera(image_dir / 'scene_camera.json', cams)
 
 
@@ -153,7 +197,9 @@ def write_scene(out: Path, domain: str, split: str, scene_id: int, frames: list[
         for d in {tmp_images, tmp_gt}:
             if d.exists():
                 shutil.rmtree(d)
-        _write_scene_files(tmp_images, tmp_gt, frames, obj_id)
+        # the true K goes straight to its final place: a scene is complete only once its images are renamed
+        camera_dir = out / CAMERA_DIR / split / name if domain in domains.REAL_DOMAINS else None
+        _write_scene_files(tmp_images, tmp_gt, frames, obj_id, camera_dir)
         os.sync()  # the scene's files reach the disk before the rename marks it complete
         if separate_gt:
             _place(tmp_gt, out / GT_DIR / split / name)
@@ -232,4 +278,6 @@ def run(request: SynthRequest, out: Path, cell: CellConfig, catalog: Catalog, wo
             for _ in pool.map(_run_job, todo):
                 bar.update()
     bar.close()
+    if request.test_scenes:
+        write_test_targets(out)
     return len(todo)

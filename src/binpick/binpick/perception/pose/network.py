@@ -82,12 +82,19 @@ class PoseNet(nn.Module):
         with torch.no_grad():  # start near zero deviation from each anchor
             self.anchor_head[-1].bias.zero_()
             self.anchor_head[-1].weight.mul_(0.1)
-        self.register_buffer('anchors', torch.from_numpy(icosahedral_rotations()).float())
+        # rebuilt exactly at construction, never stored: a float16 (stripped) copy is not orthonormal
+        self.register_buffer('anchors', torch.from_numpy(icosahedral_rotations()).float(), persistent=False)
         for m in self.modules():
             if isinstance(m, nn.BatchNorm2d):
                 # the ImageNet weights come with TF's slow momentum (0.01): running statistics would lag
                 # the fine-tuned weights and the net would fail in eval mode; track them closely instead
                 m.momentum = 0.1
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """As nn.Module's; checkpoints written before the anchors left the state still load (their
+        stored, possibly float16, anchors are ignored)."""
+        state_dict = {k: v for k, v in state_dict.items() if k != 'anchors'}
+        return super().load_state_dict(state_dict, strict, assign)
 
     def forward(self, crop: torch.Tensor, points: torch.Tensor, point_rgb: torch.Tensor,
                 point_uv: torch.Tensor) -> dict[str, torch.Tensor]:

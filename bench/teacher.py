@@ -1,0 +1,236 @@
+"""Every figure of the teacher (issue 12) for one part, into ``results/teacher/``.
+
+    .venv/bin/python bench/teacher.py --object zigzag_bracket --work runs/teacher/zigzag_bracket \\
+        --seg runs/teacher/zigzag_bracket/seg.pt --lb models/demo/zigzag_bracket_pose_lb.pt
+
+``bash bench/teacher.sh OBJECT`` makes the datasets and models first, then runs this. WORK holds the
+datasets ``syn`` (synthetic), ``real`` (real-emulated, one calibration per cell) and ``harsh``
+(real_harsh: a new calibration error every scene, the stress row), and ``pose_ub.pt`` unless ``--no-ub``.
+
+Rows, all on the test splits, BOP19 rule (targets ≥ 10 % visible, as many scored estimates per image as
+targets), ADD(-S) < 10 % of the diameter, 1 torch thread:
+
+- segmentation mask AP50 (synthetic, real, harsh), instances under 30 visible pixels ignored;
+- LB pose with the shipped-style predicted masks: ``net``, ``icp``, ``full`` (the cell's path);
+- LB ``full`` with ground-truth masks (what masks cost), UB ``full``, and the oracle: ICP started from
+  the ground-truth pose against the observed points of the ground-truth mask (the ceiling of any
+  method that aligns to this depth);
+- the classical peers (bench/peers.py) on the same instances with the same predicted masks.
+
+Results of each part are merged into ``OUT/results.json``; ``OUT/report.md`` is rewritten from it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+class OracleEstimator:
+    """ICP from the ground-truth pose of each instance, on the ground-truth masks its ``masks`` serves."""
+
+    def __init__(self, obj, config, split_dir: Path) -> None:
+        from binpick.data.bop import BopSplit
+        from binpick.perception.pose.refine import PoseRefiner
+        self.obj, self.config, self.split = obj, config, BopSplit(split_dir)
+        self.refiner, self.poses = PoseRefiner(obj), []
+
+    def masks(self, scene_id: int, im_id: int, _rgb) -> list[np.ndarray]:
+        """The frame's ground-truth visible masks of the object; remembers their poses for :meth:`estimate`."""
+        frame = self.split.frame(scene_id, im_id, with_masks=True)
+        pairs = [(g.T_cam_obj, m) for g, m in zip(frame.gt, frame.masks_visib) if g.obj_id == self.obj.obj_id and m.any()]
+        self.poses = [T for T, _ in pairs]
+        return [m for _, m in pairs]
+
+    def estimate(self, rgb, depth_m, K, masks, seed: int = 0):
+        from binpick.perception.pose.estimator import PoseResult
+        from binpick.perception.pose.inputs import SkipInstance, prepare_instance
+        rng = np.random.default_rng(seed)
+        results = []
+        for T_gt, mask in zip(self.poses, masks):
+            try:
+                observed = prepare_instance(rgb, depth_m, K, mask, self.config.n_points, self.config.crop_px, rng).observed
+            except SkipInstance as e:
+                results.append(PoseResult(None, 0.0, str(e)))
+                continue
+            r = self.refiner.refine(T_gt, observed)
+            results.append(PoseResult(r.T_cam_obj, 1.0, d_geo_m=r.d_geo_m, note=r.fell_back))
+        return results
+
+
+def _pose_row(estimator, split_dir: Path, obj, masks, gt_dir=None, max_images=None) -> dict:
+    from binpick.evaluation.pose_eval import evaluate_pose
+    ev = evaluate_pose(estimator, split_dir, obj, gt_dir, masks, max_images=max_images)
+    n_all = ev.report.total.get(obj.obj_id, 0)
+    return {'recall': round(100.0 * ev.report.mean, 1), 'correct': ev.report.correct.get(obj.obj_id, 0),
+            'targets': n_all, 'ms_per_instance': round(ev.ms_per_instance, 1)}
+
+
+def _oracle_row(split_dir: Path, obj, config, max_images=None) -> dict:
+    """Recall of ICP from the ground-truth pose (the same refiner and point sampling as the estimator)."""
+    oracle = OracleEstimator(obj, config, split_dir)
+    row = _pose_row(oracle, split_dir, obj, oracle.masks, max_images=max_images)
+    row.pop('ms_per_instance')
+    return row
+
+
+def evaluate_part(args) -> dict:
+    import torch
+
+    from binpick.catalog import Catalog
+    from binpick.data.bop import BopSplit
+    from binpick.evaluation.segmentation_eval import evaluate_split
+    from binpick.perception.mask_store import MaskStore
+    from binpick.perception.pose.estimator import PoseEstimator
+    from binpick.perception.seg_train import label_map
+    from binpick.perception.segmentation import Segmenter
+    sys_path_peers()
+    from peers import run_peers
+
+    torch.set_num_threads(1)
+    catalog = Catalog()
+    obj = catalog.get(args.object)
+    work = Path(args.work)
+    domains = {'syn': work / 'syn', 'real': work / 'real', 'harsh': work / 'harsh'}
+    segmenter = Segmenter.load(args.seg, catalog)
+    out: dict = {'object': obj.name, 'seg_ckpt': str(args.seg), 'lb_ckpt': str(args.lb),
+                 'rule': 'bop19', 'max_images': args.max_images}
+    t0 = time.time()
+    for name, data in domains.items():   # segmentation, all domains
+        gt_dir = data / 'gt_eval_only' / 'test'
+        m = evaluate_split(segmenter, data / 'test', label_map(catalog, segmenter.config.object_names),
+                           gt_dir if gt_dir.is_dir() else None)
+        out[f'seg_ap50_{name}'] = round(m['AP50'], 3)
+        out[f'seg_ap_{name}'] = round(m['AP'], 3)
+        out['seg_ms_per_image'] = round(m['ms_per_image'], 0)
+        print(f'{name}: mask AP50 {m["AP50"]:.3f}', flush=True)
+
+    stores = {}
+    for name, data in domains.items():   # predicted masks, once per split
+        store = MaskStore(work / 'masks' / Path(args.seg).stem / name)
+        store.fill(BopSplit(data / 'test'), segmenter, obj.name)
+        stores[name] = lambda s, i, _rgb, store=store: store.masks(s, i)
+
+    lb = {mode: PoseEstimator.load(args.lb, catalog, inference=mode) for mode in ('net', 'icp', 'full')}
+    rows: dict = {}
+    for mode in ('net', 'icp', 'full'):
+        rows[f'lb_{mode}_real'] = _pose_row(lb[mode], domains['real'] / 'test', obj, stores['real'],
+                                            max_images=args.max_images)
+        print(mode, rows[f'lb_{mode}_real'], flush=True)
+    rows['lb_full_real_gt_masks'] = _pose_row(lb['full'], domains['real'] / 'test', obj, None,
+                                              max_images=args.max_images)
+    rows['lb_full_syn'] = _pose_row(lb['full'], domains['syn'] / 'test', obj, stores['syn'], max_images=args.max_images)
+    rows['lb_full_harsh'] = _pose_row(lb['full'], domains['harsh'] / 'test', obj, stores['harsh'],
+                                      max_images=args.max_images)
+    for name in ('real', 'syn', 'harsh'):
+        rows[f'oracle_{name}'] = _oracle_row(domains[name] / 'test', obj, lb['full'].config, args.max_images)
+        print('oracle', name, rows[f'oracle_{name}'], flush=True)
+    if args.ub:
+        ub = PoseEstimator.load(args.ub, catalog, inference='full')
+        rows['ub_full_real'] = _pose_row(ub, domains['real'] / 'test', obj, stores['real'], max_images=args.max_images)
+        out['ub_ckpt'] = str(args.ub)
+    out['rows'] = rows
+    out['lb_recall_real'] = rows['lb_full_real']['recall']
+    out['lb_recall_syn'] = rows['lb_full_syn']['recall']
+    out['lb_recall_harsh'] = rows['lb_full_harsh']['recall']
+    out['oracle_recall_real'] = rows['oracle_real']['recall']
+    out['oracle_recall_syn'] = rows['oracle_syn']['recall']
+    out['oracle_recall_harsh'] = rows['oracle_harsh']['recall']
+    out['ub_recall_real'] = rows['ub_full_real']['recall'] if args.ub else None
+    out['ms_per_instance'] = rows['lb_full_real']['ms_per_instance']
+
+    real = BopSplit(domains['real'] / 'test')
+    peer_masks = lambda s, i: stores['real'](s, i, None)  # noqa: E731
+    peers = run_peers(real.root, obj, peer_masks, lb['full'], max_images=args.peer_images)
+    out['peers'] = {n: {'recall': round(r['recall'], 1), 'ms': round(r['ms_per_instance'], 1),
+                        'instances': r['instances']} for n, r in peers.items()}
+    out['peer_images'] = args.peer_images
+    out['eval_wall_time_s'] = round(time.time() - t0)
+    out['machine'] = f'{platform.machine()}, {platform.processor() or "cpu"}, 1 torch thread'
+    return out
+
+
+def sys_path_peers() -> None:
+    import sys
+    here = str(Path(__file__).resolve().parent)
+    if here not in sys.path:
+        sys.path.insert(0, here)
+
+
+def report(results: dict) -> str:
+    """The markdown report of every part in ``results``."""
+    lines = ['# The teacher: segmentation and LB pose on two CPU cores', '',
+             'Regenerate: `bash bench/teacher.sh OBJECT` (datasets, segmentation fine-tune, UB), or only the figures: '
+             '`.venv/bin/python bench/teacher.py --object OBJECT --work runs/teacher/OBJECT --seg SEG --lb LB`.',
+             'Test splits; rule BOP19 (targets ≥ 10 % visible, as many scored estimates per image as targets); '
+             'ADD(-S) < 10 % of the diameter; 1 torch thread. `real`: real-emulated stereo, one calibration '
+             'per cell; `harsh`: a new calibration error every scene (stress row). Oracle: ICP from the '
+             'ground-truth pose on the ground-truth mask\'s points.', '']
+    for name, r in results.items():
+        rows = r['rows']
+        lines += [f'## {name}', '',
+                  f'Models: segmentation `{r["seg_ckpt"]}`, LB `{r["lb_ckpt"]}`'
+                  + (f', UB `{r["ub_ckpt"]}`' if r.get('ub_ckpt') else '') + '.', '',
+                  '| segmentation | synthetic | real | harsh |', '| --- | --- | --- | --- |',
+                  f'| mask AP50 | {r["seg_ap50_syn"]:.3f} | {r["seg_ap50_real"]:.3f} | {r["seg_ap50_harsh"]:.3f} |',
+                  f'| mask AP | {r["seg_ap_syn"]:.3f} | {r["seg_ap_real"]:.3f} | {r["seg_ap_harsh"]:.3f} |', '',
+                  '| pose (ADD(-S) recall) | masks | recall | correct / targets | ms per instance |',
+                  '| --- | --- | --- | --- | --- |']
+        labels = {'lb_net_real': ('LB, network alone, real', 'predicted'),
+                  'lb_icp_real': ('LB, + ICP, real', 'predicted'),
+                  'lb_full_real': ('**LB, full path (the cell), real**', 'predicted'),
+                  'lb_full_real_gt_masks': ('LB, full path, real', 'ground truth'),
+                  'ub_full_real': ('UB, full path, real', 'predicted'),
+                  'oracle_real': ('oracle (ICP from GT), real', 'ground truth'),
+                  'lb_full_syn': ('LB, full path, synthetic', 'predicted'),
+                  'oracle_syn': ('oracle, synthetic', 'ground truth'),
+                  'lb_full_harsh': ('LB, full path, harsh (stress)', 'predicted'),
+                  'oracle_harsh': ('oracle, harsh (stress)', 'ground truth')}
+        for key, (label, masks) in labels.items():
+            if key in rows:
+                row = rows[key]
+                ms = f'{row["ms_per_instance"]:.1f}' if 'ms_per_instance' in row else '–'
+                lines.append(f'| {label} | {masks} | {row["recall"]:.1f} % | {row["correct"]} / {row["targets"]} | {ms} |')
+        ratio = r['lb_recall_real'] / r['oracle_recall_real'] if r['oracle_recall_real'] else float('nan')
+        lines += ['', f'LB / oracle on real: {ratio:.2f}.'
+                  + (f' UB − LB: {r["ub_recall_real"] - r["lb_recall_real"]:+.1f} points.' if r.get('ub_recall_real') is not None else ''),
+                  '', f'Classical peers, real test split, the same predicted masks, {r["peer_images"]} images '
+                  f'(settings in `bench/peers.py`):', '', '| method | recall | ms per instance |', '| --- | --- | --- |']
+        lines += [f'| {n} | {p["recall"]:.1f} % | {p["ms"]:.1f} |' for n, p in r['peers'].items()]
+        lines += ['', f'Evaluation wall time {r["eval_wall_time_s"]} s; {r["machine"]}.', '']
+    return '\n'.join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--object', required=True)
+    parser.add_argument('--work', required=True, help='folder with the datasets syn, real, harsh (bench/teacher.sh)')
+    parser.add_argument('--seg', required=True, help='segmentation checkpoint')
+    parser.add_argument('--lb', required=True, help='LB pose checkpoint')
+    parser.add_argument('--ub', help='UB pose checkpoint (default WORK/pose_ub.pt)')
+    parser.add_argument('--no-ub', action='store_true')
+    parser.add_argument('--max-images', type=int, help='spread over each test split (default: all)')
+    parser.add_argument('--peer-images', type=int, default=6)
+    parser.add_argument('--out', default='results/teacher')
+    args = parser.parse_args()
+    if not args.no_ub:
+        args.ub = args.ub or str(Path(args.work) / 'pose_ub.pt')
+    else:
+        args.ub = None
+
+    from binpick.data import atomic
+    out = Path(args.out)
+    results_path = out / 'results.json'
+    results = json.loads(results_path.read_text()) if results_path.is_file() else {}
+    results[args.object] = evaluate_part(args)
+    atomic.write_json(results_path, results)
+    atomic.write_text(out / 'report.md', report(results))
+    print(report({args.object: results[args.object]}))
+
+
+if __name__ == '__main__':
+    main()
