@@ -51,9 +51,12 @@ def test_models_eval_and_targets_are_written(dataset):
     infos = json.loads((dataset / 'models_eval' / 'models_info.json').read_text())
     assert infos == json.loads((dataset / 'models' / 'models_info.json').read_text())
     import trimesh
-    dense = trimesh.load(dataset / 'models_eval' / f'obj_{obj.obj_id:06d}.ply', force='mesh')
+    dense = trimesh.load(dataset / 'models_eval' / f'obj_{obj.obj_id:06d}.ply', force='mesh', process=False)
     assert len(dense.vertices) > 20 * len(obj.mesh.vertices)
-    assert dense.edges_unique_length.max() <= 0.02 * obj.info.diameter_m * 1000 + 1e-6
+    assert np.allclose(dense.vertices[:len(obj.mesh.vertices)], 1000 * obj.mesh.vertices)
+    # spread evenly: their centroid is the surface's (the CAD vertices alone are far from it)
+    assert np.linalg.norm(dense.vertices.mean(0) - 1000 * obj.mesh.triangles_center.T @ obj.mesh.area_faces
+                          / obj.mesh.area) < 0.01 * 1000 * obj.info.diameter_m
     targets = json.loads((dataset / TARGETS_FILE).read_text())
     split = bop.BopSplit(dataset / 'test')
     expected = sum(info.visib_fract >= 0.1 for s in split.scene_ids() for f in split.frames(s) for info in f.gt_info)

@@ -4,7 +4,7 @@ Layout of ``--out``::
 
     dataset_info.json            what generated it (object, domain, seed, camera ...); checked on resume
     camera.json, models/         BOP camera and the object's model + models_info
-    models_eval/                 the model resampled densely (edges <= 2 % of the diameter), for pose errors
+    models_eval/                 the model with 4000 extra vertices spread evenly on its surface, for pose errors
     train/<scene_id>/            synthetic: with ground truth; real: rgb, depth, scene_camera only
     test/<scene_id>/             with ground truth (evaluation)
     test_targets_bop19.json      BOP19 targets of test: instances at least 10 % visible, per image and object
@@ -128,13 +128,14 @@ def prepare_output(out: Path, request: SynthRequest, cell: CellConfig, catalog: 
         raise SynthError(f'{e.filename or out}: {e.strerror}') from None
 
 
-def write_models_eval(folder: Path, obj) -> None:
-    """BOP ``models_eval/``: the mesh (millimetres) subdivided until no edge is longer than 2 % of the
-    diameter, so that errors averaged over its vertices (ADD, ADD-S) weigh the surface evenly."""
+def write_models_eval(folder: Path, obj, n_points: int = 4000) -> None:
+    """BOP ``models_eval/``: the mesh (millimetres) whose vertices are its own plus ``n_points`` spread
+    evenly over the surface, so that errors averaged over the vertices (ADD, ADD-S, what the BOP toolkit
+    computes) weigh the surface evenly. The faces are the model's own."""
     import trimesh
     mesh = trimesh.load(obj.mesh_path, force='mesh', process=False)
-    vertices, faces = trimesh.remesh.subdivide_to_size(mesh.vertices, mesh.faces, 0.02 * obj.info.diameter_m * 1000.0)
-    dense = trimesh.Trimesh(vertices, faces, process=True)   # merges the vertices shared by split edges
+    vertices = np.concatenate([mesh.vertices, 1000.0 * obj.sample_points(n_points)])
+    dense = trimesh.Trimesh(vertices, mesh.faces, process=False)
     atomic.write_bytes(folder / f'obj_{obj.obj_id:06d}.ply', dense.export(file_type='ply'))
     write_models_info(folder / 'models_info.json', {obj.obj_id: obj.info})
 
