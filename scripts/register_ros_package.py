@@ -4,16 +4,20 @@
 
 Writes, under PREFIX:
     share/ament_index/resource_index/packages/binpick   the ament index marker (`ros2 pkg prefix binpick`)
-    share/binpick/package.xml, share/binpick/launch, share/binpick/config   links to the checkout's files
+    share/binpick/package.xml, launch/*.launch.py, config/*.{yaml,xml}   links to the checkout's files
     lib/binpick/<node>                                   one launcher per node (`ros2 run`, launch_ros)
+    lib/python3.X/site-packages/binpick_ament_prefix.pth  adds PREFIX to AMENT_PREFIX_PATH in the venv's
+                                                         Python processes (`ros2 ...` needs no sourcing)
 
-The links point into this checkout, so edits to launch and parameter files need no re-run. Inside a
+The links (one per file: `ros2 launch` does not follow linked folders) point into this checkout, so
+edits to launch and parameter files need no re-run; a new file needs one (`make setup` does it). Inside a
 colcon workspace the same layout comes from src/binpick/setup.py's data_files instead.
 """
 from __future__ import annotations
 
 import os
 import sys
+import sysconfig
 from importlib.metadata import distribution
 from pathlib import Path
 
@@ -44,15 +48,25 @@ def node_entry_points() -> dict[str, str]:
             if ep.group == 'console_scripts' and ep.name != PACKAGE}
 
 
+PTH = ('import os, sys; _p = [d for d in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep) if d]; '
+       'sys.prefix in _p or os.environ.__setitem__("AMENT_PREFIX_PATH", os.pathsep.join(_p + [sys.prefix]))\n')
+
+
 def register(prefix: Path) -> None:
     share = prefix / 'share'
     marker = share / 'ament_index' / 'resource_index' / 'packages' / PACKAGE
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.touch()
     _link(ROOT / 'src' / PACKAGE / 'package.xml', share / PACKAGE / 'package.xml')
-    _link(ROOT / 'launch', share / PACKAGE / 'launch')
-    _link(ROOT / 'config', share / PACKAGE / 'config')
+    for folder, pattern in (('launch', '*.launch.py'), ('config', '*.yaml'), ('config', '*.xml')):
+        target = share / PACKAGE / folder
+        if target.is_symlink():   # a folder link (earlier versions): `ros2 launch` does not follow those
+            target.unlink()
+        for f in sorted((ROOT / folder).glob(pattern)):
+            _link(f, target / f.name)
     python = prefix / 'bin' / 'python'
+    site = Path(sysconfig.get_path('purelib', vars={'base': str(prefix)}))
+    _write_executable(site / 'binpick_ament_prefix.pth', PTH)
     for name, value in node_entry_points().items():
         module, function = value.split(':')
         _write_executable(prefix / 'lib' / PACKAGE / name,

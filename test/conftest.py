@@ -62,3 +62,64 @@ def tiny_cell_models(out):
 def cell_models(tmp_path_factory):
     """The tiny cell models, made once per test session."""
     return tiny_cell_models(tmp_path_factory.mktemp('cell_models'))
+
+
+# Every process a test starts inherits this mark; the session checks at its end that none is left.
+RUN_MARK = f'{os.getpid()}-{os.urandom(4).hex()}'
+os.environ['BINPICK_TEST_RUN'] = RUN_MARK
+
+
+def marked_processes() -> list:
+    """Processes (other than this one) started by this test session, wherever they were reparented."""
+    import psutil
+    found = []
+    for p in psutil.process_iter():
+        try:
+            if p.pid != os.getpid() and p.environ().get('BINPICK_TEST_RUN') == RUN_MARK:
+                found.append(p)
+        except (psutil.Error, OSError):
+            continue
+    return found
+
+
+def kill_tree(proc) -> None:
+    """Kill a started process (subprocess.Popen) and everything it started, whatever happened."""
+    import psutil
+    try:
+        family = [psutil.Process(proc.pid)]
+        family += family[0].children(recursive=True)
+    except psutil.NoSuchProcess:
+        family = []
+    for p in family:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(family, timeout=10)
+    try:
+        proc.wait(5)
+    except Exception:  # noqa: BLE001 - already reaped or gone
+        pass
+
+
+@pytest.fixture(scope='session', autouse=True)
+def no_process_left_behind():
+    """Fails the session (and kills them) if tests left processes running."""
+    yield
+    import psutil
+
+    def running(procs):
+        alive = []
+        for p in procs:
+            try:
+                if p.status() != psutil.STATUS_ZOMBIE:   # exited, waiting for a parent that may never reap it
+                    alive.append((p, ' '.join(p.cmdline()[:4])))
+            except psutil.Error:
+                continue
+        return alive
+    left = [p for p, _ in running(marked_processes())]
+    psutil.wait_procs(left, timeout=15)   # let processes already told to stop finish
+    left = running(left)
+    for p, _ in left:
+        p.kill()
+    assert not left, f'tests left processes running: {[cmd for _, cmd in left]}'

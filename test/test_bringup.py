@@ -14,6 +14,7 @@ import pytest
 from binpick import graph
 from binpick.config import config_dir
 from binpick.data.errors import DataFormatError
+from conftest import kill_tree
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCH = ROOT / 'launch' / 'bringup.launch.py'
@@ -72,7 +73,10 @@ def test_bringup_fails_when_a_node_dies(tmp_path):
     params.write_text('/**/stereo_camera:\n  ros__parameters:\n    left_device: /nonexistent/video9\n')
     proc = _bringup(['--params-file', str(params), '--bank', str(tmp_path / 'bank'), '--models',
                      str(tmp_path / 'models'), '--namespace', f'/b{os.getpid()}'], tmp_path)
-    out, _ = proc.communicate(timeout=180)
+    try:
+        out, _ = proc.communicate(timeout=180)
+    finally:
+        kill_tree(proc)
     assert proc.returncode == 1, out
     assert 'node stereo_camera exited' in out or 'exited with' in out
     assert "cannot open capture device '/nonexistent/video9'" in out
@@ -102,6 +106,49 @@ def test_bringup_sim_runs_the_graph_and_stops_on_ctrl_c(tmp_path, cell_models):
         node.destroy_node()
         rclpy.shutdown()
         proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=60)
+        try:
+            out, _ = proc.communicate(timeout=60)
+        finally:
+            kill_tree(proc)
     assert proc.returncode == 0, out
     assert 'binpick bringup: stopped' in out
+
+
+def _cpu_hog():
+    """One busy process per core, as another job on the machine would be."""
+    code = 'import time\nend = time.monotonic() + 600\nwhile time.monotonic() < end: pass'
+    return [subprocess.Popen([sys.executable, '-c', code]) for _ in range(os.cpu_count() or 2)]
+
+
+@pytest.mark.ros
+@pytest.mark.parametrize('sig', [signal.SIGINT, signal.SIGTERM])
+def test_bringup_started_in_the_background_stops_under_load(tmp_path, cell_models, sig):
+    """`binpick bringup &` in a script inherits SIGINT ignored; it still stops every node within 10 s of
+    SIGINT or SIGTERM, with both cores busy."""
+    import psutil
+    from test_cell_dds import params_file
+    ns = f'/bg{os.getpid()}{sig}'
+    ignore_sigint = lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)  # noqa: E731 - what `cmd &` does
+    proc = _bringup(['--sim', '--params-file', str(params_file(tmp_path, cell_models)), '--namespace', ns], tmp_path,
+                    preexec_fn=ignore_sigint)
+    hogs = _cpu_hog()
+    try:
+        end = time.monotonic() + 60
+        while time.monotonic() < end and len(psutil.Process(proc.pid).children()) < 6:
+            time.sleep(0.5)
+        nodes = psutil.Process(proc.pid).children()
+        assert len(nodes) == 6
+        time.sleep(20)   # the nodes get going (imports, models) under load
+        t0 = time.monotonic()
+        proc.send_signal(sig)
+        out, _ = proc.communicate(timeout=30)
+        took = time.monotonic() - t0
+    finally:
+        for p in hogs:
+            p.kill()
+            p.wait()
+        kill_tree(proc)
+    assert took < 10.0, (took, out)
+    assert proc.returncode == 0, out
+    assert 'binpick bringup: stopped' in out
+    assert not [n for n in nodes if n.is_running() and n.status() != psutil.STATUS_ZOMBIE]

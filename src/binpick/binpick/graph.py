@@ -63,6 +63,25 @@ def default_arguments(path: Path | None = None) -> dict[str, str]:
     return {k: str(v) for k, v in args.items()}
 
 
+def with_sim_defaults(values: dict[str, str], given: set[str]) -> dict[str, str]:
+    """Argument values for the simulated cell (``use_sim`` true; others are returned unchanged): the shipped
+    demo models when no checkpoint was ``given``, and a bank and model folder of its own (simulated frames
+    never go into a real cell's bank)."""
+    if str(values.get('use_sim', 'false')).lower() not in TRUE:
+        return values
+    from binpick.demo_models import SHIPPED, model_paths
+    out = dict(values)
+    if not given & {'segmentation_checkpoint', 'pose_checkpoint'}:
+        shipped = model_paths(SHIPPED, out.get('object_id') or default_arguments()['object_id'])
+        if all(p.is_file() for p in shipped.values()):
+            out['segmentation_checkpoint'], out['pose_checkpoint'] = str(shipped['seg']), str(shipped['pose'])
+    sim_home = Path(os.path.expanduser('~/.local/share/binpick/sim_cell'))
+    for name, folder in (('bank_dir', 'bank'), ('model_dir', 'models')):
+        if name not in given:
+            out[name] = str(sim_home / folder)
+    return out
+
+
 def nodes(arguments: dict[str, str] | None = None, path: Path | None = None) -> list[NodeSpec]:
     """The nodes to start for these argument values (missing ones take their defaults)."""
     path = path or graph_file()
@@ -85,13 +104,27 @@ def nodes(arguments: dict[str, str] | None = None, path: Path | None = None) -> 
         for f in files:
             if not f.is_file():
                 raise DataFormatError(path, f'{where}.parameters', f'{f} does not exist')
+        check_files(values)
         missing = [a for a in entry.get('arguments', []) if a not in values]
         if missing:
             raise DataFormatError(path, f'{where}.arguments', f'not a declared argument: {missing[0]}')
+        if values.get('params_file'):
+            files.append(Path(_expand(values['params_file'])).resolve())
         params = {a: _expand(values[a]) for a in entry.get('arguments', [])}
         params.update(entry.get('parameters_sim' if use_sim else 'parameters_real') or {})
         specs.append(NodeSpec(name, executable, files, params))
     return specs
+
+
+FILE_ARGUMENTS = ('segmentation_checkpoint', 'pose_checkpoint', 'params_file')
+
+
+def check_files(values: dict[str, str]) -> None:
+    """Refuse a file argument (checkpoint, parameter file) that names a file that does not exist."""
+    for name in FILE_ARGUMENTS:
+        value = values.get(name)
+        if value and not Path(_expand(value)).is_file():
+            raise DataFormatError(Path(_expand(value)), name, 'file does not exist')
 
 
 def _expand(value: str) -> str:

@@ -35,36 +35,34 @@ def node_command(executable: str) -> list[str]:
 def graph_arguments(args: argparse.Namespace) -> dict[str, str]:
     """Launch arguments from the command line; the simulated cell uses the shipped demo models by default."""
     from binpick import graph
-    from binpick.demo_models import SHIPPED, model_paths
     values = {'use_sim': 'true' if args.sim else 'false'}
-    seg, pose = args.seg_ckpt, args.pose_ckpt
-    if args.sim and not (seg or pose):
-        shipped = model_paths(SHIPPED, args.object or graph.default_arguments()['object_id'])
-        if all(p.is_file() for p in shipped.values()):
-            seg, pose = shipped['seg'], shipped['pose']
-    bank, models = args.bank, args.models
-    if args.sim:              # simulated frames never go into a real cell's bank
-        sim_home = Path(os.path.expanduser('~/.local/share/binpick/sim_cell'))
-        bank, models = bank or sim_home / 'bank', models or sim_home / 'models'
-    for name, value in (('object_id', args.object), ('segmentation_checkpoint', seg), ('pose_checkpoint', pose),
-                        ('bank_dir', bank), ('model_dir', models)):
+    for name, value in (('object_id', args.object), ('segmentation_checkpoint', args.seg_ckpt),
+                        ('pose_checkpoint', args.pose_ckpt), ('bank_dir', args.bank), ('model_dir', args.models)):
         if value:
             values[name] = str(Path(value).resolve()) if name != 'object_id' else value
-    return values
+    return graph.with_sim_defaults(values, set(values) - {'use_sim'})
 
 
-def stop_all(procs: dict[str, subprocess.Popen], timeout_s: float = 15.0) -> None:
-    """SIGINT every node (a clean shutdown), then SIGKILL what is left after ``timeout_s``."""
+def stop_all(procs: dict[str, subprocess.Popen], interrupt_s: float = 6.0, terminate_s: float = 2.0) -> None:
+    """SIGINT every node (a clean shutdown); a node still running after ``interrupt_s`` gets SIGTERM, and
+    SIGKILL after ``terminate_s`` more; each escalation names the node."""
     for p in procs.values():
         if p.poll() is None:
             p.send_signal(signal.SIGINT)
-    end = time.monotonic() + timeout_s
+    for sig, wait_s in ((signal.SIGTERM, interrupt_s), (signal.SIGKILL, terminate_s)):
+        end = time.monotonic() + wait_s
+        for p in procs.values():
+            try:
+                p.wait(max(0.0, end - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+        late = {n: p for n, p in procs.items() if p.poll() is None}
+        for name, p in late.items():
+            print(f'binpick: node {name} (pid {p.pid}) did not stop after {wait_s:g} s; sending '
+                  f'{signal.Signals(sig).name}', file=sys.stderr, flush=True)
+            p.send_signal(sig)
     for p in procs.values():
-        try:
-            p.wait(max(0.1, end - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
+        p.wait()
 
 
 def start_graph(values: dict[str, str], params_files: list[str], namespace: str | None) -> dict[str, subprocess.Popen]:
@@ -81,6 +79,8 @@ def start_graph(values: dict[str, str], params_files: list[str], namespace: str 
 
 
 def _cmd_bringup(args: argparse.Namespace) -> int:
+    from binpick.stopping import stop_on_signals
+    stop = stop_on_signals()   # SIGINT and SIGTERM, also when started as a background job
     if args.sim:
         local_dds_for_sim()
     cell_dds()
@@ -88,19 +88,13 @@ def _cmd_bringup(args: argparse.Namespace) -> int:
     procs = start_graph(values, args.params_file or [], args.namespace)
     print(f'binpick bringup: {", ".join(f"{n} (pid {p.pid})" for n, p in procs.items())}; Ctrl-C stops the cell',
           flush=True)
-    stopping = []
-    signal.signal(signal.SIGTERM, lambda *_: stopping.append('SIGTERM'))
-    try:
-        while not stopping:
-            dead = {n: p.returncode for n, p in procs.items() if p.poll() is not None}
-            if dead:
-                print(f'binpick bringup: node {", ".join(f"{n} exited with {c}" for n, c in dead.items())}; '
-                      'stopping the cell', file=sys.stderr, flush=True)
-                stop_all(procs)
-                return 1
-            time.sleep(0.2)
-    except KeyboardInterrupt:
-        pass
+    while not stop.wait(0.2):
+        dead = {n: p.returncode for n, p in procs.items() if p.poll() is not None}
+        if dead:
+            print(f'binpick bringup: node {", ".join(f"{n} exited with {c}" for n, c in dead.items())}; '
+                  'stopping the cell', file=sys.stderr, flush=True)
+            stop_all(procs)
+            return 1
     stop_all(procs)
     print('binpick bringup: stopped', flush=True)
     return 0

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import json
 import time
 from datetime import datetime
@@ -52,6 +53,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from binpick.evaluation.online_eval import OnlineScore, table
     from binpick.nodes.cell_probe import CellClient
 
+    from binpick.stopping import stop_on_signals
+
+    def interrupted(signum: int) -> None:   # unwinds to the `finally` that stops the nodes
+        raise BinpickError(f'demo stopped by {signal.Signals(signum).name}; the run folder keeps what was recorded')
+    stop_on_signals(interrupted)   # also when started as a background job, where SIGINT arrives ignored
     t_start = time.monotonic()
     local_dds_for_sim()
     cell_dds()

@@ -37,12 +37,14 @@ class BagRecorderNode(base.BinpickNode):
 
 def record(out: Path, duration_s: float | None, namespace: str = '', on_start=print) -> int:
     """Record the camera topics to the new bag ``out`` for ``duration_s`` seconds (None: until Ctrl-C);
-    returns the frames written. The bag is complete on return, also after Ctrl-C."""
+    returns the frames written. The bag is complete on return, also after SIGINT or SIGTERM."""
     import time
 
     import rclpy
     from rclpy.executors import MultiThreadedExecutor
 
+    from binpick.stopping import stop_on_signals
+    stop = stop_on_signals()   # before rclpy.init: rclpy's handler chains to this one
     rclpy.init()
     node = BagRecorderNode(out, namespace=namespace)
     executor = MultiThreadedExecutor(num_threads=2)
@@ -51,10 +53,8 @@ def record(out: Path, duration_s: float | None, namespace: str = '', on_start=pr
     on_start(f'recording {node.resolve_topic_name("camera")}/{{color/image_raw, depth/image_rect, '
              f'color/camera_info}} to {out}' + (f' for {duration_s} s' if duration_s else '; Ctrl-C stops'))
     try:
-        while time.monotonic() < end and rclpy.ok():
+        while time.monotonic() < end and rclpy.ok() and not stop.is_set():
             executor.spin_once(timeout_sec=0.1)
-    except KeyboardInterrupt:
-        pass
     finally:
         executor.shutdown()
         node.close()

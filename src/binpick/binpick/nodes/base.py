@@ -14,6 +14,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profi
 
 from binpick.nodes.flow import StampSync
 from binpick.nodes.msgs import BadMessage, CameraInfo, Image, stamp_ns
+from binpick.stopping import stop_on_signals
 from binpick_interfaces.msg import InstanceSegmentation, ObjectPoseArray
 
 SENSOR_QOS = qos_profile_sensor_data          # camera streams and per-frame results: latest counts
@@ -83,7 +84,11 @@ class BinpickNode(Node):
 
 
 def run(make_node: Callable[[], Node], args: list[str] | None = None) -> int:
-    """Create the node, spin it until Ctrl-C / SIGTERM / shutdown, clean up; returns the exit code."""
+    """Create the node, spin it until SIGINT / SIGTERM / shutdown, clean up; returns the exit code.
+
+    A signal shuts rclpy down (its handler wakes the executor) and never interrupts the cleanup; this
+    holds also when the node was started with SIGINT ignored (a background job)."""
+    stop_on_signals()   # before rclpy.init: rclpy's handler chains to this one
     rclpy.init(args=sys.argv if args is None else args)
     node = None
     try:

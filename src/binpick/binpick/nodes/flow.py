@@ -78,8 +78,10 @@ class LatestWorker:
                     self._busy = False
                     self.processed += 1
 
-    def stop(self) -> None:
+    def stop(self, timeout_s: float = 2.0) -> None:
+        """Stop taking items; wait up to ``timeout_s`` for the one in progress, then leave it (the thread is
+        a daemon: a node stops within a launch system's SIGINT grace period, whatever the item costs)."""
         with self._cond:
             self._stop = True
             self._cond.notify()
-        self._thread.join(timeout=5)
+        self._thread.join(timeout=timeout_s)

@@ -1,0 +1,30 @@
+"""Clean stops on SIGINT and SIGTERM for long-running commands and nodes.
+
+Python turns SIGINT into KeyboardInterrupt, which can strike in the middle of cleanup (closing a bag, a
+simulator), and not at all when the process was started with SIGINT ignored, as a background job in a
+script (``cmd &``) is. :func:`stop_on_signals` replaces both with an explicit request to stop.
+"""
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def stop_on_signals(on_stop: Callable[[int], None] | None = None) -> threading.Event:
+    """Make SIGINT and SIGTERM set the returned Event (and call ``on_stop(signum)``) instead of raising.
+
+    Call it from the main thread before starting anything that installs its own handlers (rclpy chains
+    to the handler found at ``rclpy.init``)."""
+    stop = threading.Event()
+
+    def handler(signum: int, _frame) -> None:
+        stop.set()
+        if on_stop is not None:
+            on_stop(signum)
+
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, handler)
+    return stop
