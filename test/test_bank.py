@@ -29,6 +29,34 @@ def _frame(seed):
     return rgb, depth, masks, cands
 
 
+def test_bags_read_with_the_mcap_library(tmp_path):
+    """The MCAP files decode with a reader that is not rosbags, from their embedded message definitions."""
+    from mcap.reader import make_reader
+    from mcap_ros2.decoder import DecoderFactory
+
+    from binpick.data.bag import BagWriter, CameraFrame
+    frames = [CameraFrame(2_000_000_000 + 33_000_000 * i, *_frame(i)[:2], K) for i in range(3)]
+    frames[0].depth_m[3, 4] = 0.0
+    with BagWriter(tmp_path / 'bag') as bag:
+        for f in frames:
+            bag.write(f)
+    (mcap_file,) = (tmp_path / 'bag').glob('*.mcap')
+    seen = {}
+    with open(mcap_file, 'rb') as stream:
+        for _, channel, _, ros_msg in make_reader(stream, decoder_factories=[DecoderFactory()]).iter_decoded_messages():
+            seen.setdefault(channel.topic, []).append(ros_msg)
+    assert {t: len(v) for t, v in seen.items()} == {'/camera/color/image_raw': 3, '/camera/depth/image_rect': 3,
+                                                    '/camera/color/camera_info': 3}
+    for f, color, depth, info in zip(frames, *(seen[t] for t in ('/camera/color/image_raw', '/camera/depth/image_rect',
+                                                                  '/camera/color/camera_info'))):
+        assert color.encoding == 'rgb8' and np.array_equal(np.frombuffer(color.data, np.uint8).reshape(48, 64, 3), f.rgb)
+        stored = np.frombuffer(depth.data, '<f4').reshape(48, 64)
+        assert depth.encoding == '32FC1' and np.array_equal(np.nan_to_num(stored), f.depth_m)
+        assert np.allclose(np.reshape(info.k, (3, 3)), K)
+        assert depth.header.stamp.sec * 10**9 + depth.header.stamp.nanosec == f.stamp_ns
+    assert np.isnan(np.frombuffer(seen['/camera/depth/image_rect'][0].data, '<f4').reshape(48, 64)[3, 4])
+
+
 def test_rep118_depth_conversions():
     from binpick.data.bag import depth_from_rep118, depth_to_rep118
     ours = np.array([[0.0, 0.5], [0.7, 0.0]], np.float32)
