@@ -9,7 +9,7 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 
 help:
 	@echo "make setup    create .venv with every dependency and build the ROS 2 interfaces"
-	@echo "make test     run the test suite (pytest over test/)"
+	@echo "make test     lint (ruff check, ruff.toml) and run the test suite (pytest over test/)"
 	@echo "make catalog  regenerate the built-in object catalog (meshes, models_info, grasps)"
 	@echo "make lock     rewrite requirements/lock.txt from the current .venv"
 	@echo "make clean    remove build products (keeps .venv)"
@@ -18,6 +18,7 @@ setup:
 	@bash scripts/setup.sh
 
 test:
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest test/ $(PYTEST_ARGS)
 
 catalog:

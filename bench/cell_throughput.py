@@ -57,8 +57,8 @@ def main() -> None:
     from binpick.commands.cell import cell_dds, start_graph, stop_all
     from binpick.commands.demo import DEMO_PARAMS
     from binpick.demo_models import SHIPPED, model_paths
-    from binpick.sim.generator import CellConfig
     from binpick.nodes import base, msgs
+    from binpick.sim.generator import CellConfig
     from binpick_interfaces.msg import ObjectPoseArray
 
     cell_dds()

@@ -35,7 +35,7 @@ class PeerModel:
     diameter_m: float
 
     @classmethod
-    def of(cls, obj, n: int = 2000) -> 'PeerModel':
+    def of(cls, obj, n: int = 2000) -> PeerModel:
         import trimesh
         pts, faces = trimesh.sample.sample_surface_even(obj.mesh, n, seed=0)
         return cls(np.asarray(pts, np.float64), np.asarray(obj.mesh.face_normals[faces], np.float64),
@@ -82,7 +82,8 @@ class FpfhPeer:
 
     def _features(self, cloud):
         f = self.o3d.pipelines.registration.compute_fpfh_feature
-        return f(cloud, self.o3d.geometry.KDTreeSearchParamHybrid(radius=self.s['feature_radius'] * self.voxel, max_nn=100))
+        radius = self.s['feature_radius'] * self.voxel
+        return f(cloud, self.o3d.geometry.KDTreeSearchParamHybrid(radius=radius, max_nn=100))
 
     def estimate(self, observed_m: np.ndarray) -> np.ndarray | None:
         o3d, reg = self.o3d, self.o3d.pipelines.registration
@@ -96,7 +97,8 @@ class FpfhPeer:
         result = reg.registration_ransac_based_on_feature_matching(
             self.source, target, self.source_features, self._features(target), True, 1.5 * self.voxel,
             reg.TransformationEstimationPointToPoint(False), 3,
-            [reg.CorrespondenceCheckerBasedOnEdgeLength(0.9), reg.CorrespondenceCheckerBasedOnDistance(1.5 * self.voxel)],
+            [reg.CorrespondenceCheckerBasedOnEdgeLength(0.9),
+             reg.CorrespondenceCheckerBasedOnDistance(1.5 * self.voxel)],
             reg.RANSACConvergenceCriteria(self.s['ransac_iterations'], self.s['ransac_confidence']))
         refined = reg.registration_icp(self.source, target, self.s['icp_distance'] * self.d, result.transformation,
                                        reg.TransformationEstimationPointToPoint())

@@ -22,7 +22,8 @@ parser.add_argument('--frames', type=int, default=8)
 parser.add_argument('--threads', type=int, default=2)
 args = parser.parse_args()
 torch.set_num_threads(args.threads)
-obj = Catalog().get(json.load(open(f'{args.dataset}/dataset_info.json'))['object_name'])
+with open(f'{args.dataset}/dataset_info.json') as f:
+    obj = Catalog().get(json.load(f)['object_name'])
 split = BopSplit(f'{args.dataset}/test')
 frames = [f for s in split.scene_ids() for f in split.frames(s, with_masks=True)][:args.frames]
 scorer = PoseScorer(obj)

@@ -42,7 +42,8 @@ class OracleEstimator:
     def masks(self, scene_id: int, im_id: int, _rgb) -> list[np.ndarray]:
         """The frame's ground-truth visible masks of the object; remembers their poses for :meth:`estimate`."""
         frame = self.split.frame(scene_id, im_id, with_masks=True)
-        pairs = [(g.T_cam_obj, m) for g, m in zip(frame.gt, frame.masks_visib) if g.obj_id == self.obj.obj_id and m.any()]
+        pairs = [(g.T_cam_obj, m) for g, m in zip(frame.gt, frame.masks_visib)
+                 if g.obj_id == self.obj.obj_id and m.any()]
         self.poses = [T for T, _ in pairs]
         return [m for _, m in pairs]
 
@@ -53,7 +54,8 @@ class OracleEstimator:
         results = []
         for T_gt, mask in zip(self.poses, masks):
             try:
-                observed = prepare_instance(rgb, depth_m, K, mask, self.config.n_points, self.config.crop_px, rng).observed
+                observed = prepare_instance(rgb, depth_m, K, mask, self.config.n_points, self.config.crop_px,
+                                            rng).observed
             except SkipInstance as e:
                 results.append(PoseResult(None, 0.0, str(e)))
                 continue
@@ -194,12 +196,15 @@ def report(results: dict) -> str:
             if key in rows:
                 row = rows[key]
                 ms = f'{row["ms_per_instance"]:.1f}' if 'ms_per_instance' in row else '–'
-                lines.append(f'| {label} | {masks} | {row["recall"]:.1f} % | {row["correct"]} / {row["targets"]} | {ms} |')
+                lines.append(f'| {label} | {masks} | {row["recall"]:.1f} % | {row["correct"]} / {row["targets"]} '
+                             f'| {ms} |')
         ratio = r['lb_recall_real'] / r['oracle_recall_real'] if r['oracle_recall_real'] else float('nan')
-        lines += ['', f'LB / oracle on real: {ratio:.2f}.'
-                  + (f' UB − LB: {r["ub_recall_real"] - r["lb_recall_real"]:+.1f} points.' if r.get('ub_recall_real') is not None else ''),
+        gap = ('' if r.get('ub_recall_real') is None
+               else f' UB − LB: {r["ub_recall_real"] - r["lb_recall_real"]:+.1f} points.')
+        lines += ['', f'LB / oracle on real: {ratio:.2f}.{gap}',
                   '', f'Classical peers, real test split, the same predicted masks, {r["peer_images"]} images '
-                  f'(settings in `bench/peers.py`):', '', '| method | recall | ms per instance |', '| --- | --- | --- |']
+                  f'(settings in `bench/peers.py`):', '',
+                  '| method | recall | ms per instance |', '| --- | --- | --- |']
         lines += [f'| {n} | {p["recall"]:.1f} % | {p["ms"]:.1f} |' for n, p in r['peers'].items()]
         lines += ['', f'Evaluation wall time {r["eval_wall_time_s"]} s; {r["machine"]}.', '']
     return '\n'.join(lines)

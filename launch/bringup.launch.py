@@ -6,12 +6,12 @@
 The nodes, their parameter files and the arguments come from config/graph.yaml, the one definition that
 `binpick bringup` (the pip install's way to run the same graph) reads too.
 """
-from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable, Shutdown
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
 from binpick import graph
+from launch import LaunchDescription
 
 
 def _nodes(context):

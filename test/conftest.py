@@ -1,5 +1,7 @@
 """Test configuration: DDS discovery stays on this machine, in a domain of its own."""
+import contextlib
 import os
+import subprocess
 
 import pytest
 
@@ -91,15 +93,11 @@ def kill_tree(proc) -> None:
     except psutil.NoSuchProcess:
         family = []
     for p in family:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             p.kill()
-        except psutil.NoSuchProcess:
-            pass
     psutil.wait_procs(family, timeout=10)
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(5)
-    except Exception:  # noqa: BLE001 - already reaped or gone
-        pass
 
 
 @pytest.fixture(scope='session', autouse=True)

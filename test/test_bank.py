@@ -49,7 +49,8 @@ def test_bags_read_with_the_mcap_library(tmp_path):
                                                     '/camera/color/camera_info': 3}
     for f, color, depth, info in zip(frames, *(seen[t] for t in ('/camera/color/image_raw', '/camera/depth/image_rect',
                                                                   '/camera/color/camera_info'))):
-        assert color.encoding == 'rgb8' and np.array_equal(np.frombuffer(color.data, np.uint8).reshape(48, 64, 3), f.rgb)
+        assert color.encoding == 'rgb8'
+        assert np.array_equal(np.frombuffer(color.data, np.uint8).reshape(48, 64, 3), f.rgb)
         stored = np.frombuffer(depth.data, '<f4').reshape(48, 64)
         assert depth.encoding == '32FC1' and np.array_equal(np.nan_to_num(stored), f.depth_m)
         assert np.allclose(np.reshape(info.k, (3, 3)), K)

@@ -61,7 +61,8 @@ def test_models_eval_and_targets_are_written(dataset):
     split = bop.BopSplit(dataset / 'test')
     expected = sum(info.visib_fract >= 0.1 for s in split.scene_ids() for f in split.frames(s) for info in f.gt_info)
     assert sum(t['inst_count'] for t in targets) == expected > 0
-    assert {(t['scene_id'], t['im_id']) for t in targets} <= {(s, i) for s in split.scene_ids() for i in split.image_ids(s)}
+    images = {(s, i) for s in split.scene_ids() for i in split.image_ids(s)}
+    assert {(t['scene_id'], t['im_id']) for t in targets} <= images
 
 
 def test_true_intrinsics_are_kept_apart_for_evaluation(dataset):
@@ -103,7 +104,8 @@ def test_bop_toolkit_recall_on_models_eval_matches_ours(dataset, tmp_path):
     split = bop.BopSplit(dataset / 'test')
     n_correct = n_targets = 0
     for t in bop_targets:   # one estimate per instance, so matching is by order within the image
-        gts = [(g, i) for g, i in zip(split.frame(t['scene_id'], t['im_id']).gt, split.frame(t['scene_id'], t['im_id']).gt_info)]
+        frame = split.frame(t['scene_id'], t['im_id'])
+        gts = list(zip(frame.gt, frame.gt_info))
         ests = [r for r in results if (r['scene_id'], r['im_id']) == (t['scene_id'], t['im_id'])]
         for (g, info), r in zip(gts, ests):
             if info.visib_fract >= 0.1:

@@ -10,11 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import kill_tree
 
 from binpick import graph
 from binpick.config import config_dir
 from binpick.data.errors import DataFormatError
-from conftest import kill_tree
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCH = ROOT / 'launch' / 'bringup.launch.py'

@@ -10,8 +10,7 @@ from scipy.spatial import cKDTree
 from binpick.catalog import Catalog, CatalogError
 from binpick.catalog.catalog import BUILTIN_DIR, add_object, parse_symmetry
 from binpick.catalog.models_info import compute_model_info, read_models_info
-from binpick.geometry import transform_points
-from binpick.geometry import raycasting_scene
+from binpick.geometry import raycasting_scene, transform_points
 from binpick.grasp.antipodal import _gripper_points
 
 BUILTIN = Catalog([BUILTIN_DIR])

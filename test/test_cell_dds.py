@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 rclpy = pytest.importorskip('rclpy')
+from conftest import CELL_OBJECT as OBJECT  # noqa: E402
 from rclpy.action import ActionClient  # noqa: E402
 from rclpy.executors import MultiThreadedExecutor  # noqa: E402
 
@@ -32,7 +33,6 @@ from binpick.perception.model_registry import ModelRegistry  # noqa: E402
 from binpick_interfaces.action import SelfTrain  # noqa: E402
 from binpick_interfaces.msg import BankStatistics, Instance, InstanceSegmentation, ModelUpdate, ObjectPoseArray  # noqa: E402
 from binpick_interfaces.srv import RemoveInstance, TriggerSelfTrain  # noqa: E402
-from conftest import CELL_OBJECT as OBJECT  # noqa: E402
 
 pytestmark = pytest.mark.ros
 PERCEPTION = (SimCellNode, StereoCameraNode, SegmentationNode, PoseEstimationNode)
@@ -134,7 +134,7 @@ def test_cell_banks_frames_self_trains_and_swaps_the_pose_model(ros, models, tmp
         assert wait_for(lambda: len(recorder.bank.frame_ids()) >= 6, 120), 'the recorder banked too few frames'
         assert poses and poses[-1].model_version == 'pose-v0' and poses[-1].header.frame_id
         assert truth and all(p.object_id == OBJECT for p in truth[-1].poses)
-        assert stats and stats[-1].frames >= 1 and 0 < stats[-1].candidates and stats[-1].bytes_used > 0
+        assert stats and stats[-1].frames >= 1 and stats[-1].candidates > 0 and stats[-1].bytes_used > 0
         assert stats[-1].accepted <= stats[-1].candidates
         # every banked frame is complete: images, camera, a mask and scores per candidate
         bank = PseudoLabelBank(recorder.bank.root, OBJECT)
@@ -239,7 +239,8 @@ def test_bad_messages_are_logged_with_their_topic_and_the_node_keeps_running(ros
         def send(stamp, **changes):
             m = _frame_messages(stamp, rgb, depth, K, labels, instances)
             for topic, msg in changes.items():
-                m[{'color': base.COLOR, 'depth': base.DEPTH, 'info': base.INFO, 'instances': base.INSTANCES}[topic]] = msg
+                key = {'color': base.COLOR, 'depth': base.DEPTH, 'info': base.INFO, 'instances': base.INSTANCES}[topic]
+                m[key] = msg
             for topic in (base.INFO, base.DEPTH, base.INSTANCES, base.COLOR):
                 pubs[topic].publish(m[topic])
 
@@ -248,13 +249,14 @@ def test_bad_messages_are_logged_with_their_topic_and_the_node_keeps_running(ros
             'wrong encoding': dict(color=msgs.image_msg(rgb[..., 0], 'mono8', Header(stamp=msgs.time_msg(1)))),
             'size mismatch': dict(depth=msgs.image_msg(depth[:60], '32FC1', Header(stamp=msgs.time_msg(2)))),
             'missing camera_info': dict(info=msgs.CameraInfo(header=Header(stamp=msgs.time_msg(3)))),
-            'NaN depth': dict(depth=msgs.image_msg(np.full_like(depth, np.nan), '32FC1', Header(stamp=msgs.time_msg(4)))),
+            'NaN depth': dict(depth=msgs.image_msg(np.full_like(depth, np.nan), '32FC1',
+                                                   Header(stamp=msgs.time_msg(4)))),
         }
         expect = {'wrong encoding': base.COLOR, 'size mismatch': base.DEPTH, 'missing camera_info': base.INFO,
                   'NaN depth': base.DEPTH}
         for n, (case, changes) in enumerate(cases.items(), start=1):
             send(n, **changes)
-            assert wait_for(lambda: sum(node.rejected.values()) == n, 20), case
+            assert wait_for(lambda n=n: sum(node.rejected.values()) == n, 20), case
             assert expect[case] in node.last_error['frame'], (case, node.last_error)
         # an empty segmentation is not an error: an empty pose array
         send(10, instances=InstanceSegmentation(header=Header(stamp=msgs.time_msg(10)),
@@ -345,8 +347,8 @@ def test_stereo_camera_from_a_folder_of_pairs(ros, models, tmp_path):
             cv2.imwrite(str(tmp_path / 'pairs' / side / f'{k:04d}.png'), img[..., ::-1])
     sim.close()
     params = params_file(tmp_path, models)
-    params.write_text(params.read_text().replace('    source: sim', f'    source: folder\n    folder: {tmp_path / "pairs"}'
-                                                 '\n    rate_hz: 5.0'))
+    folder_source = f'    source: folder\n    folder: {tmp_path / "pairs"}\n    rate_hz: 5.0'
+    params.write_text(params.read_text().replace('    source: sim', folder_source))
     c = Cell((StereoCameraNode,), params)
     try:
         depth, info, points = c.listen(msgs.Image, base.DEPTH), c.listen(msgs.CameraInfo, base.INFO), \

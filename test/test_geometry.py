@@ -1,7 +1,16 @@
 import numpy as np
 
-from binpick.geometry import (axis_angle, close_group, invert, is_rotation, make_T, matrix_from_quat,
-                              quat_from_matrix, rotation_angle, transform_points)
+from binpick.geometry import (
+    axis_angle,
+    close_group,
+    invert,
+    is_rotation,
+    make_T,
+    matrix_from_quat,
+    quat_from_matrix,
+    rotation_angle,
+    transform_points,
+)
 
 
 def test_quaternion_round_trip_covers_all_branches():

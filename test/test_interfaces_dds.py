@@ -11,11 +11,17 @@ import pytest
 rclpy = pytest.importorskip('rclpy')
 from rclpy.action import ActionClient, ActionServer, CancelResponse  # noqa: E402
 from rclpy.executors import MultiThreadedExecutor  # noqa: E402
-from rclpy.qos import QoSProfile, ReliabilityPolicy, DurabilityPolicy  # noqa: E402
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
 
 from binpick_interfaces.action import SelfTrain  # noqa: E402
-from binpick_interfaces.msg import (BankStatistics, Instance, InstanceSegmentation, ModelUpdate,  # noqa: E402
-                                    ObjectPose, ObjectPoseArray)
+from binpick_interfaces.msg import (  # noqa: E402
+    BankStatistics,
+    Instance,
+    InstanceSegmentation,
+    ModelUpdate,
+    ObjectPose,
+    ObjectPoseArray,
+)
 from binpick_interfaces.srv import RemoveInstance, TriggerSelfTrain  # noqa: E402
 
 pytestmark = pytest.mark.ros

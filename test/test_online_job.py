@@ -54,8 +54,8 @@ def bank(tmp_path, models, scorer):
 def test_job_publishes_a_student_that_is_not_worse_and_new_selects_later_frames(bank, models, scorer, tmp_path):
     registry = ModelRegistry(tmp_path / 'models', models['pose'])
     seen = []
-    result = run_job(bank, registry, scorer, tmp_path / 'jobs', FAST, CATALOG, on_progress=lambda p: seen.append(p.stage),
-                     log=lambda *_: None)
+    result = run_job(bank, registry, scorer, tmp_path / 'jobs', FAST, CATALOG,
+                     on_progress=lambda p: seen.append(p.stage), log=lambda *_: None)
     assert result.success, result.message
     assert {'selecting', 'training', 'validating', 'done'} <= set(seen)
     m = result.metrics

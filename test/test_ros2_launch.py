@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import CELL_OBJECT, kill_tree
 
 ROS2 = shutil.which('ros2', path=str(Path(sys.executable).parent)) or shutil.which('ros2')
@@ -69,7 +68,7 @@ def test_launch_with_shipped_models_runs_every_node_and_stops_on_sigint(tmp_path
     log = tmp_path / 'launch.log'
     proc = launch(tmp_path, 'use_sim:=true', f'bank_dir:={tmp_path / "bank"}', f'model_dir:={tmp_path / "models"}')
     try:
-        wait_until(lambda: NODES <= node_names(), 120, proc, log)
+        wait_until(lambda: node_names() >= NODES, 120, proc, log)
         echo = ros2('topic', 'echo', '--once', '/binpick/poses', timeout=240)
         assert echo.returncode == 0 and 'model_version: pose-v0' in echo.stdout, echo.stdout[-2000:] + echo.stderr
         nodes = psutil.Process(proc.pid).children(recursive=True)
@@ -86,12 +85,13 @@ def test_launch_with_shipped_models_runs_every_node_and_stops_on_sigint(tmp_path
 def test_service_call_and_action_on_the_launched_cell(tmp_path, cell_models):
     from test_cell_dds import params_file
     log = tmp_path / 'launch.log'
-    proc = launch(tmp_path, 'use_sim:=true', f'object_id:={CELL_OBJECT}', f'params_file:={params_file(tmp_path, cell_models)}',
+    proc = launch(tmp_path, 'use_sim:=true', f'object_id:={CELL_OBJECT}',
+                  f'params_file:={params_file(tmp_path, cell_models)}',
                   f'segmentation_checkpoint:={cell_models["seg"]}', f'pose_checkpoint:={cell_models["pose"]}',
                   f'bank_dir:={tmp_path / "bank"}', f'model_dir:={tmp_path / "models"}')
     try:
         wait_until(lambda: (tmp_path / 'bank' / 'bank.json').is_file(), 150, proc, log)
-        wait_until(lambda: NODES <= node_names(), 60, proc, log)
+        wait_until(lambda: node_names() >= NODES, 60, proc, log)
         shown = ros2('interface', 'show', 'binpick_interfaces/srv/TriggerSelfTrain')
         assert 'string job_id' in shown.stdout
         stats = ros2('topic', 'echo', '--once', '/binpick/bank_statistics', timeout=60)

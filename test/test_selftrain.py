@@ -10,7 +10,7 @@ from conftest import small_synth_dataset
 from binpick.catalog import Catalog
 from binpick.data import atomic
 from binpick.data.bop import BopSplit
-from binpick.geometry import axis_angle
+from binpick.geometry import axis_angle, visible_points
 from binpick.perception import checkpoint
 from binpick.perception.mask_store import MaskStore
 from binpick.perception.pose.labels import labels_from_bop
@@ -18,7 +18,6 @@ from binpick.perception.pose.network import PoseNetConfig
 from binpick.perception.pose.train import PoseTrainConfig, train_pose
 from binpick.selftrain.loop import SelfTrainConfig, SelfTrainError, self_train, unlabeled_split
 from binpick.selftrain.perceptual import PerceptualDistance
-from binpick.geometry import visible_points
 from binpick.selftrain.scores import PoseScorer, chamfer_distance, mask_similarity
 from binpick.selftrain.selection import select
 

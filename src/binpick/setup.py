@@ -4,8 +4,8 @@ Installed by colcon in a ROS 2 workspace, or by ``pip install -e src/binpick`` (
 does). The launch files and parameter files live at the repository root and are installed into
 ``share/binpick`` from there.
 """
-from glob import glob
 import os
+from glob import glob
 
 from setuptools import find_packages, setup
 

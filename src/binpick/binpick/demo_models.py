@@ -19,7 +19,8 @@ def model_paths(folder: Path, object_name: str) -> dict[str, Path]:
 def ship(seg: Path, pose: Path, out: Path = SHIPPED) -> dict[str, Path]:
     """Strip a segmentation and a pose checkpoint into ``out`` under the demo's names."""
     from binpick.perception import checkpoint
-    from binpick.perception.pose.estimator import KIND as POSE_KIND, PoseEstimator
+    from binpick.perception.pose.estimator import KIND as POSE_KIND
+    from binpick.perception.pose.estimator import PoseEstimator
     from binpick.perception.segmentation import KIND as SEG_KIND
     paths = model_paths(out, PoseEstimator.load(pose).config.object_name)
     checkpoint.strip(seg, paths['seg'], SEG_KIND)

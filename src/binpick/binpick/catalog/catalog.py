@@ -23,8 +23,13 @@ import trimesh
 import yaml
 
 from binpick.catalog.collision import convex_decomposition
-from binpick.catalog.models_info import (ContinuousSymmetry, ModelInfo, compute_model_info,
-                                         read_models_info, write_models_info)
+from binpick.catalog.models_info import (
+    ContinuousSymmetry,
+    ModelInfo,
+    compute_model_info,
+    read_models_info,
+    write_models_info,
+)
 from binpick.data import atomic
 from binpick.data.errors import DataFormatError
 from binpick.data.jsonfields import load_yaml
@@ -283,7 +288,7 @@ def add_object(name: str, mesh_file: str | Path, units: str, symmetry: list[str]
         raise CatalogError(f'{mesh_file}: file does not exist')
     try:
         mesh = trimesh.load(mesh_file, force='mesh')
-    except Exception as e:  # trimesh raises many types for unreadable files
+    except Exception as e:  # noqa: BLE001 - trimesh raises many types for unreadable files; all become one error
         raise CatalogError(f'{mesh_file}: cannot read the mesh ({e})') from None
     if not isinstance(mesh, trimesh.Trimesh):
         raise CatalogError(f'{mesh_file}: the file holds no triangle mesh')

@@ -7,11 +7,12 @@ non-identity 4x4 transforms that leave the model unchanged, ``symmetries_continu
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from scipy.spatial import ConvexHull
+from scipy.spatial import ConvexHull, QhullError
 
 from binpick.data import atomic
 from binpick.data.errors import DataFormatError
@@ -82,7 +83,7 @@ class ModelInfo:
         return entry
 
     @classmethod
-    def from_bop(cls, entry: dict, path: Path | str, where: str) -> 'ModelInfo':
+    def from_bop(cls, entry: dict, path: Path | str, where: str) -> ModelInfo:
         """Parse one models_info.json entry (millimetres)."""
         min_xyz = np.array([number(entry, k, path, where) for k in ('min_x', 'min_y', 'min_z')])
         size_xyz = np.array([number(entry, k, path, where) for k in ('size_x', 'size_y', 'size_z')])
@@ -109,10 +110,8 @@ def mesh_diameter(vertices_m: np.ndarray) -> float:
     """Largest distance between two vertices (metres); searched on the convex hull."""
     pts = np.asarray(vertices_m, dtype=np.float64)
     if len(pts) >= 4:
-        try:
+        with contextlib.suppress(QhullError):   # degenerate (flat) point sets: all points are searched
             pts = pts[ConvexHull(pts).vertices]
-        except Exception:  # degenerate (flat) point sets: fall back to all points
-            pass
     best = 0.0
     for start in range(0, len(pts), 2048):
         d = np.linalg.norm(pts[start:start + 2048, None, :] - pts[None, :, :], axis=-1)

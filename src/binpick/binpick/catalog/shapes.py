@@ -6,8 +6,8 @@ block). Solids are built with manifold3d, so every mesh is watertight by constru
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import manifold3d as mf
 import numpy as np

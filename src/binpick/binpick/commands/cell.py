@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import subprocess
@@ -52,10 +53,8 @@ def stop_all(procs: dict[str, subprocess.Popen], interrupt_s: float = 6.0, termi
     for sig, wait_s in ((signal.SIGTERM, interrupt_s), (signal.SIGKILL, terminate_s)):
         end = time.monotonic() + wait_s
         for p in procs.values():
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 p.wait(max(0.0, end - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
         late = {n: p for n, p in procs.items() if p.poll() is None}
         for name, p in late.items():
             print(f'binpick: node {name} (pid {p.pid}) did not stop after {wait_s:g} s; sending '

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import json
+import signal
 import time
 from datetime import datetime
 from pathlib import Path
@@ -52,7 +52,6 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from binpick.demo_models import SHIPPED, model_paths
     from binpick.evaluation.online_eval import OnlineScore, table
     from binpick.nodes.cell_probe import CellClient
-
     from binpick.stopping import stop_on_signals
 
     def interrupted(signum: int) -> None:   # unwinds to the `finally` that stops the nodes

@@ -62,16 +62,16 @@ def _cmd_selftrain(args: argparse.Namespace) -> int:
 
 
 def _cmd_experiment(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from binpick.selftrain.experiment import ExperimentConfig, run_experiment
     from binpick.selftrain.report import gap_closed
     set_threads(args.threads)
     config = ExperimentConfig.quick(args.object) if args.quick else ExperimentConfig(args.object)
-    if args.iterations:
-        config.selftrain.iterations = args.iterations
-    if args.student_epochs:
-        config.selftrain.student_epochs = args.student_epochs
-    if args.ablation_iterations:
-        config.ablation_iterations = args.ablation_iterations
+    selftrain = replace(config.selftrain, **{k: v for k, v in (('iterations', args.iterations),
+                                                                 ('student_epochs', args.student_epochs)) if v})
+    config = replace(config, selftrain=selftrain,
+                     ablation_iterations=args.ablation_iterations or config.ablation_iterations)
     opt = lambda v: Path(v) if v else None  # noqa: E731
     out = Path(args.out or f'results/experiment_{args.object}{"_quick" if args.quick else ""}')
     results = run_experiment(out, config, syn=opt(args.syn), real=opt(args.real), seg=opt(args.seg_ckpt),

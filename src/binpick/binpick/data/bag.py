@@ -67,7 +67,7 @@ class BagWriter:
         self._writer = Writer(self.path, version=9, storage_plugin=StoragePlugin.MCAP)
         self._conn = {}
 
-    def __enter__(self) -> 'BagWriter':
+    def __enter__(self) -> BagWriter:
         self._writer.open()
         for key, msgtype in TYPES.items():
             self._conn[key] = self._writer.add_connection(_topic(self.namespace, key), msgtype, typestore=self.ts)

@@ -5,6 +5,7 @@ on the image (-1 when unknown). Metres inside binpick; millimetres only in the f
 """
 from __future__ import annotations
 
+import functools
 import io
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,18 @@ def write_results_csv(path: str | Path, estimates: list[PoseEstimate]) -> None:
     atomic.write_text(path, out.getvalue())
 
 
+def _parse_column(path: Path, lineno: int, values: list[str], col: str, n: int, conv=float) -> list:
+    """The ``n`` numbers of column ``col`` of one line; DataFormatError naming file, line and column."""
+    text = values[COLUMNS.index(col)]
+    try:
+        parts = [conv(v) for v in text.split()]
+    except ValueError:
+        raise DataFormatError(path, f'line {lineno}, column {col!r}', f'not a number: {text!r}') from None
+    if len(parts) != n or not np.all(np.isfinite(parts)):
+        raise DataFormatError(path, f'line {lineno}, column {col!r}', f'expected {n} finite number(s), got {text!r}')
+    return parts
+
+
 def read_results_csv(path: str | Path) -> list[PoseEstimate]:
     """Read a BOP results CSV.
 
@@ -62,19 +75,7 @@ def read_results_csv(path: str | Path) -> list[PoseEstimate]:
         if len(values) != len(COLUMNS):
             raise DataFormatError(path, f'line {lineno}',
                                   f'expected {len(COLUMNS)} values ({HEADER}), got {len(values)}')
-
-        def parse(col: str, n: int, conv=float):
-            text = values[COLUMNS.index(col)]
-            try:
-                parts = [conv(v) for v in text.split()]
-            except ValueError:
-                raise DataFormatError(path, f'line {lineno}, column {col!r}',
-                                      f'not a number: {text!r}') from None
-            if len(parts) != n or not np.all(np.isfinite(parts)):
-                raise DataFormatError(path, f'line {lineno}, column {col!r}',
-                                      f'expected {n} finite number(s), got {text!r}')
-            return parts
-
+        parse = functools.partial(_parse_column, path, lineno, values)
         R = np.array(parse('R', 9)).reshape(3, 3)
         if not is_rotation(R, atol=1e-4):
             raise DataFormatError(path, f'line {lineno}, column \'R\'', 'is not a rotation matrix')

@@ -13,6 +13,7 @@ import trimesh
 from binpick.geometry import axis_angle, raycasting_scene
 from binpick.grasp.grasp_set import Grasp, Gripper
 
+
 def _box_points(lo: np.ndarray, hi: np.ndarray, step: float) -> np.ndarray:
     axes = [np.arange(lo[i], hi[i] + 1e-9, step) if hi[i] - lo[i] > step else np.array([(lo[i] + hi[i]) / 2])
             for i in range(3)]

@@ -74,7 +74,7 @@ class GraspSet:
         atomic.write_text(path, self.to_yaml())
 
     @classmethod
-    def load(cls, path: str | Path) -> 'GraspSet':
+    def load(cls, path: str | Path) -> GraspSet:
         """Read a grasp set YAML.
 
         Raises:

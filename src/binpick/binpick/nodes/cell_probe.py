@@ -6,8 +6,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import rclpy
@@ -86,7 +86,7 @@ class CellClient:
         self._spinner = threading.Thread(target=self._executor.spin, daemon=True)
         self._spinner.start()
 
-    def __enter__(self) -> 'CellClient':
+    def __enter__(self) -> CellClient:
         return self
 
     def __exit__(self, *exc) -> None:

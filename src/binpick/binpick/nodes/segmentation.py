@@ -2,7 +2,6 @@
 per detection), with the issue-4 segmentation model. Latest frame first."""
 from __future__ import annotations
 
-from binpick_interfaces.msg import Instance, InstanceSegmentation
 from sensor_msgs.msg import RegionOfInterest
 
 from binpick.catalog import Catalog
@@ -10,6 +9,7 @@ from binpick.nodes import base, msgs
 from binpick.nodes.flow import LatestWorker
 from binpick.perception.model_registry import sha256
 from binpick.perception.segmentation import Segmenter
+from binpick_interfaces.msg import Instance, InstanceSegmentation
 
 
 class SegmentationNode(base.BinpickNode):

@@ -49,7 +49,7 @@ def load(path: str | Path, kind: str, objects: dict[str, str] | None = None) -> 
         raise CheckpointError(f'{path}: checkpoint does not exist')
     try:
         ckpt = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e:  # truncated zip, pickle with code, not a torch file ...
+    except Exception as e:  # noqa: BLE001 - truncated zip, pickle with code, not a torch file ...: one error
         raise CheckpointError(f'{path}: not a readable checkpoint ({type(e).__name__}: {str(e)[:120]})') from None
     if not isinstance(ckpt, dict) or ckpt.get('kind') != kind:
         found = ckpt.get('kind') if isinstance(ckpt, dict) else type(ckpt).__name__

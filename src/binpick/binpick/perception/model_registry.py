@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from binpick.data import atomic
-from binpick.data.jsonfields import field as json_field, load_json
+from binpick.data.jsonfields import field as json_field
+from binpick.data.jsonfields import load_json
 
 
 def sha256(path: str | Path) -> str:
@@ -44,7 +45,8 @@ class ModelRegistry:
         if path.is_file():
             doc = load_json(path)
             get = lambda key: json_field(doc, key, path, 'model')  # noqa: E731
-            return ModelVersion(int(get('version')), Path(get('path')), str(get('sha256')), dict(doc.get('metrics', {})))
+            return ModelVersion(int(get('version')), Path(get('path')), str(get('sha256')),
+                                dict(doc.get('metrics', {})))
         if self.initial is None:
             raise FileNotFoundError(f'{path}: no model published and no initial checkpoint given')
         return ModelVersion(0, self.initial, sha256(self.initial))

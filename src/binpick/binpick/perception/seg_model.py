@@ -18,8 +18,7 @@ from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredic
 from torchvision.ops import FeaturePyramidNetwork, MultiScaleRoIAlign
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
-from binpick.perception.efficientnet_lite import (IMAGENET_MEAN, IMAGENET_STD, RETURN_CHANNELS,
-                                                  efficientnet_lite0)
+from binpick.perception.efficientnet_lite import IMAGENET_MEAN, IMAGENET_STD, RETURN_CHANNELS, efficientnet_lite0
 
 
 @dataclass
@@ -54,7 +53,7 @@ class EfficientNetFPN(nn.Module):
                                          norm_layer=partial(nn.GroupNorm, 16))
         self.out_channels = fpn_channels
 
-    def train(self, mode: bool = True) -> 'EfficientNetFPN':
+    def train(self, mode: bool = True) -> EfficientNetFPN:
         """Batch-norm statistics of the backbone stay at their ImageNet values (batches of 2 images
         are too small to estimate them)."""
         super().train(mode)
@@ -74,7 +73,8 @@ def build_model(config: SegConfig, pretrained_backbone: bool = True) -> MaskRCNN
     levels = ['0', '1', '2', '3']
     n_classes = len(config.object_names) + 1
     return MaskRCNN(
-        backbone, num_classes=None, box_predictor=FastRCNNPredictor(1024, n_classes), min_size=config.min_size, max_size=config.max_size,
+        backbone, num_classes=None, box_predictor=FastRCNNPredictor(1024, n_classes), min_size=config.min_size,
+        max_size=config.max_size,
         image_mean=list(IMAGENET_MEAN), image_std=list(IMAGENET_STD), rpn_anchor_generator=anchors,
         rpn_post_nms_top_n_test=config.rpn_post_nms_test, rpn_pre_nms_top_n_test=1000,
         box_roi_pool=MultiScaleRoIAlign(levels, 7, 2), mask_roi_pool=MultiScaleRoIAlign(levels, 14, 2),

@@ -18,7 +18,7 @@ from binpick.perception.seg_data import BopSegSource, SegTrainDataset
 from binpick.perception.seg_model import SegConfig, build_model
 
 
-@dataclass
+@dataclass(frozen=True)
 class SegTrainConfig:
     """Optimisation settings (SGD with warm-up and cosine decay)."""
 

@@ -47,7 +47,7 @@ class Segmenter:
         self.model.roi_heads.nms_thresh = nms_iou  # Mask R-CNN's own per-class box NMS
 
     @classmethod
-    def load(cls, path: str | Path, catalog: Catalog | None = None, **kwargs) -> 'Segmenter':
+    def load(cls, path: str | Path, catalog: Catalog | None = None, **kwargs) -> Segmenter:
         """Load a ``binpick train-seg`` checkpoint; refuses one trained for other objects or CAD."""
         catalog = catalog or Catalog()
         raw = checkpoint.load(path, KIND)

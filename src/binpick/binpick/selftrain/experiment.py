@@ -16,6 +16,7 @@ import numpy as np
 
 from binpick.catalog import Catalog
 from binpick.data import atomic
+from binpick.data.bank import Candidate
 from binpick.data.bop import BopSplit
 from binpick.evaluation.pose_error import add_or_adds, is_correct
 from binpick.evaluation.pose_eval import evaluate_pose
@@ -24,7 +25,6 @@ from binpick.perception.mask_store import MaskStore
 from binpick.perception.pose.estimator import PoseEstimator
 from binpick.perception.pose.labels import labels_from_bop
 from binpick.perception.pose.train import PoseTrainConfig, train_pose
-from binpick.data.bank import Candidate
 from binpick.selftrain.loop import SelfTrainConfig, self_train
 from binpick.selftrain.selection import CRITERIA, Selection
 
@@ -46,7 +46,7 @@ class ExperimentConfig:
     ablation_iterations: int | None = None   # iterations of the d_a-only / d_g-only runs (default: as both)
 
     @classmethod
-    def quick(cls, object_name: str) -> 'ExperimentConfig':
+    def quick(cls, object_name: str) -> ExperimentConfig:
         return cls(object_name, syn_scenes=6, syn_test_scenes=1, real_scenes=3, real_test_scenes=1,
                    seg_epochs=2, seg_score_threshold=0.3, teacher=PoseTrainConfig(epochs=2),
                    selftrain=SelfTrainConfig(iterations=2, student_epochs=1), ablation_iterations=1)
@@ -84,7 +84,8 @@ def run_experiment(out: str | Path, config: ExperimentConfig, catalog: Catalog |
     from binpick.perception.segmentation import Segmenter
     from binpick.selftrain.report import write_report
     from binpick.sim.generator import CellConfig
-    from binpick.sim.synth import SynthRequest, run as synth
+    from binpick.sim.synth import SynthRequest
+    from binpick.sim.synth import run as synth
 
     catalog = catalog or Catalog()
     obj = catalog.get(config.object_name)

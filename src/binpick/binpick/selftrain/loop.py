@@ -14,9 +14,9 @@ without it. Output folder (resumable after a kill, each file written atomically)
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -42,7 +42,7 @@ class SelfTrainError(BinpickError):
     """Self-training cannot go on (label leak, no accepted labels, changed settings)."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class SelfTrainConfig:
     iterations: int = 5
     criterion: str = 'both'          # both | appearance (d_a only) | geometry (d_g only)

@@ -10,9 +10,9 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -45,7 +45,7 @@ def bank_frame(bank: PseudoLabelBank, scorer: PoseScorer, rgb: np.ndarray, depth
     return bank.add(rgb, depth_m, K, masks, candidates, extra), candidates
 
 
-@dataclass
+@dataclass(frozen=True)
 class JobConfig:
     iterations: int = 1
     student_epochs: int = 2

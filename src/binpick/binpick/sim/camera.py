@@ -41,7 +41,7 @@ class PinholeCamera:
             raise CameraError(f'K must be [[fx,0,cx],[0,fy,cy],[0,0,1]], got {K.tolist()}')
         object.__setattr__(self, 'K', K)
 
-    def check_matches_image(self) -> 'PinholeCamera':
+    def check_matches_image(self) -> PinholeCamera:
         """Refuse a K whose principal point lies outside the image (K made for another size)."""
         cx, cy = self.K[0, 2], self.K[1, 2]
         if not (0 <= cx < self.width and 0 <= cy < self.height):
@@ -50,11 +50,11 @@ class PinholeCamera:
         return self
 
     @classmethod
-    def from_params(cls, fx: float, fy: float, cx: float, cy: float, width: int, height: int) -> 'PinholeCamera':
+    def from_params(cls, fx: float, fy: float, cx: float, cy: float, width: int, height: int) -> PinholeCamera:
         return cls(np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]]), int(width),
                    int(height)).check_matches_image()
 
-    def crop(self, x0: int, y0: int, width: int, height: int) -> 'PinholeCamera':
+    def crop(self, x0: int, y0: int, width: int, height: int) -> PinholeCamera:
         """The camera of the window [x0, x0+width) x [y0, y0+height) of this image."""
         K = self.K.copy()
         K[0, 2] -= x0
@@ -102,7 +102,7 @@ def depth_buffer_to_metres(buffer: np.ndarray, near: float, far: float) -> np.nd
     return depth
 
 
-def look_at(eye: np.ndarray, target: np.ndarray, up_hint: np.ndarray = np.array([0.0, -1.0, 0.0])) -> np.ndarray:
+def look_at(eye: np.ndarray, target: np.ndarray, up_hint: tuple[float, float, float] = (0.0, -1.0, 0.0)) -> np.ndarray:
     """``T_world_cam`` (OpenCV frame) of a camera at ``eye`` looking at ``target`` (world, metres).
 
     Camera +y (image down) points along the projection of ``up_hint`` onto the image plane.

@@ -34,7 +34,7 @@ class CellConfig:
     bin: BinSpec = field(default_factory=BinSpec)
 
     @classmethod
-    def from_config(cls, camera_file: str = 'camera', cell_file: str = 'cell') -> 'CellConfig':
+    def from_config(cls, camera_file: str = 'camera', cell_file: str = 'cell') -> CellConfig:
         """Read ``config/camera.yaml`` and ``config/cell.yaml`` (or the given files)."""
         cam, cell = load_params(camera_file), load_params(cell_file)
         try:
@@ -44,7 +44,7 @@ class CellConfig:
                                   'ros__parameters', f'missing field {e.args[0]!r}') from None
 
     @classmethod
-    def from_params(cls, p: dict) -> 'CellConfig':
+    def from_params(cls, p: dict) -> CellConfig:
         """From the parameters of ``camera.yaml`` and ``cell.yaml`` in one dict (KeyError names a missing one)."""
         camera = PinholeCamera.from_params(p['fx'], p['fy'], p['cx'], p['cy'], int(p['width']), int(p['height']))
         return cls(camera, float(p['camera_height_m']), float(p['stereo_baseline_m']), float(p['depth_min_m']),

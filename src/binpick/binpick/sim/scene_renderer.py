@@ -15,11 +15,11 @@ from binpick.catalog.catalog import CatalogObject
 from binpick.geometry import invert, quat_from_matrix
 from binpick.sim.bin_physics import BinSpec
 from binpick.sim.camera import PinholeCamera, depth_buffer_to_metres, gl_view, to_pybullet
-from binpick.sim.silhouette import silhouette
 from binpick.sim.pybullet_client import PybulletClient
+from binpick.sim.silhouette import silhouette
 
 
-@dataclass
+@dataclass(frozen=True)
 class Appearance:
     """Colours and light of one rendering (all RGB in [0, 1])."""
 

@@ -110,8 +110,8 @@ def prepare_output(out: Path, request: SynthRequest, cell: CellConfig, catalog: 
         existing = json.loads(info_path.read_text())
         changed = [k for k in info if existing.get(k) != json.loads(json.dumps(info[k]))]
         if changed:
-            raise SynthError(f'{out} holds a different dataset ({", ".join(f"{k}: {existing.get(k)!r}" for k in changed)}); '
-                             'choose another --out')
+            differences = ', '.join(f'{k}: {existing.get(k)!r}' for k in changed)
+            raise SynthError(f'{out} holds a different dataset ({differences}); choose another --out')
         return
     if out.is_dir() and any(out.iterdir()):
         raise SynthError(f'{out} is not empty and is not a binpick dataset; not writing into it')
@@ -237,7 +237,8 @@ def _init_worker(request: SynthRequest, cell: CellConfig, catalog_roots: list[st
         cv2.setNumThreads(1)
     catalog = Catalog([Path(r) for r in catalog_roots])
     obj = catalog.get(request.object_name)
-    _WORKER.update(request=request, obj=obj, out=Path(out), generator=SceneGenerator(obj, request.domain, cell, cell_seed=request.seed))
+    _WORKER.update(request=request, obj=obj, out=Path(out),
+                   generator=SceneGenerator(obj, request.domain, cell, cell_seed=request.seed))
 
 
 def _run_job(job: tuple[str, int]) -> tuple[str, int, int]:

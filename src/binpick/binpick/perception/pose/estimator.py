@@ -61,7 +61,7 @@ class PoseEstimator:
 
     @classmethod
     def load(cls, path: str | Path, catalog: Catalog | None = None, object_name: str | None = None,
-             inference: str = 'full', hypotheses: int = DEFAULT_HYPOTHESES) -> 'PoseEstimator':
+             inference: str = 'full', hypotheses: int = DEFAULT_HYPOTHESES) -> PoseEstimator:
         """Load a pose checkpoint with an inference path (``INFERENCE``); refuses a checkpoint for another
         object (``object_name``) or changed CAD."""
         if inference not in INFERENCE:

@@ -81,8 +81,8 @@ class PoseRefiner:
         kept: list[tuple[np.ndarray, np.ndarray]] = []   # (pose, its model points in the camera frame)
         for T in hypotheses:
             cam = pts @ T[:3, :3].T + T[:3, 3]
-            near = [cKDTree(other).query(cam)[0].mean() if self.symmetric else np.linalg.norm(cam - other, axis=1).mean()
-                    for _, other in kept]
+            near = [cKDTree(other).query(cam)[0].mean() if self.symmetric
+                    else np.linalg.norm(cam - other, axis=1).mean() for _, other in kept]
             if all(d >= min_distance * self.diameter_m for d in near):
                 kept.append((T, cam))
         return [T for T, _ in kept]

@@ -23,7 +23,7 @@ from binpick.perception.pose.losses import anchor_classification_loss, anchor_lo
 from binpick.perception.pose.network import PoseNet, PoseNetConfig
 
 
-@dataclass
+@dataclass(frozen=True)
 class PoseTrainConfig:
     epochs: int = 8
     batch_size: int = 32
