@@ -110,8 +110,11 @@ def no_process_left_behind():
         alive = []
         for p in procs:
             try:
-                if p.status() != psutil.STATUS_ZOMBIE:   # exited, waiting for a parent that may never reap it
-                    alive.append((p, ' '.join(p.cmdline()[:4])))
+                cmd = ' '.join(p.cmdline()[:4])
+                # a zombie has exited (its parent may never reap it); the resource tracker is this
+                # process's own multiprocessing helper and ends with it
+                if p.status() != psutil.STATUS_ZOMBIE and 'multiprocessing.resource_tracker' not in cmd:
+                    alive.append((p, cmd))
             except psutil.Error:
                 continue
         return alive

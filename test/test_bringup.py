@@ -27,7 +27,7 @@ def entry_points() -> set[str]:
     return {s.value.split('=')[0].strip() for s in scripts.values[0].elts}
 
 
-def test_graph_names_nodes_parameter_files_and_executables():
+def test_graph_names_nodes_parameter_files_and_executables(tmp_path):
     sim = {s.name: s for s in graph.nodes({'use_sim': 'true'})}
     real = {s.name: s for s in graph.nodes({'use_sim': 'false'})}
     assert set(sim) == {'sim_cell', 'stereo_camera', 'segmentation', 'pose_estimation', 'pseudo_label_recorder',
@@ -36,13 +36,16 @@ def test_graph_names_nodes_parameter_files_and_executables():
     assert sim['stereo_camera'].parameters['source'] == 'sim' and real['stereo_camera'].parameters['source'] == 'device'
     assert {s.executable for s in sim.values()} <= entry_points()
     assert all(f.is_file() and f.parent == config_dir() for s in sim.values() for f in s.parameter_files)
-    spec = graph.nodes({'use_sim': 'true', 'pose_checkpoint': '/models/p.pt', 'bank_dir': '~/bank'})
+    (tmp_path / 'p.pt').write_bytes(b'')
+    spec = graph.nodes({'use_sim': 'true', 'pose_checkpoint': str(tmp_path / 'p.pt'), 'bank_dir': '~/bank'})
     pose = next(s for s in spec if s.name == 'pose_estimation')
-    assert pose.parameters['pose_checkpoint'] == '/models/p.pt'
+    assert pose.parameters['pose_checkpoint'] == str(tmp_path / 'p.pt')
     assert next(s for s in spec if s.name == 'retrainer').parameters['bank_dir'] == os.path.expanduser('~/bank')
     assert pose.ros_args()[:3] == ['--ros-args', '-r', '__node:=pose_estimation']
     with pytest.raises(DataFormatError, match='unknown argument'):
         graph.nodes({'use_simm': 'true'})
+    with pytest.raises(DataFormatError, match='nope.pt: segmentation_checkpoint: file does not exist'):
+        graph.nodes({'segmentation_checkpoint': str(tmp_path / 'nope.pt')})
 
 
 def test_launch_file_reads_the_same_definition():

@@ -69,7 +69,7 @@ def test_launch_with_shipped_models_runs_every_node_and_stops_on_sigint(tmp_path
     proc = launch(tmp_path, 'use_sim:=true', f'bank_dir:={tmp_path / "bank"}', f'model_dir:={tmp_path / "models"}')
     try:
         wait_until(lambda: node_names() >= NODES, 120, proc, log)
-        echo = ros2('topic', 'echo', '--once', '/binpick/poses', timeout=240)
+        echo = ros2('topic', 'echo', '--once', '/binpick/poses', 'binpick_interfaces/msg/ObjectPoseArray', timeout=240)
         assert echo.returncode == 0 and 'model_version: pose-v0' in echo.stdout, echo.stdout[-2000:] + echo.stderr
         nodes = psutil.Process(proc.pid).children(recursive=True)
         code, took = stop(proc, log)
@@ -94,7 +94,8 @@ def test_service_call_and_action_on_the_launched_cell(tmp_path, cell_models):
         wait_until(lambda: node_names() >= NODES, 60, proc, log)
         shown = ros2('interface', 'show', 'binpick_interfaces/srv/TriggerSelfTrain')
         assert 'string job_id' in shown.stdout
-        stats = ros2('topic', 'echo', '--once', '/binpick/bank_statistics', timeout=60)
+        stats = ros2('topic', 'echo', '--once', '/binpick/bank_statistics', 'binpick_interfaces/msg/BankStatistics',
+                     timeout=60)
         assert 'frames:' in stats.stdout, stats.stdout + stats.stderr
         call = ros2('service', 'call', '/binpick/self_train', 'binpick_interfaces/srv/TriggerSelfTrain',
                     '{iterations: 1}', timeout=60)

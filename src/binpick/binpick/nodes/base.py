@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import traceback
 from collections import Counter
 from collections.abc import Callable
@@ -110,4 +111,18 @@ def run(make_node: Callable[[], Node], args: list[str] | None = None) -> int:
             node.destroy_node()
         if rclpy.ok():
             rclpy.shutdown()
+    _exit_past_unfinished_work()
     return 0
+
+
+def _exit_past_unfinished_work() -> None:
+    """Exit now (code 0) when a worker thread is still inside a frame that ``close`` gave up waiting for.
+
+    Interpreter shutdown would tear down torch/Open3D under that thread and abort the process; what the
+    frame would have written is written atomically, so leaving it unfinished loses nothing stored."""
+    busy = [t.name for t in threading.enumerate() if t is not threading.main_thread() and t.is_alive()]
+    if busy:
+        print(f'{os.path.basename(sys.argv[0])}: leaving unfinished work in thread(s) {", ".join(busy)}',
+              file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os._exit(0)
