@@ -29,6 +29,7 @@ setup(
         ('share/' + PACKAGE, ['package.xml']),
         ('share/' + PACKAGE + '/launch', _files('launch/*.launch.py')),
         ('share/' + PACKAGE + '/config', _files('config/*.yaml') + _files('config/*.xml')),
+        ('share/' + PACKAGE + '/models/demo', _files('models/demo/*.pt') + _files('models/demo/*.md')),
     ],
     zip_safe=False,
     maintainer='binpick maintainers',
