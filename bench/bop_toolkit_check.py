@@ -6,7 +6,7 @@ The toolkit side uses only the toolkit's own readers and functions (inout, pose_
 pose_matching) on the dataset's BOP files: ``models_eval/`` vertices, ``models_info.json`` symmetries,
 ``test_targets_bop19.json`` (how many estimates per image are scored) and ``scene_gt_info.json``
 (targets at least 10 % visible). binpick's side is ``binpick.evaluation.recall`` with the BOP19 rule on
-its own sampled model points. Needs bop_toolkit_lib (``BINPICK_EXTRA_WHEELS=../shared/bop-toolkit``).
+the same ``models_eval`` vertices. Needs bop_toolkit_lib (``BINPICK_EXTRA_WHEELS=../shared/bop-toolkit``).
 """
 from __future__ import annotations
 
@@ -49,19 +49,20 @@ def toolkit_recall(data: Path, split: str, csv: Path) -> tuple[int, int]:
 
 
 def binpick_recall(data: Path, split: str, csv: Path) -> tuple[int, int]:
-    """(correct, targets) by binpick's own evaluation, BOP19 rule."""
-    from binpick.catalog import Catalog
+    """(correct, targets) by binpick's own evaluation, BOP19 rule, on the same ``models_eval`` vertices."""
+    import trimesh
+
     from binpick.catalog.models_info import read_models_info
     from binpick.data.bop import BopSplit
     from binpick.data.bop_results import read_results_csv
     from binpick.evaluation.recall import RULES, GtTarget, recall
-    infos = read_models_info(data / 'models' / 'models_info.json')
-    objects = {k: Catalog().by_id(k) for k in infos}
+    infos = read_models_info(data / 'models_eval' / 'models_info.json')
+    load = lambda k: trimesh.load(data / 'models_eval' / f'obj_{k:06d}.ply', force='mesh', process=False)  # noqa: E731
+    points_m = {k: load(k).vertices / 1000.0 for k in infos}
     bsplit = BopSplit(data / split)
     targets = [GtTarget(s, f.im_id, g.obj_id, g.T_cam_obj, i.visib_fract)
                for s in bsplit.scene_ids() for f in bsplit.frames(s) for g, i in zip(f.gt, f.gt_info)]
-    report = recall(targets, read_results_csv(csv), {k: o.sample_points(2000) for k, o in objects.items()},
-                    infos, rule=RULES['bop19'])
+    report = recall(targets, read_results_csv(csv), points_m, infos, rule=RULES['bop19'])
     return sum(report.correct.values()), sum(report.total.values())
 
 
