@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bop_toolkit_check.py --data DATASET --csv RESULTS.csv [--split test]
 
-The toolkit side uses only the toolkit's own readers and functions (inout, pose_error, misc,
+The toolkit side uses only the toolkit's own readers and functions (inout, pose_error,
 pose_matching) on the dataset's BOP files: ``models_eval/`` vertices, ``models_info.json`` symmetries,
 ``test_targets_bop19.json`` (how many estimates per image are scored) and ``scene_gt_info.json``
 (targets at least 10 % visible). binpick's side is ``binpick.evaluation.recall`` with the BOP19 rule on
