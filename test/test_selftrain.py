@@ -19,7 +19,7 @@ from binpick.perception.pose.train import PoseTrainConfig, train_pose
 from binpick.selftrain.loop import SelfTrainConfig, SelfTrainError, self_train, unlabeled_split
 from binpick.selftrain.perceptual import PerceptualDistance
 from binpick.selftrain.scores import PoseScorer, chamfer_distance, mask_similarity
-from binpick.selftrain.selection import select
+from binpick.selftrain.selection import passes, select
 
 CATALOG = Catalog()
 OBJ = CATALOG.get('connector_block')
@@ -70,6 +70,17 @@ def test_selection_thresholds():
     assert not select(np.ones(3), np.ones(3)).accepted.any()     # nothing below mu + 0
     with pytest.raises(ValueError, match='criterion'):
         select(d_a, d_g, 'vibes')
+
+
+def test_a_zero_threshold_is_a_threshold():
+    """The rule the loop, the retrainer and the recorder share: tau = 0 accepts nothing (it once meant
+    no threshold at all), tau = None applies no criterion."""
+    d_a, d_g = np.array([0.0, 0.1]), np.array([0.0, 0.001])
+    assert not passes(d_a, d_g, 0.0, 0.0).any()
+    assert passes(d_a, d_g, None, None).all()
+    assert passes(d_a, d_g, 0.05, None).tolist() == [True, False]
+    # identical candidates: sigma = 0, tau = mu, and nothing is strictly below it
+    assert not select(np.full(4, 0.2), np.full(4, 0.003)).accepted.any()
 
 
 @pytest.fixture(scope='module')

@@ -16,7 +16,7 @@ from binpick.nodes.frames import perceived_frame
 from binpick.selftrain.online import bank_frame
 from binpick.selftrain.perceptual import PerceptualDistance
 from binpick.selftrain.scores import PoseScorer
-from binpick.selftrain.selection import threshold
+from binpick.selftrain.selection import select
 from binpick_interfaces.msg import BankStatistics
 
 
@@ -58,11 +58,12 @@ class RecorderNode(base.BinpickNode):
 
     def publish_stats(self, header: Header) -> None:
         d = np.array([s for frame in self.scores.values() for s in frame], dtype=np.float64).reshape(-1, 2)
-        tau_a, tau_g = threshold(d[:, 0]), threshold(d[:, 1])
-        accepted = int(((d[:, 0] < tau_a) & (d[:, 1] < tau_g)).sum())
+        selection = select(d[:, 0], d[:, 1])
+        accepted = int(selection.accepted.sum())
         self.stats.publish(BankStatistics(
             header=header, frames=len(self.scores), candidates=len(d), accepted=accepted,
-            acceptance_rate=accepted / len(d) if len(d) else 0.0, tau_appearance=tau_a, tau_geometry=tau_g,
+            acceptance_rate=accepted / len(d) if len(d) else 0.0, tau_appearance=selection.tau_appearance,
+            tau_geometry=selection.tau_geometry_m,
             bytes_used=self.bank.disk_bytes(), bytes_cap=self.bank.max_bytes or 0))
 
     def close(self) -> None:

@@ -27,7 +27,7 @@ from binpick.perception.pose.labels import PoseLabel
 from binpick.perception.pose.train import PoseTrainConfig, train_pose
 from binpick.selftrain.loop import label_frames, select_candidates
 from binpick.selftrain.scores import PoseScorer
-from binpick.selftrain.selection import Selection
+from binpick.selftrain.selection import Selection, passes
 
 
 class JobCancelled(BinpickError):
@@ -102,8 +102,8 @@ def validate(estimator: PoseEstimator, scorer: PoseScorer, bank: PseudoLabelBank
         scores = scorer.score(frame.rgb, frame.depth_m, frame.camera.K, [masks[k] for k in keep],
                               [results[k].T_cam_obj for k in keep], seed=frame_id)
         instances += len(cands)
-        passed += sum(s.d_appearance < (verified.tau_appearance or np.inf) and s.d_geo_m < (verified.tau_geometry_m or
-                      np.inf) for s in scores)
+        passed += int(passes([s.d_appearance for s in scores], [s.d_geo_m for s in scores],
+                             verified.tau_appearance, verified.tau_geometry_m).sum())
         for k in keep:
             if accepted.get(cands[k].mask_path):
                 err = add_or_adds(results[k].T_cam_obj, np.array(cands[k].T_cam_obj), pts_m, obj.info.is_symmetric)

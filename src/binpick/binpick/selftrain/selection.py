@@ -28,18 +28,25 @@ def threshold(values: np.ndarray) -> float:
     return float(finite.mean() + finite.std()) if len(finite) else float('inf')
 
 
+def passes(d_appearance, d_geometry_m, tau_appearance: float | None, tau_geometry_m: float | None) -> np.ndarray:
+    """(N,) bool: candidates under both thresholds (``None``: that criterion is not applied; 0.0 is a
+    threshold like any other, which nothing non-negative passes)."""
+    d_a, d_g = np.asarray(d_appearance, dtype=np.float64), np.asarray(d_geometry_m, dtype=np.float64)
+    accepted = np.ones(len(d_a), dtype=bool)
+    if tau_appearance is not None:
+        accepted &= d_a < tau_appearance
+    if tau_geometry_m is not None:
+        accepted &= d_g < tau_geometry_m
+    return accepted
+
+
 def select(d_appearance: np.ndarray, d_geometry_m: np.ndarray, criterion: str = 'both') -> Selection:
     """Apply the mu + sigma thresholds; ``criterion``: both (the paper), appearance (d_a only) or
-    geometry (d_g only), the ablations of the paper's Table 2."""
+    geometry (d_g only), the ablations of the paper's Table 2. The one selection rule of the offline
+    loop, the retrainer and the recorder."""
     if criterion not in CRITERIA:
         raise ValueError(f'criterion must be one of {CRITERIA}, not {criterion!r}')
     d_a, d_g = np.asarray(d_appearance, dtype=np.float64), np.asarray(d_geometry_m, dtype=np.float64)
-    accepted = np.ones(len(d_a), dtype=bool)
-    tau_a = tau_g = None
-    if criterion in ('both', 'appearance'):
-        tau_a = threshold(d_a)
-        accepted &= d_a < tau_a
-    if criterion in ('both', 'geometry'):
-        tau_g = threshold(d_g)
-        accepted &= d_g < tau_g
-    return Selection(accepted, tau_a, tau_g)
+    tau_a = threshold(d_a) if criterion in ('both', 'appearance') else None
+    tau_g = threshold(d_g) if criterion in ('both', 'geometry') else None
+    return Selection(passes(d_a, d_g, tau_a, tau_g), tau_a, tau_g)
