@@ -114,6 +114,11 @@ def validate(estimator: PoseEstimator, scorer: PoseScorer, bank: PseudoLabelBank
             'validation_instances': instances, 'validation_labels': labels}
 
 
+def nan_if_none(value: float | None) -> float:
+    """A threshold as a metric: NaN for a criterion not applied (0.0 stays 0.0)."""
+    return float('nan') if value is None else float(value)
+
+
 def run_job(bank: PseudoLabelBank, registry: ModelRegistry, scorer: PoseScorer, work: Path,
             config: JobConfig = JobConfig(), catalog: Catalog | None = None, job_id: str | None = None,
             on_progress: Callable[[JobProgress], None] | None = None, cancel: threading.Event | None = None,
@@ -184,8 +189,8 @@ def run_job(bank: PseudoLabelBank, registry: ModelRegistry, scorer: PoseScorer, 
         after = validate(PoseEstimator.load(current, catalog, obj.name), scorer, bank, held_out, accepted, verified)
         metrics = {**after, 'verified_rate_before': before['verified_rate'], 'agreement_before': before['agreement'],
                    'accepted_labels': state.accepted, 'candidates': state.candidates,
-                   'tau_appearance': selection.tau_appearance or float('nan'),
-                   'tau_geometry_m': selection.tau_geometry_m or float('nan'),
+                   'tau_appearance': nan_if_none(selection.tau_appearance),
+                   'tau_geometry_m': nan_if_none(selection.tau_geometry_m),
                    'train_frames': len(train_frames), 'held_out_frames': len(held_out), 'last_frame': max(frames),
                    'seconds': time.perf_counter() - t0}
         old, new = before['verified_rate'], after['verified_rate']
