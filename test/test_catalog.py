@@ -11,7 +11,7 @@ from binpick.catalog import Catalog, CatalogError
 from binpick.catalog.catalog import BUILTIN_DIR, add_object, parse_symmetry
 from binpick.catalog.models_info import compute_model_info, read_models_info
 from binpick.geometry import raycasting_scene, transform_points
-from binpick.grasp.antipodal import _gripper_points
+from binpick.grasp.antipodal import gripper_points
 
 BUILTIN = Catalog([BUILTIN_DIR])
 
@@ -59,7 +59,7 @@ def test_grasps_fit_the_hand_and_do_not_penetrate(name):
     for g in grasp_set.grasps[:16]:
         assert 0 < g.width <= grasp_set.gripper.max_width
         assert np.isclose(np.linalg.det(g.T_obj_grasp[:3, :3]), 1.0, atol=1e-5)
-        fingers = _gripper_points(grasp_set.gripper, min(g.width + 0.01, grasp_set.gripper.max_width))
+        fingers = gripper_points(grasp_set.gripper, min(g.width + 0.01, grasp_set.gripper.max_width))
         occupied = scene.compute_occupancy(transform_points(g.T_obj_grasp, fingers).astype(np.float32))
         assert not occupied.numpy().any()
         # both finger contacts lie on the surface, on either side of the TCP along the closing axis

@@ -1,1 +1,1 @@
-"""Parallel-jaw grasps defined in the object frame: sets, sampling, pose -> grasp, ranking."""
+"""Parallel-jaw grasps defined in the object frame: sets, sampling, pose -> grasp, ranking (candidates)."""

@@ -20,7 +20,7 @@ def _box_points(lo: np.ndarray, hi: np.ndarray, step: float) -> np.ndarray:
     return np.stack(np.meshgrid(*axes, indexing='ij'), axis=-1).reshape(-1, 3)
 
 
-def _gripper_points(gripper: Gripper, opening: float, step: float = 0.0025) -> np.ndarray:
+def gripper_points(gripper: Gripper, opening: float, step: float = 0.0025) -> np.ndarray:
     """Points filling both fingers and the palm's front slab, gripper frame, for an opening (metres).
 
     An object that reaches into the hand body must cross its front face, so a 5 mm slab stands for
@@ -98,7 +98,7 @@ def sample_antipodal_grasps(mesh: trimesh.Trimesh, gripper: Gripper = Gripper(),
             continue
         mid = (p[i] + q) / 2
         opening = min(width + 0.010, gripper.max_width)
-        fingers = _gripper_points(gripper, opening)
+        fingers = gripper_points(gripper, opening)
         z0 = np.cross(y_axis, [0.0, 0.0, 1.0])
         if np.linalg.norm(z0) < 1e-3:
             z0 = np.cross(y_axis, [1.0, 0.0, 0.0])

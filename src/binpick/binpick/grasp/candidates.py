@@ -1,0 +1,160 @@
+"""From estimated poses to ranked, collision-free grasps in the robot base frame (ROS-free).
+
+For each estimated pose that passes verification (the self-training acceptance rule: an unverified
+pose is never picked), every CAD grasp ``T_obj_grasp`` of the part, expanded over the part's symmetry
+group ``S``, becomes a gripper TCP pose in the robot base frame::
+
+    T_base_tcp = T_base_cam · T_cam_obj · S · T_obj_grasp
+
+A candidate is kept when its approach comes from the tote's opening (within ``max_approach_deg`` of
+straight down), its opening fits the gripper, the fingers and palm (at that opening) touch neither the
+observed point cloud nor the tote, and the arm can reach it (an optional ``reachable`` test, e.g. IK
+within joint limits). Survivors are ranked by grasp quality, pose confidence, clearance and height
+(the top of the pile first). Frames: base (z up), camera (OpenCV), object (catalog mesh); metres.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from binpick.catalog.models_info import ModelInfo
+from binpick.geometry import axis_angle, make_T
+from binpick.grasp.antipodal import gripper_points
+from binpick.grasp.grasp_set import GraspSet
+from binpick.selftrain.selection import passes
+
+
+@dataclass(frozen=True)
+class Tote:
+    """The tote's inner box: ``T_base_tote`` at the centre of its floor, z up; inner size (m)."""
+
+    T_base_tote: np.ndarray
+    inner_size_m: tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class GraspFilter:
+    """What makes a grasp executable in the cell."""
+
+    max_approach_deg: float = 45.0   # approach (gripper +z) within this angle of straight down (-z base)
+    clearance_m: float = 0.003       # no observed point or tote face closer than this to the gripper
+    width_margin_m: float = 0.010    # the fingers open this much wider than the grasp width
+    continuous_steps: int = 12       # rotations sampled about a continuous symmetry axis
+
+
+@dataclass(frozen=True)
+class EstimatedPose:
+    """A pose estimate with its verification scores (camera frame; d_geo in metres)."""
+
+    T_cam_obj: np.ndarray
+    confidence: float
+    d_appearance: float
+    d_geo_m: float
+
+
+@dataclass
+class GraspCandidate:
+    """One executable grasp: which instance, which CAD grasp and symmetry, the TCP pose in the base frame."""
+
+    instance: int
+    grasp_index: int
+    symmetry_index: int
+    T_base_tcp: np.ndarray
+    width_m: float
+    clearance_m: float
+    score: float
+
+
+def symmetry_group(info: ModelInfo, continuous_steps: int = 12) -> list[np.ndarray]:
+    """The part's symmetry transforms (4x4, object frame), identity first; a continuous axis is sampled
+    every ``360 / continuous_steps`` degrees."""
+    group = [np.eye(4)] + [np.asarray(S, dtype=np.float64) for S in info.symmetries_discrete]
+    for sym in info.symmetries_continuous:
+        for k in range(1, continuous_steps):
+            R = axis_angle(sym.axis, 2 * np.pi * k / continuous_steps)
+            offset = np.asarray(sym.offset_m, dtype=np.float64)
+            rotation = make_T(R, offset - R @ offset)          # about the axis through the offset
+            group += [rotation @ S for S in group[:1 + len(info.symmetries_discrete)]]
+    return group
+
+
+def grasp_poses(T_base_cam: np.ndarray, T_cam_obj: np.ndarray, grasps: GraspSet,
+                group: list[np.ndarray]) -> list[tuple[int, int, np.ndarray]]:
+    """(grasp index, symmetry index, ``T_base_tcp``) of every CAD grasp under every symmetry."""
+    T_base_obj = T_base_cam @ T_cam_obj
+    return [(g, s, T_base_obj @ S @ grasp.T_obj_grasp) for s, S in enumerate(group)
+            for g, grasp in enumerate(grasps.grasps)]
+
+
+def tote_penetration(points_base: np.ndarray, tote: Tote, clearance_m: float) -> bool:
+    """True when any point (base frame) is inside the tote's walls or floor, or within ``clearance_m``
+    of them, below the rim."""
+    inv = np.linalg.inv(tote.T_base_tote)
+    p = points_base @ inv[:3, :3].T + inv[:3, 3]
+    half_x, half_y = tote.inner_size_m[0] / 2 - clearance_m, tote.inner_size_m[1] / 2 - clearance_m
+    below_rim = p[:, 2] < tote.inner_size_m[2]
+    outside = (np.abs(p[:, 0]) > half_x) | (np.abs(p[:, 1]) > half_y) | (p[:, 2] < clearance_m)
+    return bool((below_rim & outside).any())
+
+
+def plan_grasps(poses: list[EstimatedPose], tau_appearance: float | None, tau_geometry_m: float | None,
+                grasps: GraspSet, info: ModelInfo, T_base_cam: np.ndarray, cloud_base_m: np.ndarray, tote: Tote,
+                *, grasp_filter: GraspFilter | None = None,
+                reachable: Callable[[np.ndarray], bool] | None = None) -> tuple[list[GraspCandidate], Counter]:
+    """Executable grasps on the verified poses, best first, and how many candidates each filter removed.
+
+    Args:
+        poses: the frame's estimates with their verification scores.
+        tau_appearance, tau_geometry_m: the acceptance thresholds (``selection.passes``); a pose that
+            does not pass gets no grasp.
+        grasps: the part's CAD grasps; info: its models_info (symmetries).
+        T_base_cam: hand-eye calibration (camera optical frame in the base frame).
+        cloud_base_m: (N, 3) observed points in the base frame (the bin's contents).
+        tote: the tote's inner box in the base frame.
+        reachable: optional test of a TCP pose (IK within joint limits).
+    """
+    f = grasp_filter or GraspFilter()
+    removed: Counter = Counter()
+    verified = passes([p.d_appearance for p in poses], [p.d_geo_m for p in poses], tau_appearance, tau_geometry_m)
+    removed['unverified pose'] = int((~verified).sum())
+    group = symmetry_group(info, f.continuous_steps)
+    cloud = np.asarray(cloud_base_m, dtype=np.float64).reshape(-1, 3)
+    tree = cKDTree(cloud) if len(cloud) else None
+    top = float(cloud[:, 2].max()) if len(cloud) else 0.0
+    cos_approach = np.cos(np.deg2rad(f.max_approach_deg))
+    out = []
+    for i, pose in enumerate(poses):
+        if not verified[i]:
+            continue
+        if not np.isfinite(pose.T_cam_obj).all():
+            removed['not a finite pose'] += 1
+            continue
+        for g, s, T in grasp_poses(T_base_cam, pose.T_cam_obj, grasps, group):
+            grasp = grasps.grasps[g]
+            if -T[2, 2] < cos_approach:                         # approach (gripper z) against base -z
+                removed['approach angle'] += 1
+                continue
+            opening = grasp.width + f.width_margin_m
+            if opening > grasps.gripper.max_width:
+                removed['too wide'] += 1
+                continue
+            hand = gripper_points(grasps.gripper, opening) @ T[:3, :3].T + T[:3, 3]
+            clearance = float(tree.query(hand)[0].min()) if tree is not None else np.inf
+            if clearance < f.clearance_m:
+                removed['collides with the observed points'] += 1
+                continue
+            if tote_penetration(hand, tote, f.clearance_m):
+                removed['collides with the tote'] += 1
+                continue
+            if reachable is not None and not reachable(T):
+                removed['unreachable'] += 1
+                continue
+            height = 1.0 - min(1.0, max(0.0, top - T[2, 3]) / 0.1)   # 1 at the top of the pile, 0 10 cm below
+            score = grasp.score * (0.5 + 0.5 * pose.confidence) * (0.5 + 0.5 * height) * min(1.0, clearance / 0.01)
+            out.append(GraspCandidate(i, g, s, T, grasp.width, clearance, float(score)))
+    out.sort(key=lambda c: -c.score)
+    return out, +removed
