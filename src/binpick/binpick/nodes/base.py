@@ -64,9 +64,9 @@ class BinpickNode(Node):
                     return
                 if isinstance(e, BadMessage):
                     self.reject(topic, str(e))
-                else:
+                else:   # not the input's fault: counted like a bad message, logged with its traceback
                     self.reject(topic, f'{topic}: {type(e).__name__}: {e}')
-                    self.get_logger().debug(traceback.format_exc())
+                    self.get_logger().error(traceback.format_exc())
         return call
 
     def subscribe_frame(self, keys: list[str], on_frame: Callable[[dict], None]) -> None:
