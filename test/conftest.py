@@ -51,7 +51,7 @@ def tiny_cell_models(out):
     seg = SegConfig([obj.name], fpn_channels=32, mask_head_channels=32, min_size=120, max_size=160,
                     anchor_sizes=(8, 16, 32, 64, 128))
     train_segmentation([data / 'train'], out / 'seg.pt', [obj.name], catalog, seg,
-                       SegTrainConfig(epochs=1, max_iters_per_epoch=2, warmup_iters=2, val_images=0), progress=False,
+                       SegTrainConfig(epochs=1, max_iters_per_epoch=2, warmup_iters=2), progress=False,
                        log=lambda *_: None)
     train_pose(labels_from_bop(data / 'train', obj.obj_id), out / 'pose.pt', obj.name, catalog,
                PoseNetConfig(obj.name, n_points=64, crop_px=32, point_dim=32, global_dim=64),

@@ -17,7 +17,8 @@ from binpick.perception.segmentation import Segmenter
 CATALOG = Catalog()
 CONFIG = SegConfig(['hex_nut'], fpn_channels=32, mask_head_channels=32, min_size=120, max_size=160,
                    anchor_sizes=(8, 16, 32, 64, 128))
-FAST = SegTrainConfig(epochs=1, max_iters_per_epoch=2, warmup_iters=2, val_images=1, checkpoint_every=1)
+LABELS = label_map(CATALOG, ['hex_nut'])
+FAST = SegTrainConfig(epochs=1, max_iters_per_epoch=2, warmup_iters=2, checkpoint_every=1)
 
 
 @pytest.fixture(scope='module')
@@ -30,7 +31,9 @@ def trained(dataset, tmp_path_factory):
     ckpt = tmp_path_factory.mktemp('ckpt') / 'seg.pt'
     logs = []
     state = train_segmentation([dataset / 'train'], ckpt, ['hex_nut'], CATALOG, CONFIG, FAST,
-                               val_split=dataset / 'test', progress=False, log=logs.append)
+                               validate=lambda seg: {'AP50': evaluate_split(seg, dataset / 'test', LABELS,
+                                                                            max_images=1)['AP50']},
+                               progress=False, log=logs.append)
     return ckpt, state, logs
 
 
@@ -49,7 +52,7 @@ def test_resume_continues_where_it_stopped(trained, dataset, tmp_path):
     copy.write_bytes(ckpt.read_bytes())
     logs = []
     state = train_segmentation([dataset / 'train'], copy, ['hex_nut'], CATALOG, CONFIG,
-                               dataclasses.replace(FAST, epochs=2, val_images=0), resume=True,
+                               dataclasses.replace(FAST, epochs=2), resume=True,
                                progress=False, log=logs.append)
     assert state.epoch == 2 and len(state.history) == 2
     assert logs[0].startswith('resuming') and 'epoch 2' in logs[0]

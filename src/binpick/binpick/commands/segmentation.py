@@ -22,17 +22,23 @@ def _dataset_objects(data_dirs: list[str], catalog) -> list[str]:
 
 def _cmd_train_seg(args: argparse.Namespace) -> int:
     from binpick.catalog import Catalog
-    from binpick.perception.seg_train import SegTrainConfig, train_segmentation
+    from binpick.evaluation.segmentation_eval import evaluate_split
+    from binpick.perception.seg_train import SegTrainConfig, label_map, train_segmentation
     set_threads(args.threads)
     catalog = Catalog()
     names = args.objects or _dataset_objects(args.data, catalog)
     train = SegTrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                           max_iters_per_epoch=args.max_iters_per_epoch, val_images=args.val_images,
-                           seed=args.seed, copy_paste_prob=args.copy_paste)
+                           max_iters_per_epoch=args.max_iters_per_epoch, seed=args.seed,
+                           copy_paste_prob=args.copy_paste)
     val = Path(args.val) if args.val else Path(args.data[0]) / 'test'
-    state = train_segmentation([Path(d) / 'train' for d in args.data], Path(args.out), names, catalog,
-                               train=train, val_split=val if val.is_dir() else None, resume=args.resume,
-                               init=Path(args.init) if args.init else None)
+    labels = label_map(catalog, names)
+
+    def validate(segmenter) -> dict:
+        metrics = evaluate_split(segmenter, val, labels, max_images=args.val_images)
+        return {k: metrics[k] for k in ('AP', 'AP50')}
+    state = train_segmentation([Path(d) / 'train' for d in args.data], Path(args.out), names, catalog, train=train,
+                               validate=validate if val.is_dir() and args.val_images > 0 else None,
+                               resume=args.resume, init=Path(args.init) if args.init else None)
     print(f'model for {", ".join(names)} written to {args.out} after {state.epoch} epoch(s)')
     return 0
 

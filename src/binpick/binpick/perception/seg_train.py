@@ -31,7 +31,6 @@ class SegTrainConfig:
     max_iters_per_epoch: int | None = None
     copy_paste_prob: float = 0.5
     checkpoint_every: int = 50
-    val_images: int = 20
     seed: int = 0
     loader_workers: int = 0
 
@@ -53,12 +52,13 @@ def label_map(catalog: Catalog, object_names: list[str]) -> dict[int, int]:
 
 def train_segmentation(train_splits: list[Path], out: Path, object_names: list[str], catalog: Catalog,
                        config: SegConfig | None = None, train: SegTrainConfig = SegTrainConfig(),
-                       val_split: Path | None = None, resume: bool = False, init: Path | None = None,
+                       validate=None, resume: bool = False, init: Path | None = None,
                        progress: bool = True, log=print) -> checkpoint.TrainState:
     """Train (or resume training) and write the checkpoint at ``out``; returns the final state.
 
     ``init``: start from the weights of this segmentation checkpoint (same objects and configuration;
     a stripped float16 one will do) with a fresh optimiser and schedule; ignored when resuming.
+    ``validate``: optional callable(Segmenter) -> dict of figures, run after each epoch.
     """
     from tqdm import tqdm
 
@@ -121,12 +121,9 @@ def train_segmentation(train_splits: list[Path], out: Path, object_names: list[s
                 save()
         bar.close()
         record = {'epoch': state.epoch + 1, 'loss': loss.item()}
-        if val_split is not None and train.val_images > 0:
-            from binpick.evaluation.segmentation_eval import evaluate_split
-            segmenter = segmentation.Segmenter(model, config, score_threshold=0.05)
-            metrics = evaluate_split(segmenter, val_split, labels, max_images=train.val_images)
+        if validate is not None:
+            record.update(validate(segmentation.Segmenter(model, config, score_threshold=0.05)))
             model.train()
-            record.update({k: metrics[k] for k in ('AP', 'AP50')})
         log(' '.join(f'{k}={v:.4g}' if isinstance(v, float) else f'{k}={v}' for k, v in record.items()))
         state.history.append(record)
         state.epoch, state.iteration = state.epoch + 1, 0

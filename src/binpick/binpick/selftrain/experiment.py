@@ -112,7 +112,7 @@ def run_experiment(out: str | Path, config: ExperimentConfig, catalog: Catalog |
         if not (out / 'seg.done').is_file():
             _stage(log, f'training instance segmentation on synthetic bins -> {seg}')
             timed('segmentation training', train_segmentation, [syn / 'train'], seg, [obj.name], catalog,
-                  train=SegTrainConfig(epochs=config.seg_epochs, val_images=0),
+                  train=SegTrainConfig(epochs=config.seg_epochs),
                   resume=True, progress=progress, log=log)
             atomic.write_text(out / 'seg.done', str(seg))
     segmenter = Segmenter.load(seg, catalog, score_threshold=config.seg_score_threshold)
