@@ -21,6 +21,8 @@ import sysconfig
 from importlib.metadata import distribution
 from pathlib import Path
 
+from binpick.stopping import node_launcher_code
+
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = 'binpick'
 
@@ -69,8 +71,7 @@ def register(prefix: Path) -> None:
     _write_executable(site / 'binpick_ament_prefix.pth', PTH)
     for name, value in node_entry_points().items():
         module, function = value.split(':')
-        _write_executable(prefix / 'lib' / PACKAGE / name,
-                          f'#!{python}\nimport sys\nfrom {module} import {function}\nsys.exit({function}())\n')
+        _write_executable(prefix / 'lib' / PACKAGE / name, f'#!{python}\n' + node_launcher_code(module, function))
 
 
 if __name__ == '__main__':

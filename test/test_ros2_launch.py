@@ -18,6 +18,7 @@ ROS2 = shutil.which('ros2', path=str(Path(sys.executable).parent)) or shutil.whi
 pytestmark = [pytest.mark.ros, pytest.mark.skipif(
     ROS2 is None or importlib.util.find_spec('launch_ros') is None,
     reason='the ROS 2 launch system and command line are not installed (BINPICK_EXTRA_WHEELS, see README)')]
+SHIPPED = Path(__file__).resolve().parents[1] / 'models' / 'demo'
 NODES = {'sim_cell', 'stereo_camera', 'segmentation', 'pose_estimation', 'pseudo_label_recorder', 'retrainer'}
 
 
@@ -131,3 +132,21 @@ def test_ros2_run_and_pkg_find_binpick():
     assert {line.split()[1] for line in executables.splitlines()} == NODES
     env = {k: v for k, v in os.environ.items() if k != 'AMENT_PREFIX_PATH'}   # nothing sourced
     assert subprocess.run([ROS2, 'pkg', 'prefix', 'binpick'], capture_output=True, env=env).returncode == 0
+
+
+def test_a_node_that_dies_at_start_is_named_and_stops_the_cell(tmp_path):
+    params = tmp_path / 'p.yaml'
+    params.write_text('/**/stereo_camera:\n  ros__parameters:\n    left_device: /nonexistent/video9\n')
+    proc = subprocess.Popen([ROS2, 'launch', 'binpick', 'bringup.launch.py', f'params_file:={params}',
+                             f'bank_dir:={tmp_path / "bank"}', f'model_dir:={tmp_path / "models"}',
+                             f'segmentation_checkpoint:={SHIPPED / "zigzag_bracket_seg.pt"}',
+                             f'pose_checkpoint:={SHIPPED / "zigzag_bracket_pose_lb.pt"}'],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+    try:
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        kill_tree(proc)
+    assert "cannot open capture device '/nonexistent/video9'" in out, out[-3000:]
+    died = [line for line in out.splitlines() if 'process has died' in line]
+    assert len(died) == 1 and '[stereo_camera-' in died[0], out[-3000:]   # named; the others stopped cleanly
+    assert out.count('process has finished cleanly') == 4 and 'Traceback' not in out.split('video9')[-1], out[-3000:]

@@ -13,6 +13,21 @@ from collections.abc import Callable
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
+def exit_on_signals() -> None:
+    """Until the process installs its own handlers: SIGINT or SIGTERM exits at once with code 0 and no
+    traceback (a node stopped while it is still importing torch has nothing to clean up)."""
+    def handler(_signum: int, _frame) -> None:
+        raise SystemExit(0)
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, handler)
+
+
+def node_launcher_code(module: str, function: str = 'main') -> str:
+    """Python code that starts a node: quiet exit on a signal during imports, then ``module.function()``."""
+    return (f'import sys\nfrom binpick.stopping import exit_on_signals\nexit_on_signals()\n'
+            f'from {module} import {function}\nsys.exit({function}())\n')
+
+
 def stop_on_signals(on_stop: Callable[[int], None] | None = None) -> threading.Event:
     """Make SIGINT and SIGTERM set the returned Event (and call ``on_stop(signum)``) instead of raising.
 

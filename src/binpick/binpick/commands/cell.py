@@ -26,11 +26,9 @@ def cell_dds() -> None:
 
 
 def node_command(executable: str) -> list[str]:
-    """How to start a node executable of this install."""
-    script = Path(sys.executable).parent / executable
-    if script.is_file():
-        return [str(script)]
-    return [sys.executable, '-c', f'import sys; from binpick.nodes.{executable} import main; sys.exit(main())']
+    """How to start a node of this install (a signal while it is still starting ends it quietly)."""
+    from binpick.stopping import node_launcher_code
+    return [sys.executable, '-c', node_launcher_code(f'binpick.nodes.{executable}')]
 
 
 def graph_arguments(args: argparse.Namespace) -> dict[str, str]:
