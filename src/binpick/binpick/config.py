@@ -19,10 +19,17 @@ def config_dir() -> Path:
     env = os.environ.get('BINPICK_CONFIG_DIR')
     if env:
         return Path(env)
-    repo = Path(__file__).resolve().parents[3] / 'config'
-    if repo.is_dir():
-        return repo
-    return Path(sys.prefix) / 'share' / 'binpick' / 'config'
+    return source_or_share('config')
+
+
+def source_or_share(name: str) -> Path:
+    """``name`` (a folder of this repository: config, models/demo) in the checkout binpick runs from, or
+    where setup.py installed it: PREFIX/share/binpick/ of a colcon or pip install (PREFIX/lib/pythonX.Y/
+    site-packages/binpick/ is this package), or of the Python prefix."""
+    here = Path(__file__).resolve()
+    candidates = [here.parents[3] / name, here.parents[4] / 'share' / 'binpick' / name,
+                  Path(sys.prefix) / 'share' / 'binpick' / name]
+    return next((p for p in candidates if p.is_dir()), candidates[0])
 
 
 def load_params(name_or_path: str | Path) -> dict[str, Any]:

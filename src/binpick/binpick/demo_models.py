@@ -9,11 +9,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-_HERE = Path(__file__).resolve()
-# this checkout's models/demo/; in a colcon install (PREFIX/lib/pythonX.Y/site-packages/binpick/) the
-# copy setup.py installs into PREFIX/share/binpick/models/demo/
-_CANDIDATES = (_HERE.parents[3] / 'models' / 'demo', _HERE.parents[4] / 'share' / 'binpick' / 'models' / 'demo')
-SHIPPED = next((p for p in _CANDIDATES if p.is_dir()), _CANDIDATES[0])
+from binpick.config import source_or_share
+
+SHIPPED = source_or_share('models/demo')   # this checkout's, or the copy setup.py installs
 
 
 def model_paths(folder: Path, object_name: str) -> dict[str, Path]:
