@@ -1,0 +1,60 @@
+"""How many of the teacher's pseudo labels are right: candidates on the real-emulated train split (the
+frames self-training labels), the μ+σ selection of each criterion, and the share of accepted candidates
+whose pose is correct (ADD(-S) < 0.1 d against the evaluation ground truth: diagnosis only).
+
+    .venv/bin/python bench/pseudo_label_precision.py --data runs/teacher/zigzag_bracket/real \\
+        --teacher models/demo/zigzag_bracket_pose_lb.pt --seg models/demo/zigzag_bracket_seg.pt [--scenes 6]
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--data', required=True, type=Path, help='real-emulated binpick synth dataset')
+    parser.add_argument('--teacher', required=True, help='pose checkpoint')
+    parser.add_argument('--seg', required=True, help='segmentation checkpoint')
+    parser.add_argument('--scenes', type=int, default=6, help='first N train scenes')
+    parser.add_argument('--masks', type=Path, help='mask cache folder (default DATA/../masks/SEG-NAME/train)')
+    parser.add_argument('--threads', type=int, default=1)
+    args = parser.parse_args()
+
+    import torch
+
+    from binpick.catalog import Catalog
+    from binpick.data.bop import BopSplit
+    from binpick.perception.mask_store import MaskStore
+    from binpick.perception.pose.estimator import PoseEstimator
+    from binpick.perception.segmentation import Segmenter
+    from binpick.selftrain.experiment import pseudo_label_precision
+    from binpick.selftrain.loop import label_frames, select_candidates
+    from binpick.selftrain.perceptual import PerceptualDistance
+    from binpick.selftrain.scores import PoseScorer
+    torch.set_num_threads(args.threads)
+    catalog = Catalog()
+    teacher = PoseEstimator.load(args.teacher, catalog)
+    obj = catalog.get(teacher.config.object_name)
+    split = BopSplit(args.data / 'train')
+    scenes = split.scene_ids()[:args.scenes]
+    store = MaskStore(args.masks or args.data.parent / 'masks' / Path(args.seg).stem / 'train')
+    store.fill(split, Segmenter.load(args.seg, catalog), obj.name)
+    t0 = time.perf_counter()
+    candidates = label_frames(teacher, PoseScorer(obj, PerceptualDistance('auto')), split, store, scene_ids=scenes)
+    seconds = time.perf_counter() - t0
+    gt = BopSplit(args.data / 'train', args.data / 'gt_eval_only' / 'train')
+    pts = obj.sample_points(1000)
+    print(f'{len(candidates)} candidates in {len(scenes)} scenes, {1000 * seconds / max(1, len(candidates)):.0f} ms '
+          'per candidate (pose + scores)')
+    for criterion in ('both', 'appearance', 'geometry'):
+        selection = select_candidates(candidates, criterion)
+        p = pseudo_label_precision(candidates, selection.accepted, gt, obj, pts)
+        print(f'{criterion:10s} accepted {int(selection.accepted.sum()):4d} / {len(candidates)}: precision '
+              f'{100 * p["precision_accepted"]:.1f} % (all candidates {100 * p["precision_all"]:.1f} %, '
+              f'rejected {100 * p["precision_rejected"]:.1f} %)')
+
+
+if __name__ == '__main__':
+    main()
