@@ -19,6 +19,7 @@ def main() -> None:
     parser.add_argument('--seg', required=True, help='segmentation checkpoint')
     parser.add_argument('--scenes', type=int, default=6, help='first N train scenes')
     parser.add_argument('--masks', type=Path, help='mask cache folder (default DATA/../masks/SEG-NAME/train)')
+    parser.add_argument('--calibration', help='also the calibrated criterion (binpick calibrate-selection JSON)')
     parser.add_argument('--threads', type=int, default=1)
     args = parser.parse_args()
 
@@ -29,6 +30,7 @@ def main() -> None:
     from binpick.perception.mask_store import MaskStore
     from binpick.perception.pose.estimator import PoseEstimator
     from binpick.perception.segmentation import Segmenter
+    from binpick.selftrain.calibration import Calibration
     from binpick.selftrain.experiment import pseudo_label_precision
     from binpick.selftrain.loop import label_frames, select_candidates
     from binpick.selftrain.perceptual import PerceptualDistance
@@ -48,8 +50,9 @@ def main() -> None:
     pts = obj.sample_points(1000)
     print(f'{len(candidates)} candidates in {len(scenes)} scenes, {1000 * seconds / max(1, len(candidates)):.0f} ms '
           'per candidate (pose + scores)')
-    for criterion in ('both', 'appearance', 'geometry'):
-        selection = select_candidates(candidates, criterion)
+    calibration = Calibration.load(args.calibration) if args.calibration else None
+    for criterion in ('both', 'appearance', 'geometry') + (('calibrated',) if calibration else ()):
+        selection = select_candidates(candidates, criterion, calibration)
         p = pseudo_label_precision(candidates, selection.accepted, gt, obj, pts)
         print(f'{criterion:10s} accepted {int(selection.accepted.sum()):4d} / {len(candidates)}: precision '
               f'{100 * p["precision_accepted"]:.1f} % (all candidates {100 * p["precision_all"]:.1f} %, '

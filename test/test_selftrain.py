@@ -10,12 +10,14 @@ from conftest import small_synth_dataset
 from binpick.catalog import Catalog
 from binpick.data import atomic
 from binpick.data.bop import BopSplit
+from binpick.data.errors import DataFormatError
 from binpick.geometry import axis_angle, visible_points
 from binpick.perception import checkpoint
 from binpick.perception.mask_store import MaskStore
 from binpick.perception.pose.labels import labels_from_bop
 from binpick.perception.pose.network import PoseNetConfig
 from binpick.perception.pose.train import PoseTrainConfig, train_pose
+from binpick.selftrain.calibration import Calibration, fit_thresholds
 from binpick.selftrain.loop import SelfTrainConfig, SelfTrainError, self_train, unlabeled_split
 from binpick.selftrain.perceptual import PerceptualDistance
 from binpick.selftrain.scores import PoseScorer, chamfer_distance, mask_similarity
@@ -70,6 +72,25 @@ def test_selection_thresholds():
     assert not select(np.ones(3), np.ones(3)).accepted.any()     # nothing below mu + 0
     with pytest.raises(ValueError, match='criterion'):
         select(d_a, d_g, 'vibes')
+
+
+def test_calibrated_thresholds_reach_the_target_precision(tmp_path):
+    rng = np.random.default_rng(0)
+    d_g = rng.uniform(0.0, 0.01, 2000)
+    d_a = rng.uniform(0.0, 1.0, 2000)
+    correct = (d_g < 0.003) & (rng.uniform(size=2000) < 0.95)        # right when the depth fits, mostly
+    cal = fit_thresholds(d_a, d_g, correct, target_precision=0.9)
+    assert cal.precision >= 0.9 and 0.0025 < cal.tau_geometry_m < 0.0035 and cal.accepted_share > 0.2
+    chosen = select(d_a, d_g, 'calibrated', cal)
+    assert chosen.accepted.sum() == round(cal.accepted_share * 2000) and correct[chosen.accepted].mean() >= 0.9
+    assert select(d_a, d_g).accepted.mean() > cal.accepted_share + 0.1   # mu + sigma accepts more, worse ones
+    cal.save(tmp_path / 'cal.json')
+    assert Calibration.load(tmp_path / 'cal.json') == cal
+    (tmp_path / 'bad.json').write_text('{"tau_geometry_m": "x"}')
+    with pytest.raises(DataFormatError, match='tau_geometry_m'):
+        Calibration.load(tmp_path / 'bad.json')
+    with pytest.raises(ValueError, match='needs a calibration'):
+        select(d_a, d_g, 'calibrated')
 
 
 def test_a_zero_threshold_is_a_threshold():

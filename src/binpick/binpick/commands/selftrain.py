@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from binpick.commands.args import positive, set_threads
+from binpick.selftrain.selection import CRITERIA
 
 
 def _cmd_selftrain_bag(args: argparse.Namespace) -> int:
@@ -36,6 +37,41 @@ def _cmd_selftrain_bag(args: argparse.Namespace) -> int:
     return 0 if result.success else 1
 
 
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    """Label a synthetic split with the teacher, mark each candidate right or wrong with its ground truth,
+    and fit the thresholds that accept the most at the target precision."""
+    import tempfile
+
+    from binpick.catalog import Catalog
+    from binpick.data.bop import BopSplit
+    from binpick.perception.mask_store import MaskStore
+    from binpick.perception.pose.estimator import PoseEstimator
+    from binpick.perception.segmentation import Segmenter
+    from binpick.selftrain.calibration import fit_thresholds
+    from binpick.selftrain.experiment import candidates_correct
+    from binpick.selftrain.loop import label_frames
+    from binpick.selftrain.perceptual import PerceptualDistance
+    from binpick.selftrain.scores import PoseScorer
+    set_threads(args.threads)
+    catalog = Catalog()
+    teacher = PoseEstimator.load(args.teacher, catalog)
+    obj = catalog.get(teacher.config.object_name)
+    split = BopSplit(Path(args.data) / 'test')
+    with tempfile.TemporaryDirectory() as tmp:
+        store = MaskStore(tmp)
+        store.fill(split, Segmenter.load(args.seg_ckpt, catalog), obj.name)
+        candidates = label_frames(teacher, PoseScorer(obj, PerceptualDistance(args.perceptual)), split, store)
+    correct = candidates_correct(candidates, split, obj, obj.sample_points(1000))
+    calibration = fit_thresholds([c.d_appearance for c in candidates], [c.d_geo_m for c in candidates], correct,
+                                 args.target_precision, source=f'{split.root}, teacher {args.teacher}')
+    calibration.save(args.out)
+    tau_a = 'not used' if calibration.tau_appearance is None else f'{calibration.tau_appearance:.4f}'
+    print(f'{len(candidates)} candidates, {100 * correct.mean():.1f} % correct; tau_a {tau_a}, tau_g '
+          f'{1000 * calibration.tau_geometry_m:.2f} mm accept {100 * calibration.accepted_share:.1f} % at precision '
+          f'{100 * calibration.precision:.1f} % (target {100 * args.target_precision:.0f} %); written to {args.out}')
+    return 0
+
+
 def _cmd_selftrain(args: argparse.Namespace) -> int:
     from binpick.catalog import Catalog
     from binpick.data.bop import BopSplit
@@ -44,6 +80,10 @@ def _cmd_selftrain(args: argparse.Namespace) -> int:
     from binpick.perception.segmentation import Segmenter
     from binpick.selftrain.loop import SelfTrainConfig, self_train, unlabeled_split
     set_threads(args.threads)
+    if args.bag and args.criterion == 'calibrated':
+        from binpick.errors import BinpickError
+        raise BinpickError('--criterion calibrated is for --unlabeled runs; a bag goes through the retrainer\'s job, '
+                           'which selects with mu + sigma')
     if args.bag:
         return _cmd_selftrain_bag(args)
     catalog = Catalog()
@@ -51,7 +91,9 @@ def _cmd_selftrain(args: argparse.Namespace) -> int:
     obj = catalog.get(PoseEstimator.load(args.teacher, catalog).config.object_name)
     masks = MaskStore(Path(args.out) / 'masks')
     masks.fill(BopSplit(split_dir), Segmenter.load(args.seg_ckpt, catalog), obj.name)
-    config = SelfTrainConfig(iterations=args.iterations, criterion=args.criterion, geometry=args.geometry,
+    config = SelfTrainConfig(iterations=args.iterations, criterion=args.criterion,
+                             calibration=str(Path(args.calibration).resolve()) if args.calibration else '',
+                             geometry=args.geometry,
                              perceptual=args.perceptual, student_epochs=args.student_epochs,
                              student_lr=args.student_lr, seed=args.seed)
     records = self_train(args.teacher, split_dir, args.out, masks, config, catalog)
@@ -98,7 +140,10 @@ def register(sub) -> None:
     p.add_argument('--seg-ckpt', required=True, help='segmentation checkpoint for the instance masks')
     p.add_argument('--out', required=True, help='run folder (resumable)')
     p.add_argument('--iterations', type=positive, default=5)
-    p.add_argument('--criterion', choices=['both', 'appearance', 'geometry'], default='both')
+    p.add_argument('--criterion', choices=list(CRITERIA), default='both',
+                   help="both (the paper's mu + sigma on d_a and d_g), appearance, geometry, or calibrated: the "
+                   'fixed thresholds of --calibration')
+    p.add_argument('--calibration', help='with --criterion calibrated: JSON written by binpick calibrate-selection')
     p.add_argument('--geometry', choices=['visible', 'whole'], default='visible',
                    help='d_g against the visible model surface (paper) or the whole model (authors\' code)')
     p.add_argument('--perceptual', choices=['auto', 'lpips-alex', 'effnet-lite0'], default='auto')
@@ -107,6 +152,17 @@ def register(sub) -> None:
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--threads', type=positive)
     p.set_defaults(func=_cmd_selftrain)
+
+    p = sub.add_parser('calibrate-selection', help='fit pseudo-label thresholds at a target precision on a '
+                       'synthetic split with ground truth (for selftrain --criterion calibrated)')
+    p.add_argument('--teacher', required=True, help='pose checkpoint whose labels are to be selected')
+    p.add_argument('--data', required=True, help='synthetic binpick synth dataset (its test split is used)')
+    p.add_argument('--seg-ckpt', required=True, help='segmentation checkpoint for the instance masks')
+    p.add_argument('--out', required=True, help='calibration JSON to write')
+    p.add_argument('--target-precision', type=float, default=0.9)
+    p.add_argument('--perceptual', choices=['auto', 'lpips-alex', 'effnet-lite0'], default='auto')
+    p.add_argument('--threads', type=positive)
+    p.set_defaults(func=_cmd_calibrate)
 
     p = sub.add_parser('experiment', help='LB, self-training (both criteria and each alone), UB: report')
     p.add_argument('--object', default='zigzag_bracket')

@@ -26,7 +26,7 @@ from binpick.perception.pose.estimator import PoseEstimator
 from binpick.perception.pose.labels import labels_from_bop
 from binpick.perception.pose.train import PoseTrainConfig, train_pose
 from binpick.selftrain.loop import SelfTrainConfig, self_train
-from binpick.selftrain.selection import CRITERIA, Selection
+from binpick.selftrain.selection import PAPER_CRITERIA, Selection
 
 
 @dataclass
@@ -42,7 +42,7 @@ class ExperimentConfig:
     seg_score_threshold: float = 0.5
     teacher: PoseTrainConfig = field(default_factory=PoseTrainConfig)
     selftrain: SelfTrainConfig = field(default_factory=SelfTrainConfig)
-    criteria: tuple[str, ...] = CRITERIA
+    criteria: tuple[str, ...] = PAPER_CRITERIA
     ablation_iterations: int | None = None   # iterations of the d_a-only / d_g-only runs (default: as both)
 
     @classmethod
@@ -56,16 +56,23 @@ def _stage(log, text: str) -> None:
     log(f'== {text}')
 
 
-def pseudo_label_precision(candidates: list[Candidate], accepted: np.ndarray, gt_split: BopSplit,
-                           obj, pts_m: np.ndarray) -> dict:
-    """Share of candidates whose pose is correct (ADD(-S) < 0.1 d against the nearest ground-truth
-    instance of the frame), among the accepted, the rejected and all. Diagnosis only."""
+def candidates_correct(candidates: list[Candidate], gt_split: BopSplit, obj, pts_m: np.ndarray) -> np.ndarray:
+    """(N,) bool: the candidate's pose is correct (ADD(-S) < 0.1 d against the nearest ground-truth
+    instance of its frame). Uses ground truth: diagnosis and calibration on synthetic data only."""
     correct = np.zeros(len(candidates), dtype=bool)
     for n, c in enumerate(candidates):
         frame_gt = gt_split.annotations(c.scene_id)[1].get(c.im_id, [])
         errors = [add_or_adds(np.array(c.T_cam_obj), g.T_cam_obj, pts_m, obj.info.is_symmetric)
                   for g in frame_gt if g.obj_id == obj.obj_id]
         correct[n] = bool(errors) and bool(is_correct(min(errors), obj.info.diameter_m))
+    return correct
+
+
+def pseudo_label_precision(candidates: list[Candidate], accepted: np.ndarray, gt_split: BopSplit,
+                           obj, pts_m: np.ndarray) -> dict:
+    """Share of candidates whose pose is correct (:func:`candidates_correct`), among the accepted, the
+    rejected and all. Diagnosis only."""
+    correct = candidates_correct(candidates, gt_split, obj, pts_m)
     share = lambda m: float(correct[m].mean()) if m.any() else float('nan')  # noqa: E731
     return {'precision_accepted': share(accepted), 'precision_rejected': share(~accepted),
             'precision_all': share(np.ones(len(correct), dtype=bool)),

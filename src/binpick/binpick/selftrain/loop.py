@@ -45,7 +45,8 @@ class SelfTrainError(BinpickError):
 @dataclass(frozen=True)
 class SelfTrainConfig:
     iterations: int = 5
-    criterion: str = 'both'          # both | appearance (d_a only) | geometry (d_g only)
+    criterion: str = 'both'          # both | appearance (d_a only) | geometry (d_g only) | calibrated
+    calibration: str = ''            # with calibrated: the JSON of binpick calibrate-selection
     geometry: str = 'visible'        # visible (paper) | whole (authors' code)
     perceptual: str = 'auto'         # auto | lpips-alex | effnet-lite0
     student_epochs: int = 4
@@ -94,9 +95,9 @@ def label_frames(estimator: PoseEstimator, scorer: PoseScorer, split: BopSplit, 
     return candidates
 
 
-def select_candidates(candidates: list[Candidate], criterion: str) -> Selection:
+def select_candidates(candidates: list[Candidate], criterion: str, calibration=None) -> Selection:
     return select(np.array([c.d_appearance for c in candidates]), np.array([c.d_geo_m for c in candidates]),
-                  criterion)
+                  criterion, calibration)
 
 
 def self_train(teacher: str | Path, unlabeled: str | Path, out: str | Path, masks: MaskStore,
@@ -130,6 +131,12 @@ def self_train(teacher: str | Path, unlabeled: str | Path, out: str | Path, mask
 
     split = BopSplit(split_dir)
     scorer = PoseScorer(obj, PerceptualDistance(config.perceptual), config.geometry)
+    calibration = None
+    if config.criterion == 'calibrated':
+        from binpick.selftrain.calibration import Calibration
+        if not config.calibration:
+            raise SelfTrainError('--criterion calibrated needs --calibration FILE (binpick calibrate-selection)')
+        calibration = Calibration.load(config.calibration)
     records, current = [], Path(teacher)
     for k in range(1, config.iterations + 1):
         d = out / f'iter_{k:02d}'
@@ -146,7 +153,7 @@ def self_train(teacher: str | Path, unlabeled: str | Path, out: str | Path, mask
             candidates = label_frames(estimator, scorer, split, masks, progress, f'iteration {k}: labelling')
             atomic.write_json(cand_path, [asdict(c) for c in candidates], indent=None)
         label_s = time.perf_counter() - t0
-        selection = select_candidates(candidates, config.criterion)
+        selection = select_candidates(candidates, config.criterion, calibration)
         n_acc = int(selection.accepted.sum())
         log(f'iteration {k}: {n_acc} of {len(candidates)} candidates accepted ({config.criterion}; '
             f'tau_a={selection.tau_appearance}, tau_g={selection.tau_geometry_m} m; {scorer.perceptual.name})')

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-CRITERIA = ('both', 'appearance', 'geometry')
+PAPER_CRITERIA = ('both', 'appearance', 'geometry')   # the paper's Table 2
+CRITERIA = (*PAPER_CRITERIA, 'calibrated')
 
 
 @dataclass
@@ -40,13 +41,20 @@ def passes(d_appearance, d_geometry_m, tau_appearance: float | None, tau_geometr
     return accepted
 
 
-def select(d_appearance: np.ndarray, d_geometry_m: np.ndarray, criterion: str = 'both') -> Selection:
+def select(d_appearance: np.ndarray, d_geometry_m: np.ndarray, criterion: str = 'both',
+           calibration=None) -> Selection:
     """Apply the mu + sigma thresholds; ``criterion``: both (the paper), appearance (d_a only) or
-    geometry (d_g only), the ablations of the paper's Table 2. The one selection rule of the offline
-    loop, the retrainer and the recorder."""
+    geometry (d_g only), the ablations of the paper's Table 2; or calibrated: the fixed thresholds of a
+    :class:`~binpick.selftrain.calibration.Calibration` (``calibration``). The one selection rule of the
+    offline loop, the retrainer and the recorder."""
     if criterion not in CRITERIA:
         raise ValueError(f'criterion must be one of {CRITERIA}, not {criterion!r}')
     d_a, d_g = np.asarray(d_appearance, dtype=np.float64), np.asarray(d_geometry_m, dtype=np.float64)
-    tau_a = threshold(d_a) if criterion in ('both', 'appearance') else None
-    tau_g = threshold(d_g) if criterion in ('both', 'geometry') else None
+    if criterion == 'calibrated':
+        if calibration is None:
+            raise ValueError('criterion calibrated needs a calibration (binpick calibrate-selection)')
+        tau_a, tau_g = calibration.tau_appearance, calibration.tau_geometry_m
+    else:
+        tau_a = threshold(d_a) if criterion in ('both', 'appearance') else None
+        tau_g = threshold(d_g) if criterion in ('both', 'geometry') else None
     return Selection(passes(d_a, d_g, tau_a, tau_g), tau_a, tau_g)
