@@ -32,7 +32,12 @@ def ship(seg: Path, pose: Path, out: Path = SHIPPED) -> dict[str, Path]:
 
 if __name__ == '__main__':
     parser = argparse.ArgumentParser(description='ship WORK/seg.pt and WORK/pose_lb.pt as the demo models')
-    parser.add_argument('work', type=Path, help='the work folder of bench/pose_bounds.sh')
+    parser.add_argument('work', type=Path, nargs='?', help='the work folder of bench/pose_bounds.sh')
+    parser.add_argument('--seg', type=Path, help='segmentation checkpoint (default WORK/seg.pt)')
+    parser.add_argument('--pose', type=Path, help='pose checkpoint (default WORK/pose_lb.pt)')
     args = parser.parse_args()
-    for kind, path in ship(args.work / 'seg.pt', args.work / 'pose_lb.pt').items():
+    if args.work is None and not (args.seg and args.pose):
+        parser.error('give WORK, or both --seg and --pose')
+    seg, pose = args.seg or args.work / 'seg.pt', args.pose or args.work / 'pose_lb.pt'
+    for kind, path in ship(seg, pose).items():
         print(f'{kind}: {path} ({path.stat().st_size / 1e6:.1f} MB)')
