@@ -13,7 +13,7 @@ from binpick.nodes import base, msgs
 from binpick.nodes.flow import LatestWorker
 from binpick.nodes.frames import perceived_frame
 from binpick.perception.model_registry import ModelRegistry, sha256
-from binpick.perception.pose.estimator import PoseEstimator
+from binpick.perception.pose.estimator import DEFAULT_HYPOTHESES, PoseEstimator
 from binpick_interfaces.msg import ModelUpdate, ObjectPose, ObjectPoseArray
 
 
@@ -25,7 +25,9 @@ class PoseEstimationNode(base.BinpickNode):
         self.obj = self.catalog.get(self.object_id)
         registry = ModelRegistry(self.param('model_dir', ''), self.param('pose_checkpoint', '') or None)
         current = registry.current()
-        self.model = (PoseEstimator.load(current.path, self.catalog, self.object_id), current.version)
+        self.inference = {'inference': str(self.param('inference', 'full')),
+                          'hypotheses': int(self.param('hypotheses', DEFAULT_HYPOTHESES))}
+        self.model = (self.load(current.path), current.version)
         self.swaps = 0
         self._swap_lock = threading.Lock()
         self.poses = self.create_publisher(ObjectPoseArray, base.POSES, base.SENSOR_QOS)
@@ -35,6 +37,10 @@ class PoseEstimationNode(base.BinpickNode):
         self.create_subscription(ModelUpdate, base.MODEL_UPDATES, self.guarded(base.MODEL_UPDATES, self.on_update),
                                  base.LATCHED_QOS)
         self.get_logger().info(f'pose model v{self.version} ({current.path}) for {self.object_id}')
+
+    def load(self, path) -> PoseEstimator:
+        """A pose checkpoint for this node's part, with the node's inference setting."""
+        return PoseEstimator.load(path, self.catalog, self.object_id, **self.inference)
 
     @property
     def version(self) -> int:
@@ -86,7 +92,7 @@ class PoseEstimationNode(base.BinpickNode):
                 raise msgs.BadMessage(f'{base.MODEL_UPDATES}: v{msg.version} {msg.path} fails its checksum; keeping '
                                       f'{self.model_version}')
             try:
-                estimator = PoseEstimator.load(msg.path, self.catalog, self.object_id)
+                estimator = self.load(msg.path)
             except Exception as e:  # noqa: BLE001 - any load failure keeps the model in service
                 raise msgs.BadMessage(f'{base.MODEL_UPDATES}: v{msg.version} {msg.path} does not load ({e}); '
                                       f'keeping {self.model_version}') from None
