@@ -63,3 +63,24 @@ def test_a_crash_between_checkpoint_and_current_json_keeps_the_old_model(tmp_pat
     assert published.version == 1
     doc = json.loads((tmp_path / 'models' / 'current.json').read_text())
     assert doc['sha256'] == sha256(published.path) and published.path.read_bytes() == b'model one'
+
+
+def test_a_worker_stops_in_time_and_says_when_it_left_a_frame_unfinished():
+    import threading
+    import time
+
+    from binpick.nodes import flow
+    release, done = threading.Event(), []
+    slow = flow.LatestWorker(lambda item: (release.wait(5), done.append(item)), name='slow-test')
+    slow.submit(1)
+    time.sleep(0.1)                         # the item is in progress
+    t0 = time.monotonic()
+    slow.stop(timeout_s=0.3)
+    assert time.monotonic() - t0 < 1.0 and 'slow-test' in flow.ABANDONED
+    release.set()
+    quick = flow.LatestWorker(done.append, name='quick-test')
+    quick.submit(2)
+    time.sleep(0.1)
+    quick.stop()
+    assert 'quick-test' not in flow.ABANDONED and 2 in done
+    flow.ABANDONED.remove('slow-test')

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
 import traceback
 from collections import Counter
 from collections.abc import Callable
@@ -14,7 +13,7 @@ from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 
-from binpick.nodes.flow import StampSync
+from binpick.nodes.flow import ABANDONED, StampSync
 from binpick.nodes.msgs import BadMessage, CameraInfo, Image, stamp_ns
 from binpick.stopping import stop_on_signals
 from binpick_interfaces.msg import InstanceSegmentation, ObjectPoseArray
@@ -116,13 +115,12 @@ def run(make_node: Callable[[], Node], args: list[str] | None = None) -> int:
 
 
 def _exit_past_unfinished_work() -> None:
-    """Exit now (code 0) when a worker thread is still inside a frame that ``close`` gave up waiting for.
+    """Exit now (code 0) when a worker is still inside a frame that ``close`` gave up waiting for.
 
     Interpreter shutdown would tear down torch/Open3D under that thread and abort the process; what the
     frame would have written is written atomically, so leaving it unfinished loses nothing stored."""
-    busy = [t.name for t in threading.enumerate() if t is not threading.main_thread() and t.is_alive()]
-    if busy:
-        print(f'{os.path.basename(sys.argv[0])}: leaving unfinished work in thread(s) {", ".join(busy)}',
+    if ABANDONED:
+        print(f'binpick: left the unfinished frame of worker(s) {", ".join(ABANDONED)} to stop in time',
               file=sys.stderr, flush=True)
         sys.stdout.flush()
         os._exit(0)

@@ -39,6 +39,9 @@ class StampSync:
             self.on_complete(stamp_ns, entry)
 
 
+ABANDONED: list[str] = []   # names of workers whose stop() left an item unfinished (this process)
+
+
 class LatestWorker:
     """Runs ``process(item)`` in its own thread on the most recent item submitted; an item still waiting
     when a newer one arrives is dropped (counted in ``dropped``)."""
@@ -86,3 +89,5 @@ class LatestWorker:
             self._stop = True
             self._cond.notify()
         self._thread.join(timeout=timeout_s)
+        if self._thread.is_alive():
+            ABANDONED.append(self._thread.name)
