@@ -124,7 +124,7 @@ def _cpu_hog():
 
 
 @pytest.mark.ros
-@pytest.mark.parametrize('sig', [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize('sig', [signal.SIGINT, signal.SIGTERM], ids=['SIGINT', 'SIGTERM'])
 def test_bringup_started_in_the_background_stops_under_load(tmp_path, cell_models, sig):
     """`binpick bringup &` in a script inherits SIGINT ignored; it still stops every node within 10 s of
     SIGINT or SIGTERM, with both cores busy."""
