@@ -118,8 +118,10 @@ def evaluate_part(args) -> dict:
         stores[name] = lambda s, i, _rgb, store=store: store.masks(s, i)
 
     lb = {mode: PoseEstimator.load(args.lb, catalog, inference=mode) for mode in ('net', 'icp', 'full')}
+    lb['full_5'] = PoseEstimator.load(args.lb, catalog, inference='full', hypotheses=5)
+    lb['full_20'] = PoseEstimator.load(args.lb, catalog, inference='full', hypotheses=20)
     rows: dict = {}
-    for mode in ('net', 'icp', 'full'):
+    for mode in ('net', 'icp', 'full', 'full_5', 'full_20'):
         rows[f'lb_{mode}_real'] = _pose_row(lb[mode], domains['real'] / 'test', obj, stores['real'],
                                             max_images=args.max_images)
         print(mode, rows[f'lb_{mode}_real'], flush=True)
@@ -184,7 +186,9 @@ def report(results: dict) -> str:
                   '| --- | --- | --- | --- | --- |']
         labels = {'lb_net_real': ('LB, network alone, real', 'predicted'),
                   'lb_icp_real': ('LB, + ICP, real', 'predicted'),
-                  'lb_full_real': ('**LB, full path (the cell), real**', 'predicted'),
+                  'lb_full_real': ('**LB, full path (the cell, 10 anchors), real**', 'predicted'),
+                  'lb_full_5_real': ('LB, full path with 5 anchors, real', 'predicted'),
+                  'lb_full_20_real': ('LB, full path with 20 anchors, real', 'predicted'),
                   'lb_full_real_gt_masks': ('LB, full path, real', 'ground truth'),
                   'ub_full_real': ('UB, full path, real', 'predicted'),
                   'oracle_real': ('oracle (ICP from GT), real', 'ground truth'),

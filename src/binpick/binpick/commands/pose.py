@@ -46,10 +46,11 @@ def _cmd_eval_pose(args: argparse.Namespace) -> int:
     from binpick.data import atomic
     from binpick.data.bop_results import write_results_csv
     from binpick.evaluation.pose_eval import evaluate_pose, segmenter_masks
-    from binpick.perception.pose.estimator import PoseEstimator
+    from binpick.perception.pose.estimator import DEFAULT_HYPOTHESES, PoseEstimator
     set_threads(args.threads)
     catalog = Catalog()
-    estimator = PoseEstimator.load(args.ckpt, catalog, inference=args.inference, hypotheses=args.hypotheses)
+    estimator = PoseEstimator.load(args.ckpt, catalog, inference=args.inference,
+                                   hypotheses=args.hypotheses or DEFAULT_HYPOTHESES)
     obj = catalog.get(estimator.config.object_name)
     segmenter = None
     if args.masks == 'predicted':
@@ -108,7 +109,8 @@ def register(sub) -> None:
     p.add_argument('--inference', choices=['net', 'icp', 'full'], default='full',
                    help='net: the network alone; icp: + ICP against the observed points; full (default, what the '
                    'cell runs): several anchors, each refined by ICP, the best match to the depth kept')
-    p.add_argument('--hypotheses', type=positive, default=20, help='anchors tried per instance with --inference full')
+    p.add_argument('--hypotheses', type=positive,
+                   help='anchors tried per instance with --inference full (default: the estimator\'s, 10)')
     p.add_argument('--rule', choices=sorted(RULES), default=DEFAULT_RULE,
                    help='bop19 (default): targets at least 10 %% visible, only as many best-scored estimates per '
                    'image as targets; binpick: targets at least 30 %% visible, every estimate scored')
