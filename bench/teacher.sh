@@ -3,7 +3,8 @@
 # results/teacher/ (bench/teacher.py). Every step is resumable: rerun the same command after a stop.
 #   bash bench/teacher.sh [OBJECT] [WORKDIR]
 # Env: SEG_EPOCHS (default 5), SEG_ITERS (iterations per epoch, default 250), SKIP_UB=1 to reuse the
-# LB as the UB (no UB training), THREADS (torch threads, default all cores).
+# LB as the UB (no UB training), THREADS (torch threads, default all cores). A part without shipped models
+# gets its segmentation from ImageNet weights (raise SEG_EPOCHS) and its LB trained here (8 epochs).
 # Wall time on 2 cores (zigzag_bracket): datasets about 6 min, segmentation about 3.5 s per iteration,
 # UB about 30 min, evaluation about 15 min.
 set -euo pipefail
@@ -33,9 +34,14 @@ $BP train-seg --data "$WORK/syn" --out "$WORK/seg.pt" "${INIT_SEG[@]}" --epochs 
   --max-iters-per-epoch "$SEG_ITERS" --val-images 20 --resume $THREADS_ARG
 stamp "segmentation done"
 
-# 3. pose: the LB is the shipped teacher; the UB is it fine-tuned on the real train split's evaluation GT
+# 3. pose: the LB is the shipped teacher (or, for a part without one, trained here on the synthetic set);
+#    the UB is the LB fine-tuned on the real train split's evaluation GT
 LB=models/demo/${OBJ}_pose_lb.pt
-[ -f "$WORK/pose_lb.pt" ] && LB=$WORK/pose_lb.pt
+if [ ! -f "$LB" ]; then
+  LB=$WORK/pose_lb.pt
+  $BP train-pose --object "$OBJ" --data "$WORK/syn" --out "$LB" --resume $THREADS_ARG
+  stamp "LB done"
+fi
 if [ -z "${SKIP_UB:-}" ]; then
   $BP train-pose --object "$OBJ" --data "$WORK/real" --use-eval-gt --init "$LB" --out "$WORK/pose_ub.pt" \
     --resume $THREADS_ARG
