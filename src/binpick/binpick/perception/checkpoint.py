@@ -55,14 +55,20 @@ def load(path: str | Path, kind: str, objects: dict[str, str] | None = None) -> 
         found = ckpt.get('kind') if isinstance(ckpt, dict) else type(ckpt).__name__
         raise CheckpointError(f'{path}: expected a {kind} checkpoint, found {found!r}')
     if objects is not None:
-        trained = ckpt.get('objects', {})
-        if set(trained) != set(objects):
-            raise CheckpointError(f'{path}: trained for objects {sorted(trained)}, not {sorted(objects)}')
-        changed = [n for n in objects if trained[n] != objects[n]]
-        if changed:
-            raise CheckpointError(f'{path}: the CAD of {", ".join(changed)} changed since this model was '
-                                  'trained (catalog fingerprint differs); retrain it')
+        check_objects(path, ckpt, objects)
     return ckpt
+
+
+def check_objects(path: str | Path, ckpt: dict[str, Any], objects: dict[str, str]) -> None:
+    """Refuse a loaded checkpoint trained for other objects, or for CAD that has changed since
+    (``objects``: name -> catalog fingerprint). For loaders that learn the objects from the file itself."""
+    trained = ckpt.get('objects', {})
+    if set(trained) != set(objects):
+        raise CheckpointError(f'{path}: trained for objects {sorted(trained)}, not {sorted(objects)}')
+    changed = [n for n in objects if trained[n] != objects[n]]
+    if changed:
+        raise CheckpointError(f'{path}: the CAD of {", ".join(changed)} changed since this model was '
+                              'trained (catalog fingerprint differs); retrain it')
 
 
 def strip(path: str | Path, out: str | Path, kind: str) -> None:

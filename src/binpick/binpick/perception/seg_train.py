@@ -69,20 +69,21 @@ def train_segmentation(train_splits: list[Path], out: Path, object_names: list[s
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.SGD(params, lr=train.lr, momentum=train.momentum, weight_decay=train.weight_decay)
     state = checkpoint.TrainState()
-    if resume and Path(out).is_file():
-        raw = checkpoint.load(out, segmentation.KIND, {n: catalog.get(n).fingerprint for n in config.object_names})
+
+    def load_weights(path: Path, mismatch: str) -> dict:
+        """The checkpoint at ``path``, its weights copied into the model (float16 ones into float32)."""
+        raw = checkpoint.load(path, segmentation.KIND, {n: catalog.get(n).fingerprint for n in config.object_names})
         if raw['config'] != asdict(config):
-            raise checkpoint.CheckpointError(f'{out}: was trained with another model configuration; '
-                                             'remove it or train without --resume')
+            raise checkpoint.CheckpointError(f'{path}: {mismatch}')
         model.load_state_dict(raw['model'])
+        return raw
+    if resume and Path(out).is_file():
+        raw = load_weights(out, 'was trained with another model configuration; remove it or train without --resume')
         optimizer.load_state_dict(raw['optimizer'])
         state = checkpoint.TrainState(**raw['state'])
         log(f'resuming {out} at epoch {state.epoch + 1}, iteration {state.iteration}')
     elif init is not None:
-        raw = checkpoint.load(init, segmentation.KIND, {n: catalog.get(n).fingerprint for n in config.object_names})
-        if raw['config'] != asdict(config):
-            raise checkpoint.CheckpointError(f'{init}: has another model configuration than this training')
-        model.load_state_dict(raw['model'])   # float16 weights of a stripped checkpoint are copied into float32
+        load_weights(init, 'has another model configuration than this training')
         log(f'starting from the weights of {init}')
 
     dataset = SegTrainDataset(BopSegSource(train_splits, labels), train.copy_paste_prob, train.seed)

@@ -57,7 +57,7 @@ class Segmenter:
             if name not in catalog:
                 raise checkpoint.CheckpointError(f'{path}: trained for {name!r}, which is not in the catalog')
             objects[name] = catalog.get(name).fingerprint
-        checkpoint.load(path, KIND, objects)
+        checkpoint.check_objects(path, raw, objects)
         model = build_model(config, pretrained_backbone=False)
         model.load_state_dict(raw['model'])
         return cls(model, config, **kwargs)

@@ -71,7 +71,7 @@ class PoseEstimator:
         config = PoseNetConfig(**raw['config'])
         if object_name is not None and config.object_name != object_name:
             raise checkpoint.CheckpointError(f'{path}: a pose model for {config.object_name!r}, not {object_name!r}')
-        checkpoint.load(path, KIND, {config.object_name: catalog.get(config.object_name).fingerprint})
+        checkpoint.check_objects(path, raw, {config.object_name: catalog.get(config.object_name).fingerprint})
         net = PoseNet(config, pretrained_backbone=False)
         net.load_state_dict(raw['model'])
         refiner = PoseRefiner(catalog.get(config.object_name)) if inference != 'net' else None
@@ -103,11 +103,10 @@ class PoseEstimator:
         """Refine (and choose among) an instance's hypotheses, most certain first."""
         if self.refiner is None:
             return PoseResult(*hypotheses[0])
-        confidence = dict((id(T), c) for T, c in hypotheses)
-        poses = self.refiner.distinct([T for T, _ in hypotheses])
-        i, refined = self.refiner.best(poses, observed_m)
+        kept = [hypotheses[k] for k in self.refiner.distinct([T for T, _ in hypotheses])]
+        i, refined = self.refiner.best([T for T, _ in kept], observed_m)
         note = f'refinement fell back to the network pose: {refined.fell_back}' if refined.fell_back else ''
-        return PoseResult(refined.T_cam_obj, confidence[id(poses[i])], d_geo_m=refined.d_geo_m, note=note)
+        return PoseResult(refined.T_cam_obj, kept[i][1], d_geo_m=refined.d_geo_m, note=note)
 
 
 def save(path: str | Path, net: PoseNet, catalog: Catalog, **extra) -> None:
