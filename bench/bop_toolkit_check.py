@@ -55,7 +55,8 @@ def binpick_recall(data: Path, split: str, csv: Path) -> tuple[int, int]:
     from binpick.catalog.models_info import read_models_info
     from binpick.data.bop import BopSplit
     from binpick.data.bop_results import read_results_csv
-    from binpick.evaluation.recall import RULES, GtTarget, recall
+    from binpick.evaluation.recall import GtTarget, recall
+    from binpick.evaluation.rules import RULES
     infos = read_models_info(data / 'models_eval' / 'models_info.json')
     load = lambda k: trimesh.load(data / 'models_eval' / f'obj_{k:06d}.ply', force='mesh', process=False)  # noqa: E731
     points_m = {k: load(k).vertices / 1000.0 for k in infos}

@@ -115,7 +115,8 @@ def run_peers(split_dir, obj, masks, estimator, gt_dir=None, max_images: int | N
 
     from binpick.data.bop import BopSplit
     from binpick.data.bop_results import PoseEstimate
-    from binpick.evaluation.recall import RULES, GtTarget, recall
+    from binpick.evaluation.recall import GtTarget, recall
+    from binpick.evaluation.rules import RULES
     from binpick.perception.pose.inputs import SkipInstance, prepare_instance
 
     model = PeerModel.of(obj)

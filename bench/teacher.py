@@ -82,16 +82,16 @@ def _oracle_row(split_dir: Path, obj, config, max_images=None) -> dict:
 
 def evaluate_part(args) -> dict:
     import torch
+    from peers import run_peers  # bench/, this script's folder
 
     from binpick.catalog import Catalog
     from binpick.data.bop import BopSplit
+    from binpick.evaluation.rules import DEFAULT_RULE
     from binpick.evaluation.segmentation_eval import evaluate_split
     from binpick.perception.mask_store import MaskStore
     from binpick.perception.pose.estimator import PoseEstimator
     from binpick.perception.seg_train import label_map
     from binpick.perception.segmentation import Segmenter
-    sys_path_peers()
-    from peers import run_peers
 
     torch.set_num_threads(1)
     catalog = Catalog()
@@ -100,12 +100,12 @@ def evaluate_part(args) -> dict:
     domains = {'syn': work / 'syn', 'real': work / 'real', 'harsh': work / 'harsh'}
     segmenter = Segmenter.load(args.seg, catalog)
     out: dict = {'object': obj.name, 'seg_ckpt': str(args.seg), 'lb_ckpt': str(args.lb),
-                 'rule': 'bop19', 'max_images': args.max_images}
+                 'rule': DEFAULT_RULE, 'max_images': args.max_images}
     t0 = time.time()
+    labels = label_map(catalog, segmenter.config.object_names)
     for name, data in domains.items():   # segmentation, all domains
         gt_dir = data / 'gt_eval_only' / 'test'
-        m = evaluate_split(segmenter, data / 'test', label_map(catalog, segmenter.config.object_names),
-                           gt_dir if gt_dir.is_dir() else None)
+        m = evaluate_split(segmenter, data / 'test', labels, gt_dir if gt_dir.is_dir() else None)
         out[f'seg_ap50_{name}'] = round(m['AP50'], 3)
         out[f'seg_ap_{name}'] = round(m['AP'], 3)
         out['seg_ms_per_image'] = round(m['ms_per_image'], 0)
@@ -156,13 +156,6 @@ def evaluate_part(args) -> dict:
     out['eval_wall_time_s'] = round(time.time() - t0)
     out['machine'] = f'{platform.machine()}, {platform.processor() or "cpu"}, 1 torch thread'
     return out
-
-
-def sys_path_peers() -> None:
-    import sys
-    here = str(Path(__file__).resolve().parent)
-    if here not in sys.path:
-        sys.path.insert(0, here)
 
 
 def report(results: dict) -> str:

@@ -10,7 +10,8 @@ import torch
 from binpick.catalog import Catalog
 from binpick.data import bop
 from binpick.data.bop_results import PoseEstimate, read_results_csv, write_results_csv
-from binpick.evaluation.recall import RULES, GtTarget, recall
+from binpick.evaluation.recall import GtTarget, recall
+from binpick.evaluation.rules import RULES
 from binpick.geometry import axis_angle, is_rotation, make_T
 from binpick.perception import checkpoint
 from binpick.perception.pose.estimator import PoseEstimator

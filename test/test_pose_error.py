@@ -5,7 +5,8 @@ import pytest
 from binpick.catalog.models_info import ModelInfo
 from binpick.data.bop_results import PoseEstimate
 from binpick.evaluation.pose_error import add, add_or_adds, adds, is_correct
-from binpick.evaluation.recall import RULES, GtTarget, recall
+from binpick.evaluation.recall import GtTarget, recall
+from binpick.evaluation.rules import RULES
 from binpick.geometry import axis_angle, make_T
 
 # a square ring of 8 points in the xy-plane: 4-fold symmetric about z

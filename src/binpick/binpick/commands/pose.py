@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 from binpick.commands.args import positive, set_threads
-from binpick.evaluation.recall import DEFAULT_RULE, RULES
+from binpick.evaluation.rules import DEFAULT_RULE, RULES
 
 
 def _cmd_train_pose(args: argparse.Namespace) -> int:

@@ -11,7 +11,8 @@ import numpy as np
 from binpick.catalog.catalog import CatalogObject
 from binpick.data.bop import BopSplit
 from binpick.data.bop_results import PoseEstimate
-from binpick.evaluation.recall import DEFAULT_RULE, RULES, GtTarget, RecallReport, recall
+from binpick.evaluation.recall import GtTarget, RecallReport, recall
+from binpick.evaluation.rules import DEFAULT_RULE, RULES
 
 MaskSource = Callable[[int, int, np.ndarray], list[np.ndarray]]   # (scene_id, im_id, rgb) -> masks
 

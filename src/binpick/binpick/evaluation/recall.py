@@ -4,11 +4,7 @@ Estimates are matched to ground truth per image and object as in the BOP toolkit
 decreasing score, each estimate takes the still-unmatched ground-truth instance with the smallest
 error among those it estimates correctly (error below 10 % of the object diameter).
 
-Two rules (``RULES``) decide which instances count and which estimates are scored:
-
-- ``bop19`` (default), the BOP Challenge 2019+ rule: instances at least 10 % visible are targets; per
-  image and object only the ``n`` best-scored estimates are kept, ``n`` the number of targets there;
-- ``binpick``, milestone 1's rule: instances at least 30 % visible are targets; every estimate is scored.
+Which instances count and which estimates are scored is the evaluation rule (:mod:`.rules`).
 """
 from __future__ import annotations
 
@@ -20,6 +16,7 @@ import numpy as np
 from binpick.catalog.models_info import ModelInfo
 from binpick.data.bop_results import PoseEstimate
 from binpick.evaluation.pose_error import add_or_adds, is_correct
+from binpick.evaluation.rules import DEFAULT_RULE, RULES, EvalRule
 
 
 @dataclass
@@ -31,19 +28,6 @@ class GtTarget:
     obj_id: int
     T_cam_obj: np.ndarray
     visib_fract: float = 1.0
-
-
-@dataclass(frozen=True)
-class EvalRule:
-    """Which ground-truth instances are targets and how many estimates per image are scored."""
-
-    name: str
-    min_visib_fract: float
-    top_n_per_target: bool   # keep only as many best-scored estimates per image and object as targets
-
-
-RULES = {'bop19': EvalRule('bop19', 0.1, True), 'binpick': EvalRule('binpick', 0.3, False)}
-DEFAULT_RULE = 'bop19'
 
 
 @dataclass

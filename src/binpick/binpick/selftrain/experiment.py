@@ -20,7 +20,7 @@ from binpick.data.bank import Candidate
 from binpick.data.bop import BopSplit
 from binpick.evaluation.pose_error import add_or_adds, is_correct
 from binpick.evaluation.pose_eval import evaluate_pose
-from binpick.evaluation.recall import DEFAULT_RULE
+from binpick.evaluation.rules import DEFAULT_RULE
 from binpick.perception.mask_store import MaskStore
 from binpick.perception.pose.estimator import PoseEstimator
 from binpick.perception.pose.labels import labels_from_bop

@@ -36,6 +36,7 @@ from binpick.catalog import Catalog
 from binpick.catalog.models_info import write_models_info
 from binpick.data import atomic, bop
 from binpick.errors import BinpickError
+from binpick.evaluation.rules import RULES
 from binpick.sim import domains
 from binpick.sim.generator import BIN_FILL, CellConfig, SceneGenerator, SynthFrame
 
@@ -43,7 +44,6 @@ FORMAT = 'binpick-synth/1'
 GT_DIR = 'gt_eval_only'
 CAMERA_DIR = 'camera_eval_only'
 TARGETS_FILE = 'test_targets_bop19.json'
-BOP19_MIN_VISIB_FRACT = 0.1
 
 
 class SynthError(BinpickError):
@@ -149,7 +149,7 @@ def write_test_targets(out: Path) -> int:
         for im_id in sorted(gts):
             counts: dict[int, int] = {}
             for g, info in zip(gts[im_id], infos[im_id]):
-                if info.visib_fract >= BOP19_MIN_VISIB_FRACT:
+                if info.visib_fract >= RULES['bop19'].min_visib_fract:
                     counts[g.obj_id] = counts.get(g.obj_id, 0) + 1
             targets += [{'im_id': im_id, 'inst_count': n, 'obj_id': obj_id, 'scene_id': int(scene_dir.name)}
                         for obj_id, n in sorted(counts.items())]
