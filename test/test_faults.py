@@ -3,42 +3,35 @@ Neither may leave half-written data or take the model in service away."""
 import errno
 import json
 
-import numpy as np
 import pytest
+from test_bank import K, _frame
 
 from binpick.data import atomic
 from binpick.data import bank as bank_module
-from binpick.data.bank import Candidate, PseudoLabelBank
+from binpick.data.bank import PseudoLabelBank
 from binpick.perception.model_registry import ModelRegistry, sha256
 
-K = np.array([[100.0, 0, 31.5], [0, 100.0, 23.5], [0, 0, 1]])
 
-
-def _frame(seed):
-    rng = np.random.default_rng(seed)
-    mask = np.zeros((48, 64), bool)
-    mask[5:20, 5:20] = True
-    T = np.eye(4)
-    T[2, 3] = 0.5
-    return (rng.integers(0, 255, (48, 64, 3), dtype=np.uint8), rng.uniform(0.4, 0.6, (48, 64)).astype(np.float32),
-            K, [mask], [Candidate(-1, -1, '', T.tolist(), 0.5, 0.1, 1.0, 0.1, 0.002)])
+def _bank_frame(bank, seed):
+    rgb, depth, masks, candidates = _frame(seed)
+    return bank.add(rgb, depth, K, masks, candidates)
 
 
 def test_full_disk_while_banking_skips_the_frame_and_recording_resumes(tmp_path, monkeypatch):
     bank = PseudoLabelBank(tmp_path / 'bank', 'zigzag_bracket')
-    assert bank.add(*_frame(0)) == 0
+    assert _bank_frame(bank, 0) == 0
     real_write_mask = bank_module.write_mask
 
     def disk_full(*args, **kwargs):
         raise OSError(errno.ENOSPC, 'No space left on device')
     monkeypatch.setattr(bank_module, 'write_mask', disk_full)
     with pytest.raises(OSError, match='No space left'):
-        bank.add(*_frame(1))
+        _bank_frame(bank, 1)
     assert bank.frame_ids() == [0]
     assert not [p for p in (tmp_path / 'bank').iterdir() if p.name.startswith('.')]   # nothing half-written
     monkeypatch.setattr(bank_module, 'write_mask', real_write_mask)    # space is back
-    assert bank.add(*_frame(2)) == 1 and bank.frame_ids() == [0, 1]
-    assert len(bank.candidates(1)) == 1 and bank.candidates(0)[0].d_geo_m == pytest.approx(0.002)
+    assert _bank_frame(bank, 2) == 1 and bank.frame_ids() == [0, 1]
+    assert len(bank.candidates(1)) == 2 and bank.candidates(0)[0].d_geo_m == pytest.approx(0.002)
 
 
 def test_a_crash_between_checkpoint_and_current_json_keeps_the_old_model(tmp_path, monkeypatch):

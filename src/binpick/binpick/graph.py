@@ -90,6 +90,8 @@ def nodes(arguments: dict[str, str] | None = None, path: Path | None = None) -> 
     if unknown:
         raise DataFormatError(path, 'arguments', f'unknown argument(s): {", ".join(sorted(unknown))}')
     use_sim = values['use_sim'].lower() in TRUE
+    check_files(values)
+    extra_files = [Path(_expand(values['params_file'])).resolve()] if values.get('params_file') else []
     doc = load_yaml(path)
     specs = []
     for n, entry in enumerate(doc.get('nodes') or []):
@@ -104,12 +106,10 @@ def nodes(arguments: dict[str, str] | None = None, path: Path | None = None) -> 
         for f in files:
             if not f.is_file():
                 raise DataFormatError(path, f'{where}.parameters', f'{f} does not exist')
-        check_files(values)
         missing = [a for a in entry.get('arguments', []) if a not in values]
         if missing:
             raise DataFormatError(path, f'{where}.arguments', f'not a declared argument: {missing[0]}')
-        if values.get('params_file'):
-            files.append(Path(_expand(values['params_file'])).resolve())
+        files += extra_files
         params = {a: _expand(values[a]) for a in entry.get('arguments', [])}
         params.update(entry.get('parameters_sim' if use_sim else 'parameters_real') or {})
         specs.append(NodeSpec(name, executable, files, params))

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy.spatial import cKDTree
@@ -34,6 +35,10 @@ class Tote:
 
     T_base_tote: np.ndarray
     inner_size_m: tuple[float, float, float]
+
+    @cached_property
+    def T_tote_base(self) -> np.ndarray:
+        return np.linalg.inv(self.T_base_tote)
 
 
 @dataclass(frozen=True)
@@ -93,7 +98,7 @@ def grasp_poses(T_base_cam: np.ndarray, T_cam_obj: np.ndarray, grasps: GraspSet,
 def tote_penetration(points_base: np.ndarray, tote: Tote, clearance_m: float) -> bool:
     """True when any point (base frame) is inside the tote's walls or floor, or within ``clearance_m``
     of them, below the rim."""
-    inv = np.linalg.inv(tote.T_base_tote)
+    inv = tote.T_tote_base
     p = points_base @ inv[:3, :3].T + inv[:3, 3]
     half_x, half_y = tote.inner_size_m[0] / 2 - clearance_m, tote.inner_size_m[1] / 2 - clearance_m
     below_rim = p[:, 2] < tote.inner_size_m[2]
@@ -122,6 +127,9 @@ def plan_grasps(poses: list[EstimatedPose], tau_appearance: float | None, tau_ge
     verified = passes([p.d_appearance for p in poses], [p.d_geo_m for p in poses], tau_appearance, tau_geometry_m)
     removed['unverified pose'] = int((~verified).sum())
     group = symmetry_group(info, f.continuous_steps)
+    # each CAD grasp's fingers and palm at its opening (gripper frame), None when it opens too wide
+    openings = [g.width + f.width_margin_m for g in grasps.grasps]
+    hands = [gripper_points(grasps.gripper, w) if w <= grasps.gripper.max_width else None for w in openings]
     cloud = np.asarray(cloud_base_m, dtype=np.float64).reshape(-1, 3)
     tree = cKDTree(cloud) if len(cloud) else None
     top = float(cloud[:, 2].max()) if len(cloud) else 0.0
@@ -138,11 +146,10 @@ def plan_grasps(poses: list[EstimatedPose], tau_appearance: float | None, tau_ge
             if -T[2, 2] < cos_approach:                         # approach (gripper z) against base -z
                 removed['approach angle'] += 1
                 continue
-            opening = grasp.width + f.width_margin_m
-            if opening > grasps.gripper.max_width:
+            if hands[g] is None:
                 removed['too wide'] += 1
                 continue
-            hand = gripper_points(grasps.gripper, opening) @ T[:3, :3].T + T[:3, 3]
+            hand = hands[g] @ T[:3, :3].T + T[:3, 3]
             clearance = float(tree.query(hand)[0].min()) if tree is not None else np.inf
             if clearance < f.clearance_m:
                 removed['collides with the observed points'] += 1

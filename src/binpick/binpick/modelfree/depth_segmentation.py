@@ -60,10 +60,9 @@ def segment_by_depth(depth_m: np.ndarray, K: np.ndarray,
     depth = depth.astype(np.float64)
     h, w = depth.shape
     vs, us = np.mgrid[0:h, 0:w]
-    a, b, cz, d = floor_plane(depth, K, c.plane_distance_m)
-    x = (us - K[0, 2]) / K[0, 0] * depth
-    y = (vs - K[1, 2]) / K[1, 1] * depth
-    height = a * x + b * y + cz * depth + d            # signed distance from the floor, towards the camera
+    plane = floor_plane(depth, K, c.plane_distance_m)
+    # signed distance of every pixel's point from the floor, towards the camera
+    height = (backproject(us.ravel(), vs.ravel(), depth, K) @ plane[:3] + plane[3]).reshape(h, w)
     above = valid & (height > c.floor_margin_m)
     limit = c.jump_m + c.jump_per_m * depth
     edge = np.zeros_like(valid)

@@ -92,27 +92,6 @@ class PoseScorer:
         y0 = int(np.clip(round(centre[1] - side / 2), 0, camera.height - side))
         return x0, y0, side
 
-    def _compare(self, depth_m: np.ndarray, K: np.ndarray, mask: np.ndarray, T_cam_obj: np.ndarray,
-                 camera: PinholeCamera, rng: np.random.Generator):
-        """Render one hypothesis in its window: (d_mask, d_geo_m, rendering, window)."""
-        x0, y0, side = self._window(mask, T_cam_obj, camera)
-        view = self.renderer.render(T_cam_obj, camera.crop(x0, y0, side, side))
-        d_mask = 1.0 - mask_similarity(view.mask, mask[y0:y0 + side, x0:x0 + side])
-        model = self.model_pts @ T_cam_obj[:3, :3].T + T_cam_obj[:3, 3]
-        if self.geometry == 'visible':
-            model = visible_points(model, self.obj.info.diameter_m)
-        d_geo = chamfer_distance(model, observed_points(depth_m, K, mask, self.max_observed, rng))
-        return d_mask, d_geo, view, (x0, y0, side)
-
-    def verify(self, depth_m: np.ndarray, K: np.ndarray, mask: np.ndarray, poses: list[np.ndarray],
-               seed: int = 0) -> list[tuple[float, float]]:
-        """(d_mask, d_geo_m) of several hypotheses of one instance: the 2D and 3D checks of
-        :meth:`score` without the perceptual distance (used to rank hypotheses at inference)."""
-        h, w = depth_m.shape
-        camera = PinholeCamera(np.asarray(K, dtype=np.float64), w, h)
-        rng = np.random.default_rng(seed)
-        return [self._compare(depth_m, K, mask, T, camera, rng)[:2] for T in poses]
-
     def score(self, rgb: np.ndarray, depth_m: np.ndarray, K: np.ndarray, masks: list[np.ndarray],
               poses: list[np.ndarray], seed: int = 0) -> list[CandidateScore]:
         """Scores of each (mask, ``T_cam_obj``) pair of one frame (RGB uint8, depth in metres, K 3x3)."""
@@ -123,11 +102,18 @@ class PoseScorer:
         rng = np.random.default_rng(seed)
         partial, rendered, observed = [], [], []
         for mask, T in zip(masks, poses):
-            d_mask, d_geo, view, (x0, y0, side) = self._compare(depth_m, K, mask, T, camera, rng)
+            x0, y0, side = self._window(mask, T, camera)
+            view = self.renderer.render(T, camera.crop(x0, y0, side, side))
+            M_o = mask[y0:y0 + side, x0:x0 + side]
+            d_mask = 1.0 - mask_similarity(view.mask, M_o)
             obs = rgb[y0:y0 + side, x0:x0 + side] * view.mask[..., None]   # observed, where the part should be
             size = (self.crop_px, self.crop_px)
             rendered.append(cv2.resize(view.rgb, size, interpolation=cv2.INTER_AREA))
             observed.append(cv2.resize(np.ascontiguousarray(obs, dtype=np.uint8), size, interpolation=cv2.INTER_AREA))
+            model = self.model_pts @ T[:3, :3].T + T[:3, 3]
+            if self.geometry == 'visible':
+                model = visible_points(model, self.obj.info.diameter_m)
+            d_geo = chamfer_distance(model, observed_points(depth_m, K, mask, self.max_observed, rng))
             partial.append((d_mask, d_geo))
         d_image = self.perceptual(np.stack(rendered), np.stack(observed)) if rendered else []
         return [CandidateScore(float(dm), float(di), float(dg)) for (dm, dg), di in zip(partial, d_image)]

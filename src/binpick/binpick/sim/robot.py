@@ -13,7 +13,6 @@ from binpick.geometry import make_T, matrix_from_quat, quat_from_matrix, rotatio
 from binpick.sim.pybullet_client import PybulletClient
 
 ARM_JOINTS = tuple(range(7))
-FINGER_JOINTS = (9, 10)
 TCP_LINK = 11
 # a comfortable pose above a tote in front of the robot: the IK's rest posture and first guess
 READY_Q = np.array([0.0, -0.3, 0.0, -2.2, 0.0, 2.0, np.pi / 4])
