@@ -5,7 +5,7 @@ import numpy as np
 from binpick.catalog.models_info import ContinuousSymmetry, ModelInfo
 from binpick.geometry import axis_angle, make_T
 from binpick.grasp.antipodal import gripper_points
-from binpick.grasp.candidates import EstimatedPose, Tote, grasp_poses, plan_grasps, symmetry_group
+from binpick.grasp.candidates import EstimatedPose, Tote, grasp_poses, obstacle_points, plan_grasps, symmetry_group
 from binpick.grasp.grasp_set import Grasp, GraspSet, Gripper
 
 X, Z = np.array([1.0, 0, 0]), np.array([0, 0, 1.0])
@@ -95,3 +95,21 @@ def test_approach_width_reach_and_ranking():
     found, _ = plan_grasps([pose(low), pose(high)], 0.5, 0.005, GRASPS, INFO, T_BASE_CAM, cloud, TOTE)
     assert [c.instance for c in found] == [1, 0]
     assert all(np.isfinite(c.score) for c in found) and gripper_points(Gripper(), 0.03).shape[1] == 3
+
+
+def test_the_part_itself_and_the_tote_faces_are_not_obstacles():
+    (_, _, T), = grasp_poses(T_BASE_CAM, facing_camera(), GRASPS, [np.eye(4)])
+    inside_finger = T[:3, :3] @ np.array([0.0, (TOP.width + 0.010) / 2 + 0.004, -0.01]) + T[:3, 3]
+    # a point of the part (its posed surface passes 2 mm from it) is the part, not an obstacle:
+    # the CAD grasps were checked against the part's own mesh
+    T_base_obj = T_BASE_CAM @ facing_camera()
+    surface = np.linalg.inv(T_base_obj) @ np.append(inside_finger + [0.002, 0, 0], 1.0)
+    found, removed = plan_grasps([pose(facing_camera())], 0.5, 0.005, GRASPS, INFO, T_BASE_CAM,
+                                 inside_finger[None], TOTE, model_points_m=surface[None, :3])
+    assert len(found) == 1, removed
+    found, removed = plan_grasps([pose(facing_camera())], 0.5, 0.005, GRASPS, INFO, T_BASE_CAM,
+                                 inside_finger[None], TOTE)
+    assert found == [] and removed['collides with the observed points'] == 1
+    # the floor (5 mm above it: stereo scatter) and the walls are the tote model's, not obstacles
+    floor_and_wall = np.array([[0.5, 0.0, 0.005], [0.5 + 0.18 - 0.005, 0.0, 0.06], [0.5, 0.0, 0.05]])
+    assert np.allclose(obstacle_points(floor_and_wall, TOTE, 0.015, 0.015), [[0.5, 0.0, 0.05]])

@@ -5,13 +5,14 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from conftest import small_synth_dataset
 
 from binpick.catalog import Catalog
 from binpick.evaluation.segmentation_eval import evaluate_split
 from binpick.perception import checkpoint
-from binpick.perception.seg_model import SegConfig
-from binpick.perception.seg_train import SegTrainConfig, label_map, train_segmentation
+from binpick.perception.seg_model import SegConfig, build_model
+from binpick.perception.seg_train import SegTrainConfig, init_from, label_map, train_segmentation
 from binpick.perception.segmentation import Segmenter
 
 CATALOG = Catalog()
@@ -59,6 +60,23 @@ def test_resume_continues_where_it_stopped(trained, dataset, tmp_path):
     with pytest.raises(checkpoint.CheckpointError, match='another model configuration'):
         train_segmentation([dataset / 'train'], copy, ['hex_nut'], CATALOG,
                            dataclasses.replace(CONFIG, fpn_channels=48), FAST, resume=True, progress=False)
+
+
+def test_a_new_part_starts_from_another_parts_model(trained, tmp_path):
+    ckpt, _, _ = trained
+    trained_weights = checkpoint.load(ckpt, 'segmentation')['model']
+    two_parts = dataclasses.replace(CONFIG, object_names=['zigzag_bracket', 'spur_gear'])
+    model = build_model(two_parts, pretrained_backbone=False)
+    message = init_from(model, two_parts, ckpt)
+    assert 'trained for hex_nut' in message and 'left at their initial values' in message
+    weights = model.state_dict()
+    fpn = next(k for k in trained_weights if k.startswith('backbone.fpn') and k.endswith('weight'))
+    assert torch.equal(weights[fpn], trained_weights[fpn])
+    classes = 'roi_heads.box_predictor.cls_score.weight'
+    assert weights[classes].shape[0] == 3 and trained_weights[classes].shape[0] == 2
+    with pytest.raises(checkpoint.CheckpointError, match=f'{ckpt}.*fpn_channels'):
+        init_from(build_model(dataclasses.replace(two_parts, fpn_channels=48), pretrained_backbone=False),
+                  dataclasses.replace(two_parts, fpn_channels=48), ckpt)
 
 
 def test_segment_and_evaluate(trained, dataset):

@@ -256,7 +256,7 @@ def check_symmetries(mesh: trimesh.Trimesh, discrete: list[np.ndarray],
 
 def add_object(name: str, mesh_file: str | Path, units: str, symmetry: list[str],
                root: Path | None = None, center: bool = False, description: str = '',
-               grasp_samples: int = 600, catalog: Catalog | None = None) -> CatalogObject:
+               grasp_samples: int = 1500, catalog: Catalog | None = None) -> CatalogObject:
     """Validate a user's CAD mesh and add it (mesh, models_info, grasps) to a catalog folder.
 
     Args:

@@ -54,9 +54,11 @@ def _cmd_eval_seg(args: argparse.Namespace) -> int:
     split_dir = Path(args.data) / args.split
     gt_dir = Path(args.data) / 'gt_eval_only' / args.split
     metrics = evaluate_split(segmenter, split_dir, label_map(catalog, segmenter.config.object_names),
-                             gt_dir if gt_dir.is_dir() else None, args.max_images, progress=True)
+                             gt_dir if gt_dir.is_dir() else None, args.max_images, args.min_visib_fract,
+                             progress=True)
     print(f'{split_dir}: mask AP {metrics["AP"]:.3f}, AP50 {metrics["AP50"]:.3f}, AP75 {metrics["AP75"]:.3f} '
-          f'over {int(metrics["images"])} images, {metrics["ms_per_image"]:.0f} ms per image')
+          f'over {int(metrics["images"])} images, {metrics["ms_per_image"]:.0f} ms per image '
+          f'(instances less than {args.min_visib_fract:.0%} visible ignored)')
     if args.json:
         from binpick.data import atomic
         atomic.write_json(args.json, {'ckpt': str(args.ckpt), 'data': str(split_dir), **metrics})
@@ -87,6 +89,9 @@ def register(sub) -> None:
     p.add_argument('--split', default='test')
     p.add_argument('--max-images', type=positive)
     p.add_argument('--score-threshold', type=float, default=0.05, help='low for AP (default 0.05)')
+    p.add_argument('--min-visib-fract', type=float, default=0.1,
+                   help='ground-truth instances less visible than this are ignored, neither missed nor '
+                        'matched (default 0.1, as BOP)')
     p.add_argument('--json', help='also write the figures to this JSON file')
     p.add_argument('--threads', type=positive)
     p.set_defaults(func=_cmd_eval_seg)

@@ -9,14 +9,18 @@ import numpy as np
 from binpick.evaluation.mask_ap import MaskSet, mask_ap
 from binpick.perception.seg_data import BopSegSource
 
+BOP_MIN_VISIB_FRACT = 0.1
+
 
 def evaluate_split(segmenter, split_dir: str | Path, label_of_obj_id: dict[int, int],
                    gt_dir: str | Path | None = None, max_images: int | None = None,
-                   min_visible_px: int = 30, progress: bool = False) -> dict[str, float]:
+                   min_visib_fract: float = BOP_MIN_VISIB_FRACT, progress: bool = False) -> dict[str, float]:
     """AP, AP50, AP75 over up to ``max_images`` frames (spread evenly), and mean ms per frame.
 
-    Ground-truth instances with fewer than ``min_visible_px`` visible pixels are ignored (neither
-    missed nor matched), as COCO does with crowd regions.
+    Ground-truth instances less than ``min_visib_fract`` visible are ignored (neither missed nor
+    matched, as COCO does with crowd regions), as BOP's segmentation evaluation does with 0.1
+    (``scene_gt_coco.json``'s ``ignore``). A split without visibility in its ground truth ignores
+    instances of fewer than 30 visible pixels instead.
     """
     from tqdm import tqdm
 
@@ -30,8 +34,9 @@ def evaluate_split(segmenter, split_dir: str | Path, label_of_obj_id: dict[int, 
         t0 = time.perf_counter()
         instances = segmenter.segment(sample.rgb)
         seconds += time.perf_counter() - t0
-        ground_truth.append(MaskSet(image_id, list(sample.masks), sample.labels.tolist(),
-                                    ignore=[m.sum() < min_visible_px for m in sample.masks]))
+        ignore = ([m.sum() < 30 for m in sample.masks] if sample.visib_fract is None
+                  else (sample.visib_fract < min_visib_fract).tolist())
+        ground_truth.append(MaskSet(image_id, list(sample.masks), sample.labels.tolist(), ignore=ignore))
         names = segmenter.config.object_names
         predictions.append(MaskSet(image_id, [i.mask for i in instances],
                                    [names.index(i.object_name) + 1 for i in instances],

@@ -60,8 +60,8 @@ def _exit_points(scene, origins: np.ndarray, dirs: np.ndarray, max_exits: int) -
     return out
 
 
-def sample_antipodal_grasps(mesh: trimesh.Trimesh, gripper: Gripper = Gripper(), n_surface: int = 600,
-                            n_approach: int = 12, friction_deg: float = 15.0, max_grasps: int = 64,
+def sample_antipodal_grasps(mesh: trimesh.Trimesh, gripper: Gripper = Gripper(), n_surface: int = 1500,
+                            n_approach: int = 12, friction_deg: float = 15.0, max_grasps: int = 256,
                             seed: int = 0) -> list[Grasp]:
     """Collision-free antipodal grasps of ``mesh`` (metres, object frame), best first.
 

@@ -49,6 +49,9 @@ class GraspFilter:
     clearance_m: float = 0.003       # no observed point or tote face closer than this to the gripper
     width_margin_m: float = 0.010    # the fingers open this much wider than the grasp width
     continuous_steps: int = 12       # rotations sampled about a continuous symmetry axis
+    own_margin_m: float = 0.010      # observed points this close to the part's posed model are the part itself
+    floor_band_m: float = 0.015      # observed points this close to the tote's floor or walls are the tote
+    wall_band_m: float = 0.015       # (its model stands for them: stereo depth smears them by millimetres)
 
 
 @dataclass(frozen=True)
@@ -106,9 +109,19 @@ def tote_penetration(points_base: np.ndarray, tote: Tote, clearance_m: float) ->
     return bool((below_rim & outside).any())
 
 
+def obstacle_points(cloud_base_m: np.ndarray, tote: Tote, floor_band_m: float, wall_band_m: float) -> np.ndarray:
+    """The observed points (base frame) that are obstacles: inside the tote, clear of its floor and walls
+    by the bands (the tote's own model stands for its faces)."""
+    inv = tote.T_tote_base
+    p = cloud_base_m @ inv[:3, :3].T + inv[:3, 3]
+    half_x, half_y = tote.inner_size_m[0] / 2 - wall_band_m, tote.inner_size_m[1] / 2 - wall_band_m
+    keep = (p[:, 2] > floor_band_m) & (np.abs(p[:, 0]) < half_x) & (np.abs(p[:, 1]) < half_y)
+    return cloud_base_m[keep]
+
+
 def plan_grasps(poses: list[EstimatedPose], tau_appearance: float | None, tau_geometry_m: float | None,
                 grasps: GraspSet, info: ModelInfo, T_base_cam: np.ndarray, cloud_base_m: np.ndarray, tote: Tote,
-                *, grasp_filter: GraspFilter | None = None,
+                *, grasp_filter: GraspFilter | None = None, model_points_m: np.ndarray | None = None,
                 reachable: Callable[[np.ndarray], bool] | None = None) -> tuple[list[GraspCandidate], Counter]:
     """Executable grasps on the verified poses, best first, and how many candidates each filter removed.
 
@@ -120,6 +133,9 @@ def plan_grasps(poses: list[EstimatedPose], tau_appearance: float | None, tau_ge
         T_base_cam: hand-eye calibration (camera optical frame in the base frame).
         cloud_base_m: (N, 3) observed points in the base frame (the bin's contents).
         tote: the tote's inner box in the base frame.
+        model_points_m: points on the part's surface (object frame). When given, the observed points
+            near each posed part are taken for the part itself and not checked: the CAD grasps were
+            checked against the part's mesh when the catalog made them.
         reachable: optional test of a TCP pose (IK within joint limits).
     """
     f = grasp_filter or GraspFilter()
@@ -130,8 +146,8 @@ def plan_grasps(poses: list[EstimatedPose], tau_appearance: float | None, tau_ge
     # each CAD grasp's fingers and palm at its opening (gripper frame), None when it opens too wide
     openings = [g.width + f.width_margin_m for g in grasps.grasps]
     hands = [gripper_points(grasps.gripper, w) if w <= grasps.gripper.max_width else None for w in openings]
-    cloud = np.asarray(cloud_base_m, dtype=np.float64).reshape(-1, 3)
-    tree = cKDTree(cloud) if len(cloud) else None
+    cloud = obstacle_points(np.asarray(cloud_base_m, dtype=np.float64).reshape(-1, 3), tote, f.floor_band_m,
+                            f.wall_band_m)
     top = float(cloud[:, 2].max()) if len(cloud) else 0.0
     cos_approach = np.cos(np.deg2rad(f.max_approach_deg))
     out = []
@@ -141,6 +157,12 @@ def plan_grasps(poses: list[EstimatedPose], tau_appearance: float | None, tau_ge
         if not np.isfinite(pose.T_cam_obj).all():
             removed['not a finite pose'] += 1
             continue
+        obstacles = cloud
+        if model_points_m is not None and len(cloud):
+            T_base_obj = T_base_cam @ pose.T_cam_obj
+            part = cKDTree(model_points_m @ T_base_obj[:3, :3].T + T_base_obj[:3, 3])
+            obstacles = cloud[part.query(cloud, distance_upper_bound=f.own_margin_m)[0] > f.own_margin_m]
+        tree = cKDTree(obstacles) if len(obstacles) else None
         for g, s, T in grasp_poses(T_base_cam, pose.T_cam_obj, grasps, group):
             grasp = grasps.grasps[g]
             if -T[2, 2] < cos_approach:                         # approach (gripper z) against base -z

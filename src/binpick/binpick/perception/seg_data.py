@@ -19,11 +19,13 @@ from binpick.data.errors import DataFormatError
 
 @dataclass
 class SegSample:
-    """RGB (HxWx3 uint8), visible masks (N x H x W bool) and labels (N,) of one frame."""
+    """RGB (HxWx3 uint8), visible masks (N x H x W bool) and labels (N,) of one frame; the visible
+    fraction of each instance (N,) when the split's ground truth has it (evaluation only)."""
 
     rgb: np.ndarray
     masks: np.ndarray
     labels: np.ndarray
+    visib_fract: np.ndarray | None = None
 
 
 class BopSegSource:
@@ -50,7 +52,8 @@ class BopSegSource:
         h, w = frame.rgb.shape[:2]
         masks = np.array([frame.masks_visib[j] for j in keep], dtype=bool).reshape(-1, h, w)
         labels = np.array([self.label_of_obj_id[frame.gt[j].obj_id] for j in keep], dtype=np.int64)
-        return SegSample(frame.rgb, masks, labels)
+        visib = None if frame.gt_info is None else np.array([frame.gt_info[j].visib_fract for j in keep])
+        return SegSample(frame.rgb, masks, labels, visib)
 
 
 def copy_paste(target: SegSample, source: SegSample, rng: np.random.Generator, min_visible_px: int = 30) -> SegSample:

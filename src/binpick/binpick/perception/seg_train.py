@@ -50,14 +50,37 @@ def label_map(catalog: Catalog, object_names: list[str]) -> dict[int, int]:
     return {catalog.get(n).obj_id: k + 1 for k, n in enumerate(object_names)}
 
 
+def init_from(model: torch.nn.Module, config: SegConfig, path: Path) -> str:
+    """Copy the weights of the segmentation checkpoint at ``path`` into ``model``; returns what was done.
+
+    A checkpoint for other objects (or a stripped float16 one) will do: every weight whose name and
+    shape match is copied, so a new part starts from an existing part's detector instead of ImageNet.
+    The rest of the model's configuration must match.
+    """
+    raw = checkpoint.load(path, segmentation.KIND)
+    theirs = {k: v for k, v in raw['config'].items() if k != 'object_names'}
+    ours = {k: v for k, v in asdict(config).items() if k != 'object_names'}
+    if theirs != ours:
+        changed = sorted(k for k in ours if theirs.get(k) != ours[k])
+        raise checkpoint.CheckpointError(f'{path}: has another model configuration than this training '
+                                         f'({", ".join(changed)})')
+    target = model.state_dict()
+    copied = {k: v.to(target[k].dtype) for k, v in raw['model'].items() if k in target and v.shape == target[k].shape}
+    model.load_state_dict(copied, strict=False)
+    skipped = len(target) - len(copied)
+    source = raw['config']['object_names']
+    return (f'starting from the weights of {path} (trained for {", ".join(source)}): '
+            f'{len(copied)} tensors copied' + (f', {skipped} left at their initial values' if skipped else ''))
+
+
 def train_segmentation(train_splits: list[Path], out: Path, object_names: list[str], catalog: Catalog,
                        config: SegConfig | None = None, train: SegTrainConfig = SegTrainConfig(),
                        validate=None, resume: bool = False, init: Path | None = None,
                        progress: bool = True, log=print) -> checkpoint.TrainState:
     """Train (or resume training) and write the checkpoint at ``out``; returns the final state.
 
-    ``init``: start from the weights of this segmentation checkpoint (same objects and configuration;
-    a stripped float16 one will do) with a fresh optimiser and schedule; ignored when resuming.
+    ``init``: start from the weights of this segmentation checkpoint (see ``init_from``; it may be
+    for other objects) with a fresh optimiser and schedule; ignored when resuming.
     ``validate``: optional callable(Segmenter) -> dict of figures, run after each epoch.
     """
     from tqdm import tqdm
@@ -70,21 +93,17 @@ def train_segmentation(train_splits: list[Path], out: Path, object_names: list[s
     optimizer = torch.optim.SGD(params, lr=train.lr, momentum=train.momentum, weight_decay=train.weight_decay)
     state = checkpoint.TrainState()
 
-    def load_weights(path: Path, mismatch: str) -> dict:
-        """The checkpoint at ``path``, its weights copied into the model (float16 ones into float32)."""
-        raw = checkpoint.load(path, segmentation.KIND, {n: catalog.get(n).fingerprint for n in config.object_names})
-        if raw['config'] != asdict(config):
-            raise checkpoint.CheckpointError(f'{path}: {mismatch}')
-        model.load_state_dict(raw['model'])
-        return raw
     if resume and Path(out).is_file():
-        raw = load_weights(out, 'was trained with another model configuration; remove it or train without --resume')
+        raw = checkpoint.load(out, segmentation.KIND, {n: catalog.get(n).fingerprint for n in config.object_names})
+        if raw['config'] != asdict(config):
+            raise checkpoint.CheckpointError(f'{out}: was trained with another model configuration; remove it '
+                                             'or train without --resume')
+        model.load_state_dict(raw['model'])
         optimizer.load_state_dict(raw['optimizer'])
         state = checkpoint.TrainState(**raw['state'])
         log(f'resuming {out} at epoch {state.epoch + 1}, iteration {state.iteration}')
     elif init is not None:
-        load_weights(init, 'has another model configuration than this training')
-        log(f'starting from the weights of {init}')
+        log(init_from(model, config, init))
 
     dataset = SegTrainDataset(BopSegSource(train_splits, labels), train.copy_paste_prob, train.seed)
     per_epoch = math.ceil(len(dataset) / train.batch_size)

@@ -90,16 +90,22 @@ class BinPhysics(PybulletClient):
                 break
         return steps * TIME_STEP_S
 
-    def remove_outside(self) -> int:
-        """Remove parts whose centre is not inside the bin volume; returns how many."""
+    def outside(self) -> list[int]:
+        """Indices of the parts whose centre is not inside the bin volume."""
         L, W, H = self.bin.inner_size_m
-        removed = 0
-        for body in list(self.bodies):
+        out = []
+        for index, body in enumerate(self.bodies):
             x, y, z = pb.getBasePositionAndOrientation(body, physicsClientId=self.client)[0]
             if not (abs(x) < L / 2 and abs(y) < W / 2 and -0.01 < z < H + self.obj.info.diameter_m):
-                self.remove(self.bodies.index(body))
-                removed += 1
-        return removed
+                out.append(index)
+        return out
+
+    def remove_outside(self) -> int:
+        """Remove parts whose centre is not inside the bin volume; returns how many."""
+        outside = self.outside()
+        for index in reversed(outside):
+            self.remove(index)
+        return len(outside)
 
     def remove(self, index: int) -> None:
         """Remove the part with this index (a pick)."""

@@ -40,10 +40,12 @@ class SimCell:
         fill: ``'full'`` or ``'low'`` bins (the number of parts dropped on each refill).
         refill_every: also refill after this many captures of one bin (0: only when it is empty), so that a
             cell without a robot still sees many arrangements.
+        fixed_camera: the camera stays at its nominal pose (``T_world_cam``), as a robot cell's calibrated
+            camera does; otherwise it wobbles by millimetres between captures.
     """
 
     def __init__(self, obj: CatalogObject, cell: CellConfig, fill: str = 'full', seed: int = 0,
-                 refill_every: int = 0) -> None:
+                 refill_every: int = 0, fixed_camera: bool = False) -> None:
         if fill not in BIN_FILL:
             raise ValueError(f'fill must be one of {", ".join(BIN_FILL)}, got {fill!r}')
         self.obj, self.cell, self.fill, self.refill_every = obj, cell, fill, refill_every
@@ -55,8 +57,11 @@ class SimCell:
         self._next_id = 0
         self.refills = 0
         self.calibration = self.generator.cell_calibration   # one per cell, from its seed
+        self.fixed_camera = fixed_camera
+        self.T_world_cam = domains.nominal_camera_pose(cell.camera_height_m)
 
-    def _refill(self) -> None:
+    def refill(self) -> None:
+        """A new bin of parts (also what shaking the bin stands for)."""
         if self.physics is not None:
             self.physics.close()
         self.physics = BinPhysics(self.obj, self.cell.bin, seed=int(self.rng.integers(1 << 31)))
@@ -71,10 +76,11 @@ class SimCell:
         """A new stereo pair of the bin (refilled first when empty, or after ``refill_every`` captures)."""
         if (self.physics is None or not self.physics.bodies
                 or (self.refill_every and self.captures_of_bin >= self.refill_every)):
-            self._refill()
+            self.refill()
         self.captures_of_bin += 1
         T_world_obj = self.physics.poses()
-        T_world_left = domains.camera_pose('real', self.rng, self.cell.camera_height_m)
+        T_world_left = (self.T_world_cam if self.fixed_camera
+                        else domains.camera_pose('real', self.rng, self.cell.camera_height_m))
         left_rgb, right_rgb, left = self.generator.stereo_pair(T_world_obj, T_world_left, self.rng, self.calibration)
         return StereoCapture(left_rgb, right_rgb, self.cell.camera.K.copy(), self.cell.baseline_m,
                              dict(zip(self.instance_ids, left.T_cam_obj)),
@@ -88,6 +94,13 @@ class SimCell:
         self.instance_ids.remove(instance_id)
         self.physics.settle(1.0)
         return True
+
+    def remove_outside(self) -> list[int]:
+        """Remove the parts no longer in the tote (knocked out by a pick); returns their instance ids."""
+        gone = [self.instance_ids[i] for i in self.physics.outside()]
+        for instance_id in gone:
+            self.remove(instance_id)
+        return gone
 
     def close(self) -> None:
         if self.physics is not None:

@@ -84,6 +84,12 @@ def appearance(domain: str, rng: np.random.Generator) -> Appearance:
                       ambient=0.35, diffuse=0.75, specular=0.9, shadow=True, bin_texture=0, floor_texture=1)
 
 
+def nominal_camera_pose(height_m: float) -> np.ndarray:
+    """``T_world_cam`` of the cell's camera: ``height_m`` above the bin centre, looking straight down."""
+    from binpick.sim.camera import look_at
+    return look_at(np.array([0.0, 0.0, height_m]), np.zeros(3))
+
+
 def camera_pose(domain: str, rng: np.random.Generator, height_m: float) -> np.ndarray:
     """``T_world_cam`` of one frame: above the bin centre looking down, with the domain's jitter."""
     from binpick.sim.camera import look_at

@@ -1,0 +1,94 @@
+"""binpick pick-bench."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from binpick.commands.args import positive, set_threads
+
+
+def _sources(args: argparse.Namespace, obj, catalog) -> list:
+    """The pose sources the bench compares: ground truth, then each model (gated, and the first one
+    also ungated when asked)."""
+    from binpick.demo_models import SHIPPED, model_paths
+    from binpick.evaluation.pick_bench import GroundTruthPoses, ModelPoses
+    from binpick.perception.pose.estimator import PoseEstimator
+    from binpick.perception.segmentation import Segmenter
+    from binpick.selftrain.calibration import Calibration
+    from binpick.selftrain.perceptual import PerceptualDistance
+    from binpick.selftrain.scores import PoseScorer
+
+    sources = [] if args.no_ground_truth else [GroundTruthPoses()]
+    if not args.pose_ckpt:
+        return sources
+    segmenter = Segmenter.load(args.seg or model_paths(SHIPPED, obj.name)['seg'], catalog)
+    scorer = PoseScorer(obj, PerceptualDistance(args.perceptual))
+    calibration = Calibration.load(args.calibration) if args.calibration else None
+    gate = 'calibrated' if calibration else 'both'
+    for k, ckpt in enumerate(args.pose_ckpt):
+        estimator = PoseEstimator.load(ckpt, catalog, obj.name)
+        sources.append(ModelPoses(Path(ckpt).stem, segmenter, estimator, scorer, gate, calibration))
+        if k == 0 and args.ungated_row:
+            sources.append(ModelPoses(f'{Path(ckpt).stem}, no verification gate', segmenter, estimator, scorer,
+                                      'none'))
+    return sources
+
+
+def _cmd_pick_bench(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from binpick.catalog import Catalog
+    from binpick.config import load_params
+    from binpick.errors import BinpickError
+    from binpick.evaluation.pick_bench import run_source, summarize
+    from binpick.evaluation.pick_report import write_report
+    from binpick.sim.generator import CellConfig
+
+    set_threads(args.threads)
+    catalog = Catalog()
+    obj = catalog.get(args.object or load_params('cell')['object_id'])
+    cell_config = CellConfig.from_config()
+    sources = _sources(args, obj, catalog)
+    if not sources:
+        raise BinpickError('pick-bench: nothing to compare (give --pose-ckpt, or drop --no-ground-truth)')
+    results = {'object': obj.name, 'attempts_per_source': args.attempts, 'seed': args.seed, 'fill': args.fill,
+               'planner': 'built-in (IK + OMPL RRT-Connect, pybullet collision checks)', 'sources': {}}
+    all_cycles = []
+    for source in sources:
+        bar = tqdm(total=args.attempts, desc=source.name, unit='pick')
+        def progress(c, bar=bar):
+            bar.update(int(c.executed))
+            bar.set_postfix_str(f'{c.reason or "picked"}')
+        cycles = run_source(obj, cell_config, source, args.attempts, seed=args.seed, fill=args.fill, progress=progress)
+        bar.close()
+        results['sources'][source.name] = summarize(cycles)
+        all_cycles += cycles
+        s = results['sources'][source.name]
+        print(f'{source.name}: {s["successes"]}/{s["attempts"]} picks succeeded ({s["success_rate"]:.1f} %), '
+              f'{s["collisions"]} with tote contact, median planning {s["plan_time_ms_median"]:.0f} ms', flush=True)
+    write_report(results, all_cycles, Path(args.out))
+    print(f'report: {Path(args.out) / "report.md"}')
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser('pick-bench', help='pick attempts in the simulated cell with the Panda (Table 4 analog)',
+                       description='Pick attempts in the simulated cell with a Franka Panda, per pose source '
+                                   '(ground truth and each --pose-ckpt), on the same bins; writes report.md and '
+                                   'results.json.')
+    p.add_argument('--object', help='catalog name (default: config/cell.yaml object_id)')
+    p.add_argument('--pose-ckpt', action='append', default=[], metavar='CKPT',
+                   help='pose model to pick with (repeat to compare; e.g. the LB and a self-trained model)')
+    p.add_argument('--seg', help='segmentation model (default: the shipped one for the object)')
+    p.add_argument('--attempts', type=positive, default=20, help='executed picks per source (default 20)')
+    p.add_argument('--seed', type=int, default=0, help='cell seed: the same bins for every source')
+    p.add_argument('--fill', choices=['full', 'low'], default='full', help='parts per bin (default full)')
+    p.add_argument('--calibration', help='acceptance thresholds (binpick calibrate-selection); default: '
+                                         'mu+sigma over each frame\'s poses, the paper\'s rule')
+    p.add_argument('--ungated-row', action='store_true',
+                   help='also pick with the first model without the verification gate')
+    p.add_argument('--no-ground-truth', action='store_true', help='skip the ground-truth row')
+    p.add_argument('--perceptual', default='auto', help='perceptual distance of the verification scores')
+    p.add_argument('--out', default='results/picking', help='report folder (default results/picking)')
+    p.add_argument('--threads', type=positive)
+    p.set_defaults(func=_cmd_pick_bench)

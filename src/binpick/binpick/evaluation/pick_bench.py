@@ -1,0 +1,156 @@
+"""The pick bench, an analog of the paper's Table 4: pick attempts in the simulated cell with a robot.
+
+Every pose source (ground truth, or a pose model with the cell's segmentation) picks in its own cell
+built from the same seed, so the bins start alike. A cycle is: capture, estimate, verify, choose and plan
+a grasp (``GraspPipeline``), execute it with physics. A cycle with no pick (no verified pose, no
+reachable grasp, planning failed) is counted apart from the attempts; after two such cycles in a row
+the bin is shaken (refilled), as an operator would. Success rate = successful picks / executed picks.
+"""
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from binpick.catalog.catalog import CatalogObject
+from binpick.grasp.candidates import EstimatedPose
+from binpick.grasp.motion import BuiltinPlanner
+from binpick.grasp.pipeline import GraspPipeline, cloud_in_base
+from binpick.perception.stereo import stereo_depth
+from binpick.sim.cell import StereoCapture
+from binpick.sim.generator import CellConfig
+from binpick.sim.pick_cell import Q_PLACE, PickCell
+
+NO_PICK = ('no verified pose', 'no reachable grasp', 'planning failed')
+PICK_FAILURES = ('collision', 'slipped', 'wrong pose', 'picked several parts')
+
+
+@dataclass
+class PoseFrame:
+    """One frame's poses for the grasp planner and the acceptance thresholds they must pass."""
+
+    poses: list[EstimatedPose]
+    tau_appearance: float | None
+    tau_geometry_m: float | None
+
+
+class GroundTruthPoses:
+    """The simulator's exact poses of the parts at least ``min_visible_px`` visible: the ceiling of the
+    grasp pipeline itself (nothing to verify)."""
+
+    name = 'ground truth'
+
+    def __init__(self, min_visible_px: int = 300) -> None:
+        self.min_visible_px = min_visible_px
+
+    def __call__(self, cap: StereoCapture, depth_m: np.ndarray) -> PoseFrame:
+        poses = [EstimatedPose(T, 1.0, 0.0, 0.0) for i, T in cap.T_cam_obj.items()
+                 if cap.visible_px[i] >= self.min_visible_px]
+        return PoseFrame(poses, None, None)
+
+
+class ModelPoses:
+    """The cell's perception: segmentation, the pose model's full inference path, and verification
+    scores (``PoseScorer``). ``gate``: ``calibrated`` (fixed thresholds of a Calibration), ``both``
+    (μ+σ over the frame's candidates, the paper's rule) or ``none`` (every pose may be picked)."""
+
+    def __init__(self, name: str, segmenter, estimator, scorer, gate: str = 'both', calibration=None) -> None:
+        from binpick.selftrain.selection import CRITERIA
+        if gate not in (*CRITERIA, 'none'):
+            raise ValueError(f'gate must be one of {", ".join((*CRITERIA, "none"))}, not {gate!r}')
+        self.name, self.segmenter, self.estimator, self.scorer = name, segmenter, estimator, scorer
+        self.gate, self.calibration = gate, calibration
+
+    def __call__(self, cap: StereoCapture, depth_m: np.ndarray) -> PoseFrame:
+        from binpick.selftrain.selection import select
+        masks = [i.mask for i in self.segmenter.segment(cap.left_rgb)]
+        results = self.estimator.estimate(cap.left_rgb, depth_m, cap.K, masks)
+        kept = [(m, r) for m, r in zip(masks, results) if r.T_cam_obj is not None]
+        if not kept:
+            return PoseFrame([], None, None)
+        scores = self.scorer.score(cap.left_rgb, depth_m, cap.K, [m for m, _ in kept], [r.T_cam_obj for _, r in kept])
+        poses = [EstimatedPose(r.T_cam_obj, r.confidence, s.d_appearance, s.d_geo_m) for (_, r), s in zip(kept, scores)]
+        if self.gate == 'none':
+            return PoseFrame(poses, None, None)
+        chosen = select(np.array([p.d_appearance for p in poses]), np.array([p.d_geo_m for p in poses]),
+                        self.gate, self.calibration)
+        return PoseFrame(poses, chosen.tau_appearance, chosen.tau_geometry_m)
+
+
+@dataclass
+class PickCycle:
+    """One cycle of one pose source."""
+
+    source: str
+    cycle: int
+    executed: bool
+    success: bool
+    reason: str               # '' on success; else one of NO_PICK or PICK_FAILURES
+    instance: int | None
+    grasp_index: int | None
+    poses: int
+    verified: int
+    candidates: int
+    planning_ms: float        # from the poses to a planned pick
+    tote_contacts: int        # simulation steps with the arm or hand touching the tote
+    wall_s: float
+
+
+def run_source(obj: CatalogObject, cell_config: CellConfig, source, attempts: int, seed: int = 0,
+               fill: str = 'full', max_cycles: int | None = None, progress=None) -> list[PickCycle]:
+    """Cycles of one pose source until ``attempts`` picks were executed (or ``max_cycles``, default
+    3 × attempts, ran). ``progress``: optional callable(PickCycle) after each cycle."""
+    cycles: list[PickCycle] = []
+    executed, idle = 0, 0
+    with PickCell(obj, cell_config, fill=fill, seed=seed) as cell:
+        planner = BuiltinPlanner(cell.kinematics, cell.arm_is_free, Q_PLACE)
+        pipeline = GraspPipeline(obj, cell.T_base_cam, cell.tote, cell.kinematics, planner)
+        while executed < attempts and len(cycles) < (max_cycles or 3 * attempts):
+            t0 = time.perf_counter()
+            if idle >= 2:
+                cell.sim.refill()
+                idle = 0
+            cap = cell.capture()
+            depth = stereo_depth(cap.left_rgb, cap.right_rgb, cap.K[0, 0], cap.baseline_m,
+                                 cell_config.depth_min_m, cell_config.depth_max_m)
+            frame = source(cap, depth)
+            decision = pipeline.plan(frame.poses, frame.tau_appearance, frame.tau_geometry_m,
+                                     cloud_in_base(depth, cap.K, cell.T_base_cam), cell.q)
+            record = PickCycle(source.name, len(cycles), False, False, decision.reason, None, None, len(frame.poses),
+                               decision.verified, decision.candidates, 1000 * decision.planning_s, 0, 0.0)
+            if decision.plan is not None:
+                outcome = cell.execute(decision.plan, decision.candidate.width_m)
+                executed += 1
+                record.executed, record.success, record.instance = True, outcome.success, outcome.instance
+                record.grasp_index, record.tote_contacts = decision.candidate.grasp_index, outcome.tote_contacts
+                record.reason = outcome.reason or ('collision' if outcome.tote_contacts else '')
+                record.success = outcome.success and not outcome.tote_contacts
+                idle = 0
+            else:
+                idle += 1
+            record.wall_s = time.perf_counter() - t0
+            cycles.append(record)
+            if progress is not None:
+                progress(record)
+    return cycles
+
+
+def summarize(cycles: list[PickCycle]) -> dict:
+    """Figures of one source's cycles: success rate over executed picks, failures, timing."""
+    executed = [c for c in cycles if c.executed]
+    successes = sum(c.success for c in executed)
+    planned = [c.planning_ms for c in cycles if c.executed]
+    return {
+        'cycles': len(cycles), 'attempts': len(executed), 'successes': successes,
+        'success_rate': 100.0 * successes / len(executed) if executed else float('nan'),
+        'collisions': sum(c.tote_contacts > 0 for c in executed),
+        'failures': dict(Counter(c.reason for c in cycles if c.reason)),
+        'plan_time_ms_median': float(np.median(planned)) if planned else float('nan'),
+        'cycle_s_median': float(np.median([c.wall_s for c in cycles])) if cycles else float('nan'),
+    }
+
+
+def cycles_to_dicts(cycles: list[PickCycle]) -> list[dict]:
+    return [asdict(c) for c in cycles]

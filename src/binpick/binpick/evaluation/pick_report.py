@@ -1,0 +1,58 @@
+"""results/picking/: report.md, results.json and cycles.json of a pick-bench run."""
+from __future__ import annotations
+
+import math
+import platform
+from pathlib import Path
+
+from binpick.data import atomic
+from binpick.evaluation.pick_bench import NO_PICK, PICK_FAILURES, PickCycle, cycles_to_dicts
+
+
+def _pct(x: float) -> str:
+    return '–' if math.isnan(x) else f'{x:.1f} %'
+
+
+def headline(results: dict) -> dict:
+    """The figures the issue names: success rate per model, the ground-truth ceiling, collisions,
+    median planning time over all sources, failures per source."""
+    sources = results['sources']
+    models = {name: s['success_rate'] for name, s in sources.items() if name != 'ground truth'}
+    planned = [s['plan_time_ms_median'] for s in sources.values() if not math.isnan(s['plan_time_ms_median'])]
+    return {
+        'success_rate': models,
+        'gt_success_rate': sources['ground truth']['success_rate'] if 'ground truth' in sources else None,
+        'collisions': sum(s['collisions'] for s in sources.values()),
+        'plan_time_ms_median': sorted(planned)[len(planned) // 2] if planned else None,
+        'failures': {name: s['failures'] for name, s in sources.items()},
+    }
+
+
+def markdown(results: dict) -> str:
+    sources = results['sources']
+    lines = [f'# Pick bench: {results["object"]}', '',
+             f'Regenerate: `binpick pick-bench --object {results["object"]} --attempts '
+             f'{results["attempts_per_source"]} --seed {results["seed"]} --fill {results["fill"]} ...` '
+             '(the pose checkpoints as listed below).', '',
+             f'Planner: {results["planner"]}. Every source picks in its own cell made from seed '
+             f'{results["seed"]}, so the bins start alike. Success rate = successful picks / executed picks; '
+             'a pick that touches the tote counts as failed (collision). Cycles without a pick are counted apart.',
+             '', '| poses from | success | picks | tote contacts | median planning | cycle (median) |',
+             '| --- | --- | --- | --- | --- | --- |']
+    for name, s in sources.items():
+        lines.append(f'| {name} | {_pct(s["success_rate"])} | {s["successes"]} / {s["attempts"]} | {s["collisions"]} '
+                     f'| {s["plan_time_ms_median"]:.0f} ms | {s["cycle_s_median"]:.1f} s |')
+    reasons = list(PICK_FAILURES) + list(NO_PICK)
+    lines += ['', 'Failures (executed picks, then cycles without a pick):', '',
+              '| poses from | ' + ' | '.join(reasons) + ' |', '| --- |' + ' --- |' * len(reasons)]
+    for name, s in sources.items():
+        lines.append(f'| {name} | ' + ' | '.join(str(s['failures'].get(r, 0)) for r in reasons) + ' |')
+    lines += ['', f'{platform.machine()}, {results.get("threads", "all")} torch threads.', '']
+    return '\n'.join(lines)
+
+
+def write_report(results: dict, cycles: list[PickCycle], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    atomic.write_json(out / 'results.json', {**headline(results), **results})
+    atomic.write_json(out / 'cycles.json', cycles_to_dicts(cycles))
+    atomic.write_text(out / 'report.md', markdown(results))

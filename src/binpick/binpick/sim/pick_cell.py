@@ -1,0 +1,203 @@
+"""The simulated cell with a robot: a Franka Panda with the Franka Hand beside the tote, in the same
+pybullet world as the parts, executing pick plans with physics.
+
+The arm follows joint paths under position control; the fingers close with a force limit and
+friction, so a pick can fail for real (the part slips, the fingers close on nothing, the hand hits
+the tote). The camera is fixed above the tote; its hand-eye transform is ``T_base_cam``. Frames:
+world (z up, origin at the centre of the tote floor), base (``panda_link0``), camera (OpenCV); metres.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pybullet as pb
+
+from binpick.catalog.catalog import CatalogObject
+from binpick.geometry import invert, make_T, quat_from_matrix
+from binpick.grasp.candidates import Tote
+from binpick.grasp.motion import PickPlan
+from binpick.sim.bin_physics import TIME_STEP_S
+from binpick.sim.cell import SimCell, StereoCapture
+from binpick.sim.generator import CellConfig
+from binpick.sim.robot import ARM_JOINTS, READY_Q, PandaArm
+
+FINGER_JOINTS = (9, 10)
+FINGER_LINKS = (9, 10)
+ARM_FORCES_N = (87.0, 87.0, 87.0, 87.0, 12.0, 12.0, 12.0)   # the Panda's joint torque limits (N m)
+# the robot's base on the table beside the tote (world frame): the tote's centre 0.5 m in front of it
+T_WORLD_BASE = make_T(np.eye(3), np.array([-0.5, 0.0, 0.0]))
+Q_HOME = READY_Q                                   # above the tote, out of the way of nothing but the camera
+Q_PLACE = READY_Q + np.array([np.pi / 2, 0, 0, 0, 0, 0, 0])   # beside the tote: joint 1 turned 90 degrees
+
+
+@dataclass
+class PickOutcome:
+    """What happened when a plan was executed.
+
+    ``reason``: '' on success, else ``wrong pose`` (the fingers closed on nothing) or ``slipped`` (a part
+    was between the fingers but not held to the place); ``instance``: the part placed;
+    ``tote_contacts``: simulation steps in which the arm or hand touched the tote.
+    """
+
+    success: bool
+    reason: str
+    instance: int | None
+    tote_contacts: int
+    sim_s: float
+
+
+class PickCell:
+    """A :class:`SimCell` (fixed camera) with a Panda in its physics world.
+
+    Args:
+        obj, cell, fill, seed: as :class:`SimCell`.
+        grip_force_n: the force each finger closes with (the Franka Hand: 70 N continuous in all).
+        T_world_base: where the robot stands.
+    """
+
+    def __init__(self, obj: CatalogObject, cell: CellConfig, fill: str = 'full', seed: int = 0,
+                 grip_force_n: float = 35.0, T_world_base: np.ndarray = T_WORLD_BASE) -> None:
+        self.sim = SimCell(obj, cell, fill=fill, seed=seed, fixed_camera=True)
+        self.kinematics = PandaArm()
+        self.T_world_base = np.asarray(T_world_base, dtype=np.float64)
+        self.T_base_cam = invert(self.T_world_base) @ self.sim.T_world_cam
+        self.tote = Tote(invert(self.T_world_base), cell.bin.inner_size_m)
+        self.grip_force_n = grip_force_n
+        self.q = Q_HOME.copy()
+        self.steps = 0                  # simulation steps run by the robot so far
+        self._robot_client: int | None = None
+        self.robot = -1
+
+    # -- the world ------------------------------------------------------------------------------------
+    @property
+    def client(self) -> int:
+        return self.sim.physics.client
+
+    def capture(self) -> StereoCapture:
+        """A stereo capture (the arm at home, out of the camera's view); the bin refills when empty."""
+        cap = self.sim.capture()
+        self._attach()
+        self._set_arm(Q_HOME)
+        return cap
+
+    def _attach(self) -> None:
+        """Load the robot into the current physics world (a refill makes a new one)."""
+        if self._robot_client == self.client:
+            return
+        import pybullet_data
+        pb.setAdditionalSearchPath(pybullet_data.getDataPath(), physicsClientId=self.client)
+        self.robot = pb.loadURDF('franka_panda/panda.urdf', self.T_world_base[:3, 3].tolist(),
+                                 quat_from_matrix(self.T_world_base[:3, :3]).tolist(), useFixedBase=True,
+                                 physicsClientId=self.client)
+        for link in FINGER_LINKS:
+            pb.changeDynamics(self.robot, link, lateralFriction=1.0, spinningFriction=0.01,
+                              physicsClientId=self.client)
+        self._robot_client = self.client
+
+    def _set_arm(self, q: np.ndarray, finger_m: float = 0.04) -> None:
+        """Put the arm at ``q`` at rest (no simulation), fingers at ``finger_m`` each."""
+        for j, v in zip(ARM_JOINTS, q):
+            pb.resetJointState(self.robot, j, float(v), 0.0, physicsClientId=self.client)
+        for j in FINGER_JOINTS:
+            pb.resetJointState(self.robot, j, finger_m, 0.0, physicsClientId=self.client)
+        self._command_arm(q)
+        self._command_fingers(finger_m, force_n=self.grip_force_n)
+        self.q = np.asarray(q, dtype=np.float64).copy()
+
+    def _tote_contact_links(self, margin_m: float = 0.0) -> bool:
+        return any(pb.getClosestPoints(self.robot, body, margin_m, physicsClientId=self.client)
+                   for body in self.sim.physics.bin_bodies)
+
+    def arm_is_free(self, q: np.ndarray, margin_m: float = 0.005) -> bool:
+        """The arm and hand at ``q`` stay ``margin_m`` clear of the tote (the planner's validity test;
+        the arm is put back where it was)."""
+        saved = [pb.getJointState(self.robot, j, physicsClientId=self.client)[:2] for j in ARM_JOINTS]
+        for j, v in zip(ARM_JOINTS, q):
+            pb.resetJointState(self.robot, j, float(v), physicsClientId=self.client)
+        pb.performCollisionDetection(physicsClientId=self.client)
+        free = not self._tote_contact_links(margin_m)
+        for j, (pos, vel) in zip(ARM_JOINTS, saved):
+            pb.resetJointState(self.robot, j, pos, vel, physicsClientId=self.client)
+        return free
+
+    # -- execution ------------------------------------------------------------------------------------
+    def _command_arm(self, q: np.ndarray) -> None:
+        pb.setJointMotorControlArray(self.robot, list(ARM_JOINTS), pb.POSITION_CONTROL, targetPositions=list(q),
+                                     forces=list(ARM_FORCES_N), physicsClientId=self.client)
+
+    def _command_fingers(self, each_m: float, force_n: float) -> None:
+        pb.setJointMotorControlArray(self.robot, list(FINGER_JOINTS), pb.POSITION_CONTROL,
+                                     targetPositions=[each_m, each_m], forces=[force_n, force_n],
+                                     physicsClientId=self.client)
+
+    def _step(self, n: int) -> int:
+        """Step the world ``n`` times; returns in how many steps the robot touched the tote."""
+        touching = 0
+        self.steps += n
+        for _ in range(n):
+            pb.stepSimulation(physicsClientId=self.client)
+            touching += any(pb.getContactPoints(self.robot, body, physicsClientId=self.client)
+                            for body in self.sim.physics.bin_bodies)
+        return touching
+
+    def _drive(self, path: np.ndarray, steps_per_waypoint: int = 4, settle_steps: int = 60) -> int:
+        """Follow a joint path under position control; returns the steps touching the tote."""
+        touching = 0
+        for q in path:
+            self._command_arm(q)
+            touching += self._step(steps_per_waypoint)
+        for _ in range(settle_steps // 10):       # let the arm catch up with the last waypoint
+            if np.abs(self._arm_joints() - path[-1]).max() < 0.01:
+                break
+            touching += self._step(10)
+        self.q = self._arm_joints()
+        return touching
+
+    def _arm_joints(self) -> np.ndarray:
+        return np.array([pb.getJointState(self.robot, j, physicsClientId=self.client)[0] for j in ARM_JOINTS])
+
+    def _between_fingers(self) -> set[int]:
+        """Bodies (part indices) both fingers touch."""
+        touched = [{c[2] for c in pb.getContactPoints(self.robot, linkIndexA=link, physicsClientId=self.client)}
+                   for link in FINGER_LINKS]
+        bodies = touched[0] & touched[1]
+        return {self.sim.physics.bodies.index(b) for b in bodies if b in self.sim.physics.bodies}
+
+    def execute(self, plan: PickPlan, width_m: float) -> PickOutcome:
+        """Run a pick plan: open to ``width_m`` (+ a margin), transit, approach, close, lift, place; a part
+        held at the place leaves the cell (the rest settle). The arm ends at home."""
+        steps0 = self.steps
+        each = min(0.04, width_m / 2 + 0.01)
+        self._command_fingers(each, force_n=self.grip_force_n)
+        contacts = self._drive(plan.transit) + self._drive(plan.approach)
+        self._command_fingers(0.0, force_n=self.grip_force_n)
+        contacts += self._step(120)                 # 0.5 s to close
+        between = self._between_fingers()
+        contacts += self._drive(plan.lift) + self._drive(plan.place)
+        held = self._between_fingers()
+        sim_s = (self.steps - steps0) * TIME_STEP_S
+        instance = None
+        if len(held) == 1:
+            index = held.pop()
+            instance = self.sim.instance_ids[index]
+            self.sim.remove(instance)               # released beside the tote: it leaves the cell
+            outcome = PickOutcome(True, '', instance, contacts, sim_s)
+        else:
+            reason = 'slipped' if between else 'wrong pose'
+            if len(held) > 1:
+                reason = 'picked several parts'
+            outcome = PickOutcome(False, reason, instance, contacts, sim_s)
+        self.sim.remove_outside()                  # parts dragged out of the tote and dropped
+        self._set_arm(Q_HOME)
+        return outcome
+
+    def close(self) -> None:
+        self.kinematics.close()
+        self.sim.close()
+
+    def __enter__(self) -> PickCell:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,95 @@
+"""The Panda picks in the simulated cell: motion planning (OMPL RRT-Connect, straight TCP lines), the
+grasp pipeline's refusals, execution with physics, and the pick bench's report."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from binpick.catalog import Catalog
+from binpick.geometry import make_T
+from binpick.grasp.candidates import EstimatedPose
+from binpick.grasp.motion import BuiltinPlanner, PlanningFailed, cartesian_path, densify, rrt_connect
+from binpick.grasp.pipeline import GraspPipeline
+from binpick.sim.generator import CellConfig
+from binpick.sim.pick_cell import Q_HOME, Q_PLACE, PickCell
+from binpick.sim.robot import PandaArm
+
+CATALOG = Catalog()
+
+
+def test_rrt_connect_goes_around_an_obstacle():
+    wall = lambda q: not (abs(q[0]) < 0.2 and q[1] < 0.6)          # noqa: E731 - a wall with a gap above
+    path = rrt_connect(np.array([-0.8, 0.0]), np.array([0.8, 0.0]), wall, np.full(2, -1.0), np.full(2, 1.0))
+    assert path is not None and np.allclose(path[0], [-0.8, 0]) and np.allclose(path[-1], [0.8, 0])
+    dense = densify(path, 0.005)
+    assert all(wall(q) for q in dense) and np.abs(np.diff(dense, axis=0)).max() <= 0.005 + 1e-9
+    closed = lambda q: abs(q[0]) >= 0.2                             # noqa: E731 - no way through
+    assert rrt_connect(np.array([-0.8, 0.0]), np.array([0.8, 0.0]), closed, np.full(2, -1.0), np.full(2, 1.0),
+                       timeout_s=0.2) is None
+
+
+def test_cartesian_path_is_a_straight_tcp_line():
+    with PandaArm() as arm:
+        T_from = arm.fk(Q_HOME)
+        T_to = T_from.copy()
+        T_to[:3, 3] += [0.0, 0.05, -0.10]
+        path = cartesian_path(arm, T_from, T_to, Q_HOME)
+        assert path is not None and len(path) >= 11
+        tcp = np.array([arm.fk(q)[:3, 3] for q in path])
+        direction = (T_to[:3, 3] - T_from[:3, 3]) / np.linalg.norm(T_to[:3, 3] - T_from[:3, 3])
+        off_line = np.linalg.norm(np.cross(tcp - T_from[:3, 3], direction), axis=1)
+        assert off_line.max() < 0.003 and np.linalg.norm(tcp[-1] - T_to[:3, 3]) < 0.003
+        far = T_from.copy()
+        far[:3, 3] += [1.5, 0.0, 0.0]                                  # beyond the Panda's 0.855 m reach
+        assert cartesian_path(arm, T_from, far, Q_HOME) is None
+
+
+@pytest.fixture(scope='module')
+def cell():
+    with PickCell(CATALOG.get('zigzag_bracket'), CellConfig.from_config(), fill='low', seed=3) as c:
+        yield c
+
+
+def test_the_robot_stands_clear_of_the_tote(cell):
+    cell.capture()
+    assert cell.arm_is_free(Q_HOME) and cell.arm_is_free(Q_PLACE)
+    # the hand put down through the tote's floor collides
+    T_floor = cell.kinematics.fk(Q_HOME)
+    T_floor[:3, 3] = cell.tote.T_base_tote[:3, 3] + [0.0, 0.0, -0.01]
+    q = cell.kinematics.ik(T_floor, attempts=1)
+    assert q is not None and not cell.arm_is_free(q)
+
+
+def test_unreachable_and_unverified_poses_leave_the_arm_where_it_is(cell):
+    cap = cell.capture()
+    obj = CATALOG.get('zigzag_bracket')
+    planner = BuiltinPlanner(cell.kinematics, cell.arm_is_free, Q_PLACE)
+    with pytest.raises(PlanningFailed) as failed:
+        planner.plan_pick(Q_HOME, make_T(np.diag([1.0, -1.0, -1.0]), [2.0, 0.0, 0.1]))
+    assert failed.value.reason == 'no reachable grasp'
+    pipeline = GraspPipeline(obj, cell.T_base_cam, cell.tote, cell.kinematics, planner)
+    poses = [EstimatedPose(T, 1.0, 0.5, 0.004) for T in cap.T_cam_obj.values()]
+    decision = pipeline.plan(poses, 0.1, 0.001, np.empty((0, 3)), cell.q)       # nothing passes verification
+    assert decision.plan is None and decision.reason == 'no verified pose' and decision.verified == 0
+    moved_away = [EstimatedPose(make_T(np.eye(3), [3.0, 0.0, 0.5]) @ T, 1.0, 0.0, 0.0) for T in cap.T_cam_obj.values()]
+    decision = pipeline.plan(moved_away, None, None, np.empty((0, 3)), cell.q)
+    assert decision.plan is None and decision.reason == 'no reachable grasp'
+    assert np.allclose(cell.q, Q_HOME)
+
+
+def test_pick_bench_picks_with_ground_truth_poses(tmp_path):
+    out = tmp_path / 'picking'
+    run = subprocess.run([sys.executable, '-m', 'binpick.cli', 'pick-bench', '--object', 'zigzag_bracket',
+                          '--attempts', '2', '--fill', 'low', '--seed', '3', '--out', str(out), '--threads', '1'],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    results = json.loads((out / 'results.json').read_text())
+    gt = results['sources']['ground truth']
+    assert gt['attempts'] == 2 and results['gt_success_rate'] == 100.0 * gt['successes'] / 2
+    assert gt['successes'] >= 1 and results['collisions'] == 0
+    cycles = json.loads((out / 'cycles.json').read_text())
+    picked = [c['instance'] for c in cycles if c['success']]
+    assert len(picked) == len(set(picked)) == gt['successes']       # each success took a different part out
+    assert '| ground truth |' in (out / 'report.md').read_text()
