@@ -119,10 +119,20 @@ def obstacle_points(cloud_base_m: np.ndarray, tote: Tote, floor_band_m: float, w
     return cloud_base_m[keep]
 
 
+def _obstacle_tree(cloud: np.ndarray, T_base_obj: np.ndarray, model_points_m: np.ndarray | None,
+                   own_margin_m: float) -> cKDTree | None:
+    """KD-tree of the obstacle points for grasps on one part: without the part's own points."""
+    if model_points_m is not None and len(cloud):
+        part = cKDTree(model_points_m @ T_base_obj[:3, :3].T + T_base_obj[:3, 3])
+        cloud = cloud[part.query(cloud, distance_upper_bound=own_margin_m)[0] > own_margin_m]
+    return cKDTree(cloud) if len(cloud) else None
+
+
 def plan_grasps(poses: list[EstimatedPose], tau_appearance: float | None, tau_geometry_m: float | None,
                 grasps: GraspSet, info: ModelInfo, T_base_cam: np.ndarray, cloud_base_m: np.ndarray, tote: Tote,
                 *, grasp_filter: GraspFilter | None = None, model_points_m: np.ndarray | None = None,
-                reachable: Callable[[np.ndarray], bool] | None = None) -> tuple[list[GraspCandidate], Counter]:
+                reachable: Callable[[np.ndarray], bool] | None = None,
+                max_candidates: int | None = None) -> tuple[list[GraspCandidate], Counter]:
     """Executable grasps on the verified poses, best first, and how many candidates each filter removed.
 
     Args:
@@ -137,6 +147,10 @@ def plan_grasps(poses: list[EstimatedPose], tau_appearance: float | None, tau_ge
             near each posed part are taken for the part itself and not checked: the CAD grasps were
             checked against the part's mesh when the catalog made them.
         reachable: optional test of a TCP pose (IK within joint limits).
+        max_candidates: stop once this many grasps passed every check (they are checked in the order of
+            a prior score without clearance, so the best few come first); None checks all.
+
+    Clearance counts up to 10 mm (``clearance_m`` of a candidate is at most 0.01).
     """
     f = grasp_filter or GraspFilter()
     removed: Counter = Counter()
@@ -150,40 +164,44 @@ def plan_grasps(poses: list[EstimatedPose], tau_appearance: float | None, tau_ge
                             f.wall_band_m)
     top = float(cloud[:, 2].max()) if len(cloud) else 0.0
     cos_approach = np.cos(np.deg2rad(f.max_approach_deg))
-    out = []
+    # 1. cheap filters and a prior score (grasp quality, pose confidence, height) for every grasp
+    ranked = []
     for i, pose in enumerate(poses):
         if not verified[i]:
             continue
         if not np.isfinite(pose.T_cam_obj).all():
             removed['not a finite pose'] += 1
             continue
-        obstacles = cloud
-        if model_points_m is not None and len(cloud):
-            T_base_obj = T_base_cam @ pose.T_cam_obj
-            part = cKDTree(model_points_m @ T_base_obj[:3, :3].T + T_base_obj[:3, 3])
-            obstacles = cloud[part.query(cloud, distance_upper_bound=f.own_margin_m)[0] > f.own_margin_m]
-        tree = cKDTree(obstacles) if len(obstacles) else None
         for g, s, T in grasp_poses(T_base_cam, pose.T_cam_obj, grasps, group):
-            grasp = grasps.grasps[g]
             if -T[2, 2] < cos_approach:                         # approach (gripper z) against base -z
                 removed['approach angle'] += 1
-                continue
-            if hands[g] is None:
+            elif hands[g] is None:
                 removed['too wide'] += 1
-                continue
-            hand = hands[g] @ T[:3, :3].T + T[:3, 3]
-            clearance = float(tree.query(hand)[0].min()) if tree is not None else np.inf
-            if clearance < f.clearance_m:
-                removed['collides with the observed points'] += 1
-                continue
-            if tote_penetration(hand, tote, f.clearance_m):
-                removed['collides with the tote'] += 1
-                continue
-            if reachable is not None and not reachable(T):
-                removed['unreachable'] += 1
-                continue
-            height = 1.0 - min(1.0, max(0.0, top - T[2, 3]) / 0.1)   # 1 at the top of the pile, 0 10 cm below
-            score = grasp.score * (0.5 + 0.5 * pose.confidence) * (0.5 + 0.5 * height) * min(1.0, clearance / 0.01)
-            out.append(GraspCandidate(i, g, s, T, grasp.width, clearance, float(score)))
+            else:
+                height = 1.0 - min(1.0, max(0.0, top - T[2, 3]) / 0.1)   # 1 at the top of the pile, 0 10 cm below
+                prior = grasps.grasps[g].score * (0.5 + 0.5 * pose.confidence) * (0.5 + 0.5 * height)
+                ranked.append((prior, i, g, s, T))
+    ranked.sort(key=lambda r: -r[0])
+    # 2. collision and reach checks, best prior first, until max_candidates grasps pass
+    trees: dict[int, cKDTree | None] = {}
+    out = []
+    for prior, i, g, s, T in ranked:
+        if max_candidates is not None and len(out) >= max_candidates:
+            break
+        hand = hands[g] @ T[:3, :3].T + T[:3, 3]
+        if tote_penetration(hand, tote, f.clearance_m):
+            removed['collides with the tote'] += 1
+            continue
+        if i not in trees:
+            trees[i] = _obstacle_tree(cloud, T_base_cam @ poses[i].T_cam_obj, model_points_m, f.own_margin_m)
+        clearance = float(trees[i].query(hand, distance_upper_bound=0.01)[0].min()) if trees[i] else np.inf
+        if clearance < f.clearance_m:
+            removed['collides with the observed points'] += 1
+            continue
+        if reachable is not None and not reachable(T):
+            removed['unreachable'] += 1
+            continue
+        score = prior * min(1.0, clearance / 0.01)
+        out.append(GraspCandidate(i, g, s, T, grasps.grasps[g].width, min(clearance, 0.01), float(score)))
     out.sort(key=lambda c: -c.score)
     return out, +removed

@@ -133,11 +133,12 @@ def cartesian_path(kinematics: Kinematics, T_from: np.ndarray, T_to: np.ndarray,
 @dataclass(frozen=True)
 class PickMotion:
     """The shape of a pick: pre-grasp distance back along the approach, lift height, joint-space
-    resolution of executed paths, planner time budget per transit."""
+    resolution of executed paths and of collision checks, planner time budget per transit."""
 
     pregrasp_m: float = 0.10
     lift_m: float = 0.15
     max_step_rad: float = 0.02
+    check_step_rad: float = 0.01
     transit_timeout_s: float = 1.0
 
 
@@ -154,7 +155,7 @@ class BuiltinPlanner:
         if not self.valid(q_to):
             raise PlanningFailed('planning failed', f'the {stage} goal collides')
         path = rrt_connect(q_from, q_to, self.valid, self.kinematics.lower, self.kinematics.upper,
-                           self.motion.transit_timeout_s)
+                           self.motion.transit_timeout_s, self.motion.check_step_rad)
         if path is None:
             raise PlanningFailed('planning failed', f'no collision-free {stage} path')
         return densify(path, self.motion.max_step_rad)

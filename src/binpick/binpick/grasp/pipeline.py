@@ -56,16 +56,18 @@ class GraspPipeline:
         tote: the tote's inner box in the base frame.
         kinematics: IK of the arm (the reachability filter).
         planner: plans the chosen grasp (built-in or MoveIt).
+        max_candidates: grasps checked in full (collisions, reach), best prior first.
         max_plans: grasps tried with the motion planner, best first, before giving up.
     """
 
     def __init__(self, obj: CatalogObject, T_base_cam: np.ndarray, tote: Tote, kinematics: Kinematics,
-                 planner: MotionPlanner, grasp_filter: GraspFilter | None = None, max_plans: int = 5) -> None:
+                 planner: MotionPlanner, grasp_filter: GraspFilter | None = None, max_candidates: int = 20,
+                 max_plans: int = 5) -> None:
         self.obj, self.T_base_cam, self.tote = obj, np.asarray(T_base_cam, dtype=np.float64), tote
         self.kinematics, self.planner = kinematics, planner
         self.grasp_filter = grasp_filter or GraspFilter()
         self.grasps, self.model_points = obj.grasps(), obj.sample_points(2000)
-        self.max_plans = max_plans
+        self.max_candidates, self.max_plans = max_candidates, max_plans
 
     def reachable(self, T_base_tcp: np.ndarray) -> bool:
         return self.kinematics.ik(T_base_tcp, attempts=1) is not None
@@ -76,7 +78,8 @@ class GraspPipeline:
         t0 = time.perf_counter()
         found, removed = plan_grasps(poses, tau_appearance, tau_geometry_m, self.grasps, self.obj.info,
                                      self.T_base_cam, cloud_base_m, self.tote, grasp_filter=self.grasp_filter,
-                                     model_points_m=self.model_points, reachable=self.reachable)
+                                     model_points_m=self.model_points, reachable=self.reachable,
+                                     max_candidates=self.max_candidates)
         verified = len(poses) - removed.get('unverified pose', 0)
         if not found:
             reason = 'no verified pose' if verified == 0 else 'no reachable grasp'

@@ -49,7 +49,8 @@ class RetrainerNode(base.BinpickNode):
                                   student_epochs=int(self.param('student_epochs', 2)),
                                   student_lr=float(self.param('student_lr', 1e-4)),
                                   batch_size=int(self.param('batch_size', 16)),
-                                  holdout_every=int(self.param('holdout_every', 5)))
+                                  holdout_every=int(self.param('holdout_every', 5)),
+                                  min_gain=float(self.param('min_gain', 0.0)))
         self.perceptual, self.geometry = self.param('perceptual', 'auto'), self.param('geometry', 'visible')
         self.crop_px = int(self.param('crop_px', 64))
         self.job: Job | None = None

@@ -55,6 +55,7 @@ class JobConfig:
     max_frames: int = 0             # newest frames only; 0 = all
     selection: str = 'all'          # all | new (frames banked after those the model in service was trained on)
     criterion: str = 'both'
+    min_gain: float = 0.0           # publish when the held-out verified rate rises by at least this much
 
 
 @dataclass
@@ -194,10 +195,11 @@ def run_job(bank: PseudoLabelBank, registry: ModelRegistry, scorer: PoseScorer, 
                    'train_frames': len(train_frames), 'held_out_frames': len(held_out), 'last_frame': max(frames),
                    'seconds': time.perf_counter() - t0}
         old, new = before['verified_rate'], after['verified_rate']
-        if not new >= old:
+        if not new >= old + config.min_gain:
             report('done', 1.0)
-            return JobResult(True, f'student verified rate {new:.3f} < {old:.3f} of v{in_service.version} on '
-                             f'{len(held_out)} held-out frames: not published', in_service, False, metrics)
+            return JobResult(True, f'student verified rate {new:.3f} < {old:.3f} of v{in_service.version} + gain '
+                             f'{config.min_gain:g} on {len(held_out)} held-out frames: not published', in_service,
+                             False, metrics)
         report('publishing')
         model = registry.publish(current, metrics)
         report('done', 1.0)

@@ -66,7 +66,7 @@ class PickCell:
         self.grip_force_n = grip_force_n
         self.q = Q_HOME.copy()
         self.steps = 0                  # simulation steps run by the robot so far
-        self._robot_client: int | None = None
+        self._robot_world = None
         self.robot = -1
 
     # -- the world ------------------------------------------------------------------------------------
@@ -83,7 +83,7 @@ class PickCell:
 
     def _attach(self) -> None:
         """Load the robot into the current physics world (a refill makes a new one)."""
-        if self._robot_client == self.client:
+        if self._robot_world is self.sim.physics:      # client ids are reused: compare the worlds
             return
         import pybullet_data
         pb.setAdditionalSearchPath(pybullet_data.getDataPath(), physicsClientId=self.client)
@@ -93,7 +93,7 @@ class PickCell:
         for link in FINGER_LINKS:
             pb.changeDynamics(self.robot, link, lateralFriction=1.0, spinningFriction=0.01,
                               physicsClientId=self.client)
-        self._robot_client = self.client
+        self._robot_world = self.sim.physics
 
     def _set_arm(self, q: np.ndarray, finger_m: float = 0.04) -> None:
         """Put the arm at ``q`` at rest (no simulation), fingers at ``finger_m`` each."""
@@ -115,7 +115,6 @@ class PickCell:
         saved = [pb.getJointState(self.robot, j, physicsClientId=self.client)[:2] for j in ARM_JOINTS]
         for j, v in zip(ARM_JOINTS, q):
             pb.resetJointState(self.robot, j, float(v), physicsClientId=self.client)
-        pb.performCollisionDetection(physicsClientId=self.client)
         free = not self._tote_contact_links(margin_m)
         for j, (pos, vel) in zip(ARM_JOINTS, saved):
             pb.resetJointState(self.robot, j, pos, vel, physicsClientId=self.client)
