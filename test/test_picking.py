@@ -54,18 +54,18 @@ def cell():
 
 def test_the_robot_stands_clear_of_the_tote(cell):
     cell.capture()
-    assert cell.arm_is_free(Q_HOME) and cell.arm_is_free(Q_PLACE)
+    assert cell.kinematics.arm_is_free(Q_HOME) and cell.kinematics.arm_is_free(Q_PLACE)
     # the hand put down through the tote's floor collides
     T_floor = cell.kinematics.fk(Q_HOME)
     T_floor[:3, 3] = cell.tote.T_base_tote[:3, 3] + [0.0, 0.0, -0.01]
     q = cell.kinematics.ik(T_floor, attempts=1)
-    assert q is not None and not cell.arm_is_free(q)
+    assert q is not None and not cell.kinematics.arm_is_free(q)
 
 
 def test_unreachable_and_unverified_poses_leave_the_arm_where_it_is(cell):
     cap = cell.capture()
     obj = CATALOG.get('zigzag_bracket')
-    planner = BuiltinPlanner(cell.kinematics, cell.arm_is_free, Q_PLACE)
+    planner = BuiltinPlanner(cell.kinematics, cell.kinematics.arm_is_free, Q_PLACE)
     with pytest.raises(PlanningFailed) as failed:
         planner.plan_pick(Q_HOME, make_T(np.diag([1.0, -1.0, -1.0]), [2.0, 0.0, 0.1]))
     assert failed.value.reason == 'no reachable grasp'

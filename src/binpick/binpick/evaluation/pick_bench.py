@@ -105,7 +105,7 @@ def run_source(obj: CatalogObject, cell_config: CellConfig, source, attempts: in
     cycles: list[PickCycle] = []
     executed, idle = 0, 0
     with PickCell(obj, cell_config, fill=fill, seed=seed) as cell:
-        planner = BuiltinPlanner(cell.kinematics, cell.arm_is_free, Q_PLACE)
+        planner = BuiltinPlanner(cell.kinematics, cell.kinematics.arm_is_free, Q_PLACE)
         pipeline = GraspPipeline(obj, cell.T_base_cam, cell.tote, cell.kinematics, planner)
         while executed < attempts and len(cycles) < (max_cycles or 3 * attempts):
             t0 = time.perf_counter()

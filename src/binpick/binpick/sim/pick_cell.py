@@ -59,8 +59,10 @@ class PickCell:
     def __init__(self, obj: CatalogObject, cell: CellConfig, fill: str = 'full', seed: int = 0,
                  grip_force_n: float = 35.0, T_world_base: np.ndarray = T_WORLD_BASE) -> None:
         self.sim = SimCell(obj, cell, fill=fill, seed=seed, fixed_camera=True)
-        self.kinematics = PandaArm()
         self.T_world_base = np.asarray(T_world_base, dtype=np.float64)
+        T_base_world = invert(self.T_world_base)
+        self.kinematics = PandaArm(obstacles=[(half, T_base_world @ make_T(np.eye(3), np.array(centre)))
+                                              for half, centre in cell.bin.boxes()])
         self.T_base_cam = invert(self.T_world_base) @ self.sim.T_world_cam
         self.tote = Tote(invert(self.T_world_base), cell.bin.inner_size_m)
         self.grip_force_n = grip_force_n
@@ -104,21 +106,6 @@ class PickCell:
         self._command_arm(q)
         self._command_fingers(finger_m, force_n=self.grip_force_n)
         self.q = np.asarray(q, dtype=np.float64).copy()
-
-    def _tote_contact_links(self, margin_m: float = 0.0) -> bool:
-        return any(pb.getClosestPoints(self.robot, body, margin_m, physicsClientId=self.client)
-                   for body in self.sim.physics.bin_bodies)
-
-    def arm_is_free(self, q: np.ndarray, margin_m: float = 0.005) -> bool:
-        """The arm and hand at ``q`` stay ``margin_m`` clear of the tote (the planner's validity test;
-        the arm is put back where it was)."""
-        saved = [pb.getJointState(self.robot, j, physicsClientId=self.client)[:2] for j in ARM_JOINTS]
-        for j, v in zip(ARM_JOINTS, q):
-            pb.resetJointState(self.robot, j, float(v), physicsClientId=self.client)
-        free = not self._tote_contact_links(margin_m)
-        for j, (pos, vel) in zip(ARM_JOINTS, saved):
-            pb.resetJointState(self.robot, j, pos, vel, physicsClientId=self.client)
-        return free
 
     # -- execution ------------------------------------------------------------------------------------
     def _command_arm(self, q: np.ndarray) -> None:

@@ -19,10 +19,15 @@ READY_Q = np.array([0.0, -0.3, 0.0, -2.2, 0.0, 2.0, np.pi / 4])
 
 
 class PandaArm(PybulletClient):
-    """Kinematics of one Panda (own pybullet client). ``ik`` returns joint angles within the limits whose
-    TCP is within ``tol_m`` and ``tol_rad`` of the target, or None."""
+    """Kinematics of one Panda (own pybullet client) and its planning scene. ``ik`` returns joint angles
+    within the limits whose TCP is within ``tol_m`` and ``tol_rad`` of the target, or None.
 
-    def __init__(self, tol_m: float = 0.002, tol_rad: float = np.deg2rad(2.0)) -> None:
+    ``obstacles``: boxes the arm must keep clear of, as (half extents, ``T_base_box``) in the base frame
+    (the tote's floor and walls); ``arm_is_free`` tests a configuration against them.
+    """
+
+    def __init__(self, tol_m: float = 0.002, tol_rad: float = np.deg2rad(2.0),
+                 obstacles: list[tuple[tuple[float, float, float], np.ndarray]] = ()) -> None:
         super().__init__()
         import pybullet_data
         pb.setAdditionalSearchPath(pybullet_data.getDataPath(), physicsClientId=self.client)
@@ -31,7 +36,19 @@ class PandaArm(PybulletClient):
         self.lower = np.array([i[8] for i in info])
         self.upper = np.array([i[9] for i in info])
         self.tol_m, self.tol_rad = tol_m, tol_rad
+        self.obstacles = []
+        for half, T in obstacles:
+            shape = pb.createCollisionShape(pb.GEOM_BOX, halfExtents=list(half), physicsClientId=self.client)
+            self.obstacles.append(pb.createMultiBody(0, shape, basePosition=T[:3, 3].tolist(),
+                                                     baseOrientation=quat_from_matrix(T[:3, :3]).tolist(),
+                                                     physicsClientId=self.client))
         self.set_joints(READY_Q)
+
+    def arm_is_free(self, q: np.ndarray, margin_m: float = 0.005) -> bool:
+        """The arm and hand at ``q`` stay ``margin_m`` clear of every obstacle (the planner's validity test)."""
+        self.set_joints(q)
+        return not any(pb.getClosestPoints(self.robot, body, margin_m, physicsClientId=self.client)
+                       for body in self.obstacles)
 
     def set_joints(self, q: np.ndarray) -> None:
         for j, v in zip(ARM_JOINTS, q):
