@@ -31,7 +31,8 @@ def test_graph_names_nodes_parameter_files_and_executables(tmp_path):
     sim = {s.name: s for s in graph.nodes({'use_sim': 'true'})}
     real = {s.name: s for s in graph.nodes({'use_sim': 'false'})}
     assert set(sim) == {'sim_cell', 'stereo_camera', 'segmentation', 'pose_estimation', 'pseudo_label_recorder',
-                        'retrainer'}
+                        'retrainer', 'grasp_planner'}
+    assert sim['grasp_planner'].parameters['execute'] == 'sim' and real['grasp_planner'].parameters['execute'] == 'none'
     assert set(real) == set(sim) - {'sim_cell'}
     assert sim['stereo_camera'].parameters['source'] == 'sim' and real['stereo_camera'].parameters['source'] == 'device'
     assert {s.executable for s in sim.values()} <= entry_points()
@@ -137,10 +138,11 @@ def test_bringup_started_in_the_background_stops_under_load(tmp_path, cell_model
     hogs = _cpu_hog()
     try:
         end = time.monotonic() + 60
-        while time.monotonic() < end and len(psutil.Process(proc.pid).children()) < 6:
+        expected = len(graph.nodes({'use_sim': 'true'}))
+        while time.monotonic() < end and len(psutil.Process(proc.pid).children()) < expected:
             time.sleep(0.5)
         nodes = psutil.Process(proc.pid).children()
-        assert len(nodes) == 6
+        assert len(nodes) == expected
         time.sleep(20)   # the nodes get going (imports, models) under load
         t0 = time.monotonic()
         proc.send_signal(sig)

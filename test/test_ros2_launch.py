@@ -19,7 +19,8 @@ pytestmark = [pytest.mark.ros, pytest.mark.skipif(
     ROS2 is None or importlib.util.find_spec('launch_ros') is None,
     reason='the ROS 2 launch system and command line are not installed (BINPICK_EXTRA_WHEELS, see README)')]
 SHIPPED = Path(__file__).resolve().parents[1] / 'models' / 'demo'
-NODES = {'sim_cell', 'stereo_camera', 'segmentation', 'pose_estimation', 'pseudo_label_recorder', 'retrainer'}
+NODES = {'sim_cell', 'stereo_camera', 'segmentation', 'pose_estimation', 'pseudo_label_recorder', 'retrainer',
+         'grasp_planner'}
 
 
 @pytest.fixture(autouse=True, scope='module')

@@ -46,6 +46,7 @@ setup(
             'pose_estimation = binpick.nodes.pose_estimation:main',
             'pseudo_label_recorder = binpick.nodes.pseudo_label_recorder:main',
             'retrainer = binpick.nodes.retrainer:main',
+            'grasp_planner = binpick.nodes.grasp_planner:main',
         ],
     },
 )

@@ -24,7 +24,7 @@ def _sources(args: argparse.Namespace, obj, catalog) -> list:
     segmenter = Segmenter.load(args.seg or model_paths(SHIPPED, obj.name)['seg'], catalog)
     scorer = PoseScorer(obj, PerceptualDistance(args.perceptual))
     calibration = Calibration.load(args.calibration) if args.calibration else None
-    gate = 'calibrated' if calibration else 'both'
+    gate = 'calibrated' if calibration else 'bank'
     for k, ckpt in enumerate(args.pose_ckpt):
         estimator = PoseEstimator.load(ckpt, catalog, obj.name)
         sources.append(ModelPoses(Path(ckpt).stem, segmenter, estimator, scorer, gate, calibration))
@@ -83,8 +83,8 @@ def register(sub) -> None:
     p.add_argument('--attempts', type=positive, default=20, help='executed picks per source (default 20)')
     p.add_argument('--seed', type=int, default=0, help='cell seed: the same bins for every source')
     p.add_argument('--fill', choices=['full', 'low'], default='full', help='parts per bin (default full)')
-    p.add_argument('--calibration', help='acceptance thresholds (binpick calibrate-selection); default: '
-                                         'mu+sigma over each frame\'s poses, the paper\'s rule')
+    p.add_argument('--calibration', help='acceptance thresholds (binpick calibrate-selection); default: the '
+                                         'cell\'s rule, mu+sigma over every pose scored so far')
     p.add_argument('--ungated-row', action='store_true',
                    help='also pick with the first model without the verification gate')
     p.add_argument('--no-ground-truth', action='store_true', help='skip the ground-truth row')

@@ -53,18 +53,22 @@ class GroundTruthPoses:
 
 class ModelPoses:
     """The cell's perception: segmentation, the pose model's full inference path, and verification
-    scores (``PoseScorer``). ``gate``: ``calibrated`` (fixed thresholds of a Calibration), ``both``
-    (μ+σ over the frame's candidates, the paper's rule) or ``none`` (every pose may be picked)."""
+    scores (``PoseScorer``). ``gate``: ``bank`` (the cell's rule: mu + sigma over every pose scored so
+    far, as the recorder computes it over its bank), ``calibrated`` (the fixed thresholds of a
+    Calibration) or ``none`` (every pose may be picked)."""
 
-    def __init__(self, name: str, segmenter, estimator, scorer, gate: str = 'both', calibration=None) -> None:
-        from binpick.selftrain.selection import CRITERIA
-        if gate not in (*CRITERIA, 'none'):
-            raise ValueError(f'gate must be one of {", ".join((*CRITERIA, "none"))}, not {gate!r}')
+    GATES = ('bank', 'calibrated', 'none')
+
+    def __init__(self, name: str, segmenter, estimator, scorer, gate: str = 'bank', calibration=None) -> None:
+        if gate not in self.GATES or (gate == 'calibrated') != (calibration is not None):
+            raise ValueError(f'gate must be one of {", ".join(self.GATES)} (calibrated with a calibration), '
+                             f'not {gate!r}')
         self.name, self.segmenter, self.estimator, self.scorer = name, segmenter, estimator, scorer
         self.gate, self.calibration = gate, calibration
+        self.scored: list[tuple[float, float]] = []      # (d_a, d_g) of every pose scored so far
 
     def __call__(self, cap: StereoCapture, depth_m: np.ndarray) -> PoseFrame:
-        from binpick.selftrain.selection import select
+        from binpick.selftrain.selection import threshold
         masks = [i.mask for i in self.segmenter.segment(cap.left_rgb)]
         results = self.estimator.estimate(cap.left_rgb, depth_m, cap.K, masks)
         kept = [(m, r) for m, r in zip(masks, results) if r.T_cam_obj is not None]
@@ -72,11 +76,13 @@ class ModelPoses:
             return PoseFrame([], None, None)
         scores = self.scorer.score(cap.left_rgb, depth_m, cap.K, [m for m, _ in kept], [r.T_cam_obj for _, r in kept])
         poses = [EstimatedPose(r.T_cam_obj, r.confidence, s.d_appearance, s.d_geo_m) for (_, r), s in zip(kept, scores)]
+        self.scored += [(p.d_appearance, p.d_geo_m) for p in poses]
         if self.gate == 'none':
             return PoseFrame(poses, None, None)
-        chosen = select(np.array([p.d_appearance for p in poses]), np.array([p.d_geo_m for p in poses]),
-                        self.gate, self.calibration)
-        return PoseFrame(poses, chosen.tau_appearance, chosen.tau_geometry_m)
+        if self.gate == 'calibrated':
+            return PoseFrame(poses, self.calibration.tau_appearance, self.calibration.tau_geometry_m)
+        d = np.array(self.scored, dtype=np.float64)
+        return PoseFrame(poses, threshold(d[:, 0]), threshold(d[:, 1]))
 
 
 @dataclass
@@ -125,8 +131,7 @@ def run_source(obj: CatalogObject, cell_config: CellConfig, source, attempts: in
                 executed += 1
                 record.executed, record.success, record.instance = True, outcome.success, outcome.instance
                 record.grasp_index, record.tote_contacts = decision.candidate.grasp_index, outcome.tote_contacts
-                record.reason = outcome.reason or ('collision' if outcome.tote_contacts else '')
-                record.success = outcome.success and not outcome.tote_contacts
+                record.reason = outcome.reason
                 idle = 0
             else:
                 idle += 1

@@ -143,8 +143,9 @@ class PickMotion:
 
 
 class BuiltinPlanner:
-    """IK + RRT-Connect (OMPL). ``valid(q)``: the arm at ``q`` collides with nothing it must not touch;
-    ``q_place``: where parts are released, outside the tote."""
+    """IK + RRT-Connect (OMPL). ``valid(q)``: the arm at ``q`` collides with nothing it must not touch
+    (checked along every stage, the straight approach and lift too); ``q_place``: where parts are
+    released, outside the tote."""
 
     def __init__(self, kinematics: Kinematics, valid: Callable[[np.ndarray], bool], q_place: np.ndarray,
                  motion: PickMotion | None = None) -> None:
@@ -178,7 +179,9 @@ class BuiltinPlanner:
         lift = cartesian_path(self.kinematics, T_base_tcp, T_lift, approach[-1])
         if lift is None:
             raise PlanningFailed('no reachable grasp', 'the straight lift leaves the arm\'s reach')
+        approach, lift = densify(approach, m.max_step_rad), densify(lift, m.max_step_rad)
+        if not all(self.valid(q) for q in np.concatenate([approach, lift])):
+            raise PlanningFailed('no reachable grasp', 'the arm would touch the tote on the approach or lift')
         transit = self._transit(np.asarray(q_start, dtype=np.float64), q_pre, 'transit')
         place = self._transit(lift[-1], self.q_place, 'place')
-        return PickPlan(transit, densify(approach, m.max_step_rad), densify(lift, m.max_step_rad), place,
-                        time.perf_counter() - t0)
+        return PickPlan(transit, approach, lift, place, time.perf_counter() - t0)

@@ -31,6 +31,7 @@ STEREO_INFO = 'sim/stereo/left/camera_info'
 GROUND_TRUTH, REMOVE_INSTANCE = 'sim/ground_truth', 'sim/remove_instance'
 INSTANCES, POSES, MARKERS = 'binpick/instances', 'binpick/poses', 'binpick/pose_markers'
 BANK_STATS, MODEL_UPDATES, SELF_TRAIN = 'binpick/bank_statistics', 'binpick/model_updates', 'binpick/self_train'
+PICK, GRASP_MARKERS, EXECUTE_PICK = 'binpick/pick', 'binpick/grasp_markers', 'sim/execute_pick'
 # the per-frame streams a node can pair by stamp: key -> (topic, message type)
 FRAME_TOPICS = {'color': (COLOR, Image), 'depth': (DEPTH, Image), 'info': (INFO, CameraInfo),
                 'instances': (INSTANCES, InstanceSegmentation), 'poses': (POSES, ObjectPoseArray)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import array
 
 import numpy as np
-from builtin_interfaces.msg import Time
+from builtin_interfaces.msg import Duration, Time
 from geometry_msgs.msg import Point, Pose, Quaternion
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
 from std_msgs.msg import Header
@@ -26,6 +26,15 @@ def stamp_ns(header: Header) -> int:
 def time_msg(ns: int) -> Time:
     sec, nsec = divmod(int(ns), 1_000_000_000)
     return Time(sec=sec, nanosec=nsec)
+
+
+def duration_msg(seconds: float) -> Duration:
+    sec, nsec = divmod(int(round(seconds * 1e9)), 1_000_000_000)
+    return Duration(sec=sec, nanosec=nsec)
+
+
+def point_msg(p: np.ndarray) -> Point:
+    return Point(x=float(p[0]), y=float(p[1]), z=float(p[2]))
 
 
 def image_msg(img: np.ndarray, encoding: str, header: Header) -> Image:
@@ -94,7 +103,7 @@ def points_msg(pts_m: np.ndarray, header: Header) -> PointCloud2:
 
 def pose_msg(T: np.ndarray) -> Pose:
     q = quat_from_matrix(T[:3, :3])
-    return Pose(position=Point(x=float(T[0, 3]), y=float(T[1, 3]), z=float(T[2, 3])),
+    return Pose(position=point_msg(T[:3, 3]),
                 orientation=Quaternion(x=float(q[0]), y=float(q[1]), z=float(q[2]), w=float(q[3])))
 
 

@@ -2,18 +2,22 @@
 
 Publishes the raw stereo pair of a bin of parts (``sim/stereo/{left,right}/image_raw``, left camera info)
 for ``stereo_camera`` with ``source: sim``, the ground truth of each capture on ``sim/ground_truth``
-(evaluation only), and serves ``sim/remove_instance`` (a pick). The bin refills when empty.
+(evaluation only), serves ``sim/remove_instance`` (a part taken out by hand) and ``sim/execute_pick``
+(a planned pick run by the simulated Panda with physics). The bin refills when empty.
 """
 from __future__ import annotations
 
 import threading
 
+from rclpy.action import ActionServer
+from rclpy.callback_groups import ReentrantCallbackGroup
 from std_msgs.msg import Header
 
 from binpick.catalog import Catalog
 from binpick.nodes import base, msgs
 from binpick.nodes.cell_params import cell_config
-from binpick.sim.cell import SimCell
+from binpick.sim.pick_cell import PickCell
+from binpick_interfaces.action import ExecutePick
 from binpick_interfaces.msg import ObjectPose, ObjectPoseArray
 from binpick_interfaces.srv import RemoveInstance
 
@@ -24,14 +28,17 @@ class SimCellNode(base.BinpickNode):
         cell = cell_config(self)
         self.object_id = self.param('object_id', 'zigzag_bracket')
         self.frame_id = self.param('frame_id', 'camera_color_optical_frame')
-        self.sim = SimCell(Catalog().get(self.object_id), cell, self.param('fill', 'full'), int(self.param('seed', 0)),
-                           int(self.param('refill_every', 0)))
-        self._lock = threading.Lock()     # physics: captures and removals one at a time
+        self.cell = PickCell(Catalog().get(self.object_id), cell, self.param('fill', 'full'),
+                             int(self.param('seed', 0)), refill_every=int(self.param('refill_every', 0)))
+        self.sim = self.cell.sim
+        self._lock = threading.Lock()     # physics: captures, removals and picks one at a time
         self.left = self.create_publisher(msgs.Image, base.STEREO_LEFT, base.SENSOR_QOS)
         self.right = self.create_publisher(msgs.Image, base.STEREO_RIGHT, base.SENSOR_QOS)
         self.info = self.create_publisher(msgs.CameraInfo, base.STEREO_INFO, base.SENSOR_QOS)
         self.truth = self.create_publisher(ObjectPoseArray, base.GROUND_TRUTH, base.RELIABLE_QOS)
         self.create_service(RemoveInstance, base.REMOVE_INSTANCE, self.on_remove)
+        self.picks = ActionServer(self, ExecutePick, base.EXECUTE_PICK, execute_callback=self.on_execute,
+                                  callback_group=ReentrantCallbackGroup())
         self.captures = 0
         self.create_timer(float(self.param('period_s', 1.0)), self.guarded('timer', self.capture))
         self.get_logger().info(f'simulated cell: {self.object_id}, {self.sim.fill} bins, '
@@ -39,7 +46,7 @@ class SimCellNode(base.BinpickNode):
 
     def capture(self) -> None:
         with self._lock:
-            cap = self.sim.capture()
+            cap = self.cell.capture()
         header = Header(stamp=self.get_clock().now().to_msg(), frame_id=self.frame_id)
         h, w = cap.left_rgb.shape[:2]
         truth = ObjectPoseArray(header=header, model_version='', poses=[
@@ -59,8 +66,27 @@ class SimCellNode(base.BinpickNode):
                             else f'instance {request.instance_id} is not in the bin')
         return response
 
+    def on_execute(self, goal_handle) -> ExecutePick.Result:
+        """Run a planned pick (the arm starts and ends at home); a malformed plan is refused with why."""
+        from binpick.nodes.grasp_planner import trajectory_plan
+        goal = goal_handle.request
+        try:
+            plan = trajectory_plan(goal.trajectory, list(goal.stage_names), list(goal.stage_ends))
+        except msgs.BadMessage as e:
+            self.reject(base.EXECUTE_PICK, str(e))
+            goal_handle.abort()
+            return ExecutePick.Result(success=False, failure_reason=str(e), instance_id=-1)
+        goal_handle.publish_feedback(ExecutePick.Feedback(stage='executing'))
+        with self._lock:
+            outcome = self.cell.execute(plan, float(goal.grasp_width_m))
+        goal_handle.succeed() if outcome.success else goal_handle.abort()
+        self.get_logger().info(f'pick: {outcome.reason or f"placed instance {outcome.instance}"}')
+        return ExecutePick.Result(success=outcome.success, failure_reason=outcome.reason,
+                                  instance_id=-1 if outcome.instance is None else int(outcome.instance),
+                                  tote_contact_steps=int(outcome.tote_contacts))
+
     def close(self) -> None:
-        self.sim.close()
+        self.cell.close()
 
 
 def main(args=None) -> int:

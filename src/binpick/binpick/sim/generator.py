@@ -12,7 +12,7 @@ import numpy as np
 from binpick.catalog.catalog import CatalogObject
 from binpick.config import load_params
 from binpick.data.errors import DataFormatError
-from binpick.geometry import make_T
+from binpick.geometry import invert, make_T, matrix_from_quat
 from binpick.perception.stereo import stereo_depth
 from binpick.sim import domains
 from binpick.sim.bin_physics import BinPhysics, BinSpec
@@ -32,6 +32,18 @@ class CellConfig:
     depth_min_m: float = 0.3
     depth_max_m: float = 1.5
     bin: BinSpec = field(default_factory=BinSpec)
+    # hand-eye calibration: the camera optical frame in the robot base frame
+    T_base_cam: np.ndarray = field(default_factory=lambda: make_T(np.diag([1.0, -1.0, -1.0]), np.array([0.5, 0, 0.55])))
+
+    @property
+    def T_base_tote(self) -> np.ndarray:
+        """The tote's floor centre (z up) in the robot base frame: straight below the camera, which
+        looks down from ``camera_height_m`` at it."""
+        return self.T_base_cam @ invert(domains.nominal_camera_pose(self.camera_height_m))
+
+    def tote_boxes(self) -> list[tuple[tuple[float, float, float], np.ndarray]]:
+        """The tote's floor and walls as (half extents, ``T_base_box``), robot base frame."""
+        return [(half, self.T_base_tote @ make_T(np.eye(3), np.array(centre))) for half, centre in self.bin.boxes()]
 
     @classmethod
     def from_config(cls, camera_file: str = 'camera', cell_file: str = 'cell') -> CellConfig:
@@ -42,13 +54,20 @@ class CellConfig:
         except KeyError as e:
             raise DataFormatError(camera_file if e.args[0] in cam or e.args[0] not in cell else cell_file,
                                   'ros__parameters', f'missing field {e.args[0]!r}') from None
+        except ValueError as e:
+            raise DataFormatError(cell_file, 'ros__parameters', str(e)) from None
 
     @classmethod
     def from_params(cls, p: dict) -> CellConfig:
         """From the parameters of ``camera.yaml`` and ``cell.yaml`` in one dict (KeyError names a missing one)."""
         camera = PinholeCamera.from_params(p['fx'], p['fy'], p['cx'], p['cy'], int(p['width']), int(p['height']))
+        xyz, xyzw = np.array(p['T_base_cam_xyz'], dtype=np.float64), np.array(p['T_base_cam_xyzw'], dtype=np.float64)
+        if xyz.shape != (3,) or xyzw.shape != (4,) or not np.linalg.norm(xyzw) > 0.5:
+            raise ValueError(f'T_base_cam_xyz {xyz.tolist()} / T_base_cam_xyzw {xyzw.tolist()}: expected 3 '
+                             'metres and a unit quaternion x, y, z, w')
+        hand_eye = make_T(matrix_from_quat(xyzw / np.linalg.norm(xyzw)), xyz)
         return cls(camera, float(p['camera_height_m']), float(p['stereo_baseline_m']), float(p['depth_min_m']),
-                   float(p['depth_max_m']), BinSpec(tuple(float(v) for v in p['bin_inner_size_m'])))
+                   float(p['depth_max_m']), BinSpec(tuple(float(v) for v in p['bin_inner_size_m'])), hand_eye)
 
 
 @dataclass

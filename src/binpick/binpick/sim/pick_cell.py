@@ -3,7 +3,8 @@ pybullet world as the parts, executing pick plans with physics.
 
 The arm follows joint paths under position control; the fingers close with a force limit and
 friction, so a pick can fail for real (the part slips, the fingers close on nothing, the hand hits
-the tote). The camera is fixed above the tote; its hand-eye transform is ``T_base_cam``. Frames:
+the tote). The camera is fixed above the tote; the robot stands where the cell's hand-eye calibration
+(``CellConfig.T_base_cam``, from ``config/cell.yaml``) says. Frames:
 world (z up, origin at the centre of the tote floor), base (``panda_link0``), camera (OpenCV); metres.
 """
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 import pybullet as pb
 
 from binpick.catalog.catalog import CatalogObject
-from binpick.geometry import invert, make_T, quat_from_matrix
+from binpick.geometry import invert, quat_from_matrix
 from binpick.grasp.candidates import Tote
 from binpick.grasp.motion import PickPlan
 from binpick.sim.bin_physics import TIME_STEP_S
@@ -25,8 +26,6 @@ from binpick.sim.robot import ARM_JOINTS, READY_Q, PandaArm
 FINGER_JOINTS = (9, 10)
 FINGER_LINKS = (9, 10)
 ARM_FORCES_N = (87.0, 87.0, 87.0, 87.0, 12.0, 12.0, 12.0)   # the Panda's joint torque limits (N m)
-# the robot's base on the table beside the tote (world frame): the tote's centre 0.5 m in front of it
-T_WORLD_BASE = make_T(np.eye(3), np.array([-0.5, 0.0, 0.0]))
 Q_HOME = READY_Q                                   # above the tote, out of the way of nothing but the camera
 Q_PLACE = READY_Q + np.array([np.pi / 2, 0, 0, 0, 0, 0, 0])   # beside the tote: joint 1 turned 90 degrees
 
@@ -35,9 +34,10 @@ Q_PLACE = READY_Q + np.array([np.pi / 2, 0, 0, 0, 0, 0, 0])   # beside the tote:
 class PickOutcome:
     """What happened when a plan was executed.
 
-    ``reason``: '' on success, else ``wrong pose`` (the fingers closed on nothing) or ``slipped`` (a part
-    was between the fingers but not held to the place); ``instance``: the part placed;
-    ``tote_contacts``: simulation steps in which the arm or hand touched the tote.
+    ``reason``: '' on success, else ``wrong pose`` (the fingers closed on nothing), ``slipped`` (a part
+    was between the fingers but not held to the place), ``picked several parts``, or ``collision`` (the
+    part was placed, but the arm or hand touched the tote: a failure all the same); ``instance``: the part
+    placed; ``tote_contacts``: simulation steps in which the arm or hand touched the tote.
     """
 
     success: bool
@@ -53,18 +53,15 @@ class PickCell:
     Args:
         obj, cell, fill, seed: as :class:`SimCell`.
         grip_force_n: the force each finger closes with (the Franka Hand: 70 N continuous in all).
-        T_world_base: where the robot stands.
     """
 
     def __init__(self, obj: CatalogObject, cell: CellConfig, fill: str = 'full', seed: int = 0,
-                 grip_force_n: float = 35.0, T_world_base: np.ndarray = T_WORLD_BASE) -> None:
-        self.sim = SimCell(obj, cell, fill=fill, seed=seed, fixed_camera=True)
-        self.T_world_base = np.asarray(T_world_base, dtype=np.float64)
-        T_base_world = invert(self.T_world_base)
-        self.kinematics = PandaArm(obstacles=[(half, T_base_world @ make_T(np.eye(3), np.array(centre)))
-                                              for half, centre in cell.bin.boxes()])
-        self.T_base_cam = invert(self.T_world_base) @ self.sim.T_world_cam
-        self.tote = Tote(invert(self.T_world_base), cell.bin.inner_size_m)
+                 grip_force_n: float = 35.0, refill_every: int = 0) -> None:
+        self.sim = SimCell(obj, cell, fill=fill, seed=seed, refill_every=refill_every, fixed_camera=True)
+        self.T_base_cam = np.asarray(cell.T_base_cam, dtype=np.float64)
+        self.T_world_base = invert(cell.T_base_tote)             # the world frame is the tote's
+        self.kinematics = PandaArm(obstacles=cell.tote_boxes())
+        self.tote = Tote(cell.T_base_tote, cell.bin.inner_size_m)
         self.grip_force_n = grip_force_n
         self.q = Q_HOME.copy()
         self.steps = 0                  # simulation steps run by the robot so far
@@ -92,8 +89,8 @@ class PickCell:
         self.robot = pb.loadURDF('franka_panda/panda.urdf', self.T_world_base[:3, 3].tolist(),
                                  quat_from_matrix(self.T_world_base[:3, :3]).tolist(), useFixedBase=True,
                                  physicsClientId=self.client)
-        for link in FINGER_LINKS:
-            pb.changeDynamics(self.robot, link, lateralFriction=1.0, spinningFriction=0.01,
+        for link in FINGER_LINKS:     # rubber pads: with the parts' 0.5, an effective friction of 0.75
+            pb.changeDynamics(self.robot, link, lateralFriction=1.5, spinningFriction=0.01,
                               physicsClientId=self.client)
         self._robot_world = self.sim.physics
 
@@ -165,15 +162,12 @@ class PickCell:
         sim_s = (self.steps - steps0) * TIME_STEP_S
         instance = None
         if len(held) == 1:
-            index = held.pop()
-            instance = self.sim.instance_ids[index]
+            instance = self.sim.instance_ids[held.pop()]
             self.sim.remove(instance)               # released beside the tote: it leaves the cell
-            outcome = PickOutcome(True, '', instance, contacts, sim_s)
+            reason = 'collision' if contacts else ''
         else:
-            reason = 'slipped' if between else 'wrong pose'
-            if len(held) > 1:
-                reason = 'picked several parts'
-            outcome = PickOutcome(False, reason, instance, contacts, sim_s)
+            reason = 'picked several parts' if held else ('slipped' if between else 'wrong pose')
+        outcome = PickOutcome(not reason, reason, instance, contacts, sim_s)
         self.sim.remove_outside()                  # parts dragged out of the tote and dropped
         self._set_arm(Q_HOME)
         return outcome

@@ -44,7 +44,7 @@ class PandaArm(PybulletClient):
                                                      physicsClientId=self.client))
         self.set_joints(READY_Q)
 
-    def arm_is_free(self, q: np.ndarray, margin_m: float = 0.005) -> bool:
+    def arm_is_free(self, q: np.ndarray, margin_m: float = 0.003) -> bool:
         """The arm and hand at ``q`` stay ``margin_m`` clear of every obstacle (the planner's validity test)."""
         self.set_joints(q)
         return not any(pb.getClosestPoints(self.robot, body, margin_m, physicsClientId=self.client)

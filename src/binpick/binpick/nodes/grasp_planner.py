@@ -1,0 +1,239 @@
+"""grasp_planner: picks one verified part with a CAD grasp when asked on the action ``binpick/pick``.
+
+It keeps the latest perceived frame with its poses (colour, depth, camera info, instances, ``binpick/poses``).
+On a goal it scores those poses as self-training does (``PoseScorer``), keeps the ones that pass the cell's
+acceptance thresholds (``acceptance: bank``, the recorder's mu + sigma over the bank on
+``binpick/bank_statistics``; or ``calibrated`` with ``calibration_file``), turns the part's CAD grasps into
+the robot base frame with the hand-eye calibration of ``config/cell.yaml``, plans with the built-in planner
+(IK + OMPL RRT-Connect, checked against the tote), publishes the chosen grasp on ``binpick/grasp_markers``
+and has it executed: ``execute: sim`` sends it to the simulated robot (``sim/execute_pick``); ``none`` only
+plans. A pose that fails verification is never picked; whatever fails, the result says why and the arm
+stays where it is.
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+from rclpy.action import ActionClient, ActionServer
+from rclpy.callback_groups import ReentrantCallbackGroup
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+from visualization_msgs.msg import Marker, MarkerArray
+
+from binpick.catalog import Catalog
+from binpick.geometry import invert
+from binpick.grasp.candidates import EstimatedPose, Tote
+from binpick.grasp.motion import BuiltinPlanner, PickPlan
+from binpick.grasp.pipeline import GraspPipeline, cloud_in_base
+from binpick.nodes import base, msgs
+from binpick.nodes.cell_params import cell_config
+from binpick.nodes.frames import perceived_frame
+from binpick.selftrain.calibration import Calibration
+from binpick.selftrain.perceptual import PerceptualDistance
+from binpick.selftrain.scores import PoseScorer
+from binpick.sim.pick_cell import Q_HOME, Q_PLACE
+from binpick.sim.robot import PandaArm
+from binpick_interfaces.action import ExecutePick, Pick
+from binpick_interfaces.msg import BankStatistics
+
+JOINT_NAMES = [f'panda_joint{k}' for k in range(1, 8)]
+ACCEPTANCE = ('bank', 'calibrated')
+EXECUTE = ('sim', 'none')
+
+
+def plan_trajectory(plan: PickPlan, seconds_per_point: float = 1.0 / 60,
+                    ) -> tuple[JointTrajectory, list[str], list[int]]:
+    """A pick plan as one joint trajectory with the index of each stage's last point."""
+    points, names, ends = [], [], []
+    for name, path in plan.stages:
+        for q in path:
+            t = len(points) * seconds_per_point
+            points.append(JointTrajectoryPoint(positions=[float(v) for v in q],
+                                               time_from_start=msgs.duration_msg(t)))
+        names.append(name)
+        ends.append(len(points) - 1)
+    return JointTrajectory(joint_names=JOINT_NAMES, points=points), names, ends
+
+
+def trajectory_plan(trajectory: JointTrajectory, names: list[str], ends: list[int]) -> PickPlan:
+    """The inverse of :func:`plan_trajectory` (raises msgs.BadMessage on a malformed trajectory)."""
+    if list(trajectory.joint_names) != JOINT_NAMES:
+        raise msgs.BadMessage(f'{base.EXECUTE_PICK}: joint names {list(trajectory.joint_names)}, '
+                              f'expected {JOINT_NAMES}')
+    q = np.array([p.positions for p in trajectory.points], dtype=np.float64).reshape(-1, 7)
+    if not np.isfinite(q).all():
+        raise msgs.BadMessage(f'{base.EXECUTE_PICK}: the trajectory holds non-finite joint angles')
+    if list(names) != ['transit', 'approach', 'lift', 'place'] or len(ends) != 4 or list(ends) != sorted(ends) \
+            or (ends and ends[-1] != len(q) - 1):
+        raise msgs.BadMessage(f'{base.EXECUTE_PICK}: stages {list(names)} ending at {list(ends)} do not split '
+                              f'{len(q)} points into transit, approach, lift, place')
+    starts = [0] + [e + 1 for e in ends[:-1]]
+    stages = [q[s:e + 1] for s, e in zip(starts, ends)]
+    return PickPlan(*stages, planning_s=0.0)
+
+
+class GraspPlannerNode(base.BinpickNode):
+    def __init__(self, **kwargs) -> None:
+        super().__init__('grasp_planner', **kwargs)
+        cell = cell_config(self)
+        self.object_id = self.param('object_id', 'zigzag_bracket')
+        obj = Catalog().get(self.object_id)
+        self.acceptance = self.param('acceptance', 'bank')
+        self.execute_mode = self.param('execute', 'sim')
+        if self.acceptance not in ACCEPTANCE or self.execute_mode not in EXECUTE:
+            raise ValueError(f'acceptance must be one of {ACCEPTANCE} and execute one of {EXECUTE}, '
+                             f'got {self.acceptance!r} and {self.execute_mode!r}')
+        calibration_file = self.param('calibration_file', '')
+        self.calibration = Calibration.load(calibration_file) if self.acceptance == 'calibrated' else None
+        self.T_base_cam = cell.T_base_cam
+        self.kinematics = PandaArm(obstacles=cell.tote_boxes())
+        planner = BuiltinPlanner(self.kinematics, self.kinematics.arm_is_free, Q_PLACE)
+        self.pipeline = GraspPipeline(obj, cell.T_base_cam, Tote(cell.T_base_tote, cell.bin.inner_size_m),
+                                      self.kinematics, planner)
+        self.scorer = PoseScorer(obj, PerceptualDistance(self.param('perceptual', 'auto')),   # as the recorder's
+                                 self.param('geometry', 'visible'), int(self.param('crop_px', 64)))
+        self.q = Q_HOME.copy()                  # the arm's joints: it returns home after every pick
+        self._frame: dict | None = None
+        self._thresholds: tuple[float | None, float | None] | None = None
+        self._lock = threading.Lock()
+        self.picks = 0
+        self.markers = self.create_publisher(MarkerArray, base.GRASP_MARKERS, base.RELIABLE_QOS)
+        self.subscribe_frame(['color', 'depth', 'info', 'instances', 'poses'], self.guarded('frame', self.on_frame))
+        self.create_subscription(BankStatistics, base.BANK_STATS, self.guarded(base.BANK_STATS, self.on_stats),
+                                 base.RELIABLE_QOS)
+        group = ReentrantCallbackGroup()
+        self.executor_client = ActionClient(self, ExecutePick, base.EXECUTE_PICK, callback_group=group)
+        self.server = ActionServer(self, Pick, base.PICK, execute_callback=self.pick, callback_group=group)
+        self.get_logger().info(f'grasp planner for {self.object_id}: {len(self.pipeline.grasps.grasps)} CAD grasps, '
+                               f'acceptance {self.acceptance}, execute {self.execute_mode}')
+
+    def on_frame(self, m: dict) -> None:
+        with self._lock:
+            self._frame = m
+
+    def on_stats(self, msg: BankStatistics) -> None:
+        with self._lock:
+            self._thresholds = (msg.tau_appearance, msg.tau_geometry)
+
+    # -- one pick -------------------------------------------------------------------------------------
+    def pick(self, goal_handle) -> Pick.Result:
+        result = Pick.Result(success=False, instance_id=-1, grasp_index=-1)
+        try:
+            self._pick(goal_handle, result)
+        except msgs.BadMessage as e:
+            self.reject('frame', str(e))
+            result.failure_reason = f'bad frame: {e}'
+        except Exception as e:  # noqa: BLE001 - a failed pick never takes the planner down; it says why
+            self.get_logger().error(f'pick failed: {type(e).__name__}: {e}')
+            result.failure_reason = f'{type(e).__name__}: {e}'
+        self._feedback(goal_handle, 'done')
+        if result.success:
+            goal_handle.succeed()
+        else:
+            goal_handle.abort()
+        return result
+
+    def _feedback(self, goal_handle, stage: str) -> None:
+        goal_handle.publish_feedback(Pick.Feedback(stage=stage))
+
+    def _pick(self, goal_handle, result: Pick.Result) -> None:
+        goal = goal_handle.request
+        if goal.object_id not in ('', self.object_id):
+            result.failure_reason = f'this planner picks {self.object_id}, not {goal.object_id!r}'
+            return
+        with self._lock:
+            m, thresholds = self._frame, self._thresholds
+        if m is None:
+            result.failure_reason = 'no poses'
+            return
+        self._feedback(goal_handle, 'scoring')
+        poses, labels, frame = self._scored_poses(m)
+        if self.calibration is not None:
+            thresholds = (self.calibration.tau_appearance, self.calibration.tau_geometry_m)
+        if thresholds is None:          # nothing is verified before the cell has acceptance thresholds
+            result.failure_reason = f'no verified pose: no acceptance thresholds yet (waiting for {base.BANK_STATS})'
+            return
+        self._feedback(goal_handle, 'planning')
+        decision = self.pipeline.plan(poses, thresholds[0], thresholds[1],
+                                      cloud_in_base(frame.depth_m, frame.K, self.T_base_cam), self.q)
+        result.verified_poses, result.candidates = decision.verified, decision.candidates
+        result.planning_time_s = decision.planning_s
+        if decision.plan is None:
+            result.failure_reason = decision.reason
+            return
+        result.grasp_index = decision.candidate.grasp_index
+        result.instance_id = labels[decision.candidate.instance]
+        self._publish_grasp(m['color'].header, decision.candidate.T_base_tcp, decision.candidate.width_m)
+        if self.execute_mode == 'none':
+            result.success = True
+            return
+        self._feedback(goal_handle, 'executing')
+        executed = self._execute(decision.plan, decision.candidate.width_m)
+        result.success, result.failure_reason = executed.success, executed.failure_reason
+        if executed.instance_id >= 0:
+            result.instance_id = executed.instance_id
+        self.picks += int(executed.success)
+
+    def _scored_poses(self, m: dict):
+        """The frame's poses of this part with verification scores, their instance labels, the frame."""
+        frame = perceived_frame(m)
+        by_label = {inst.label: k for k, inst in enumerate(m['instances'].instances)}
+        chosen = [p for p in m['poses'].poses if p.instance_id in by_label and p.object_id == self.object_id]
+        T = [msgs.pose_matrix(p.pose) for p in chosen]
+        scores = self.scorer.score(frame.rgb, frame.depth_m, frame.K, [frame.masks[by_label[p.instance_id]]
+                                                                       for p in chosen], T) if chosen else []
+        poses = [EstimatedPose(t, float(p.confidence), s.d_appearance, s.d_geo_m) for t, p, s in zip(T, chosen, scores)]
+        return poses, [p.instance_id for p in chosen], frame
+
+    def _execute(self, plan: PickPlan, width_m: float, timeout_s: float = 120.0) -> ExecutePick.Result:
+        if not self.executor_client.wait_for_server(timeout_sec=5.0):
+            return ExecutePick.Result(success=False, failure_reason=f'no robot: {base.EXECUTE_PICK} is not served',
+                                      instance_id=-1)
+        trajectory, names, ends = plan_trajectory(plan)
+        goal = ExecutePick.Goal(trajectory=trajectory, stage_names=names, stage_ends=ends, grasp_width_m=width_m)
+        done, holder = threading.Event(), {}
+
+        def on_result(future):
+            holder['result'] = future.result().result
+            done.set()
+
+        def on_accept(future):
+            handle = future.result()
+            if not handle.accepted:
+                holder['result'] = ExecutePick.Result(success=False, failure_reason='the robot refused the plan',
+                                                      instance_id=-1)
+                done.set()
+                return
+            handle.get_result_async().add_done_callback(on_result)
+        self.executor_client.send_goal_async(goal).add_done_callback(on_accept)
+        if not done.wait(timeout_s):
+            return ExecutePick.Result(success=False, failure_reason=f'the robot did not finish in {timeout_s:.0f} s',
+                                      instance_id=-1)
+        return holder['result']
+
+    def _publish_grasp(self, header, T_base_tcp: np.ndarray, width_m: float) -> None:
+        """The chosen grasp in the camera frame: an arrow along the approach and the two fingers."""
+        T_cam_tcp = invert(self.T_base_cam) @ T_base_tcp
+        out = MarkerArray(markers=[Marker(header=header, ns='grasp', action=Marker.DELETEALL)])
+        arrow = Marker(header=header, ns='grasp', id=1, type=Marker.ARROW, action=Marker.ADD)
+        start, end = T_cam_tcp[:3, 3] - 0.1 * T_cam_tcp[:3, 2], T_cam_tcp[:3, 3]
+        arrow.points = [msgs.point_msg(start), msgs.point_msg(end)]
+        arrow.scale.x, arrow.scale.y, arrow.scale.z = 0.005, 0.01, 0.015
+        arrow.color.g, arrow.color.a = 1.0, 1.0
+        out.markers.append(arrow)
+        for k, side in enumerate((1.0, -1.0)):
+            finger = T_cam_tcp.copy()
+            finger[:3, 3] += side * (width_m / 2 + 0.004) * T_cam_tcp[:3, 1] - 0.02 * T_cam_tcp[:3, 2]
+            mk = Marker(header=header, ns='grasp', id=2 + k, type=Marker.CUBE, action=Marker.ADD,
+                        pose=msgs.pose_msg(finger))
+            mk.scale.x, mk.scale.y, mk.scale.z = 0.02, 0.008, 0.05
+            mk.color.b, mk.color.g, mk.color.a = 1.0, 0.6, 0.8
+            out.markers.append(mk)
+        self.markers.publish(out)
+
+    def close(self) -> None:
+        self.kinematics.close()
+
+
+def main(args=None) -> int:
+    return base.run(GraspPlannerNode, args)

@@ -1,0 +1,109 @@
+"""The grasp planner and the simulated Panda over real DDS: the action binpick/pick refuses to pick
+unverified poses (the arm stays still), sim/execute_pick runs a plan with physics and refuses a malformed
+one, and both nodes keep serving after a failure."""
+import json
+
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip('rclpy')
+from rclpy.action import ActionClient  # noqa: E402
+from test_cell_dds import PERCEPTION, Cell, params_file, wait_for  # noqa: E402
+
+from binpick.catalog import Catalog  # noqa: E402
+from binpick.grasp.candidates import EstimatedPose, Tote  # noqa: E402
+from binpick.grasp.motion import BuiltinPlanner  # noqa: E402
+from binpick.grasp.pipeline import GraspPipeline  # noqa: E402
+from binpick.nodes import base, msgs  # noqa: E402
+from binpick.nodes.grasp_planner import GraspPlannerNode, plan_trajectory  # noqa: E402
+from binpick.nodes.sim_cell import SimCellNode  # noqa: E402
+from binpick.sim.pick_cell import Q_HOME, Q_PLACE  # noqa: E402
+from binpick.sim.robot import PandaArm  # noqa: E402
+from binpick_interfaces.action import ExecutePick, Pick  # noqa: E402
+from binpick_interfaces.msg import ObjectPoseArray  # noqa: E402
+
+pytestmark = pytest.mark.ros
+
+
+@pytest.fixture
+def ros():
+    rclpy.init()
+    yield
+    rclpy.shutdown()
+
+
+def send(client: ActionClient, goal, timeout: float = 120.0):
+    """The result of one goal (waits for the server, the acceptance and the result)."""
+    assert client.wait_for_server(20)
+    sent = client.send_goal_async(goal)
+    assert wait_for(sent.done, 20) and sent.result().accepted
+    result = sent.result().get_result_async()
+    assert wait_for(result.done, timeout), 'no result'
+    return result.result().result
+
+
+def test_pick_refuses_unverified_poses_and_the_arm_stays(ros, cell_models, tmp_path):
+    calibration = tmp_path / 'zero.json'      # thresholds nothing passes: every pose is unverified
+    calibration.write_text(json.dumps({'tau_appearance': 0.0, 'tau_geometry_m': 0.0, 'target_precision': 0.9,
+                                       'precision': 1.0, 'accepted_share': 0.0, 'candidates': 1}))
+    params = params_file(tmp_path, cell_models)
+    params.write_text(params.read_text() + f'/**/grasp_planner:\n  ros__parameters:\n    acceptance: calibrated\n'
+                                           f'    calibration_file: {calibration}\n')
+    cell = Cell((*PERCEPTION, GraspPlannerNode), params)
+    try:
+        planner, sim = cell.nodes['GraspPlannerNode'], cell.nodes['SimCellNode']
+        poses = cell.listen(ObjectPoseArray, base.POSES)
+        assert wait_for(lambda: any(p.poses for p in poses), 120), 'no poses'
+        assert wait_for(lambda: planner._frame is not None, 30)
+        client = ActionClient(cell.probe, Pick, base.PICK)
+        for _ in range(2):                     # refused twice: the planner keeps serving
+            result = send(client, Pick.Goal())
+            assert not result.success and result.failure_reason == 'no verified pose'
+            assert result.verified_poses == 0 and result.grasp_index == -1
+        assert sim.cell.steps == 0 and np.allclose(sim.cell.q, Q_HOME)      # the arm never moved
+        other = send(client, Pick.Goal(object_id='hex_nut'))
+        assert not other.success and 'not \'hex_nut\'' in other.failure_reason
+    finally:
+        cell.close()
+
+
+def test_the_simulated_panda_executes_a_planned_pick_and_refuses_a_malformed_one(ros, cell_models, tmp_path):
+    params = params_file(tmp_path, cell_models)
+    cell = Cell((SimCellNode,), params)
+    try:
+        sim = cell.nodes['SimCellNode']
+        truth = cell.listen(ObjectPoseArray, base.GROUND_TRUTH, base.RELIABLE_QOS)
+        assert wait_for(lambda: truth, 60), 'no ground truth'
+        client = ActionClient(cell.probe, ExecutePick, base.EXECUTE_PICK)
+        # a plan for another robot: refused, nothing moves
+        bad_plan = plan_trajectory(_still_plan())
+        bad_plan[0].joint_names = ['joint_a'] * 7
+        refused = send(client, ExecutePick.Goal(trajectory=bad_plan[0], stage_names=bad_plan[1],
+                                                stage_ends=bad_plan[2], grasp_width_m=0.02))
+        assert not refused.success and base.EXECUTE_PICK in refused.failure_reason and sim.cell.steps == 0
+        # a plan on the exact poses of the last capture, made as the grasp planner makes it
+        obj, cfg = Catalog().get(sim.object_id), sim.cell.sim.cell
+        with PandaArm(obstacles=cfg.tote_boxes()) as arm:
+            pipeline = GraspPipeline(obj, cfg.T_base_cam, Tote(cfg.T_base_tote, cfg.bin.inner_size_m), arm,
+                                     BuiltinPlanner(arm, arm.arm_is_free, Q_PLACE))
+            with sim._lock:                    # no new capture between the ground truth and the plan
+                poses = [EstimatedPose(msgs.pose_matrix(p.pose), 1.0, 0.0, 0.0) for p in truth[-1].poses]
+                decision = pipeline.plan(poses, None, None, np.empty((0, 3)), Q_HOME)
+        assert decision.plan is not None, decision.reason
+        trajectory, names, ends = plan_trajectory(decision.plan)
+        ids = {p.instance_id for p in truth[-1].poses}
+        result = send(client, ExecutePick.Goal(trajectory=trajectory, stage_names=names, stage_ends=ends,
+                                               grasp_width_m=decision.candidate.width_m))
+        assert sim.cell.steps > 0 and np.allclose(sim.cell.q, Q_HOME)      # it ran with physics, back home
+        assert result.success, result.failure_reason
+        assert result.instance_id in ids and result.instance_id not in sim.sim.instance_ids   # out of the bin
+        assert result.tote_contact_steps == 0
+    finally:
+        cell.close()
+
+
+def _still_plan():
+    """A valid-looking plan that keeps the arm at home (for the malformed-plan check)."""
+    from binpick.grasp.motion import PickPlan
+    home = Q_HOME[None]
+    return PickPlan(home, home, home, home, 0.0)
