@@ -5,6 +5,7 @@ import argparse
 import json
 import signal
 import time
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
@@ -42,6 +43,19 @@ def _wait(predicate, timeout_s: float, procs, what: str, bar=None, value=None) -
     if bar is not None:
         bar.n = bar.total
         bar.close()
+
+
+def _picks(cell, n: int, wait) -> list:
+    """``n`` picks with the model in service, one line each."""
+    outcomes = []
+    if n:
+        print(f'== picking: {n} picks by the simulated Panda with the model in service', flush=True)
+    for k in range(n):
+        o = cell.pick(wait)
+        outcomes.append(o)
+        print(f'   pick {k + 1}/{n}: ' + (f'placed instance {o.instance_id}' if o.success else o.failure_reason)
+              + f' (planned in {o.planning_time_s:.1f} s)', flush=True)
+    return outcomes
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -94,6 +108,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                   f'({100 * s.acceptance_rate:.0f} %), tau_a {s.tau_appearance:.3f}, tau_g '
                   f'{1000 * s.tau_geometry:.1f} mm, {s.bytes_used / 1e6:.1f} MB', flush=True)
 
+            picks = {probe.serving(): _picks(cell, args.picks, wait)}
             print('== self-training: service call, then the action for progress', flush=True)
             wait(cell.retrainer_ready, 30, 'waiting for the retrainer')
             print(f'   {cell.trigger(args.iterations, wait)}', flush=True)
@@ -125,6 +140,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             wait(lambda: count() >= args.after_frames, 60 * args.after_frames, 'estimating with the new model',
                  bar, count)
             pairs = probe.pose_pairs()
+            if after_version != before_version:
+                picks[after_version] = _picks(cell, args.picks, wait)
     finally:
         stop_all(procs)
 
@@ -135,9 +152,17 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     metric = 'ADD-S' if obj.info.is_symmetric else 'ADD'
     print(f'\n{metric} < 10 % of the diameter on the simulated cell ({obj.name}), ground truth from sim_cell:\n')
     print(table(rows, metric))
+    if args.picks:
+        print('\nPicks by the simulated Panda (grasp_planner, action binpick/pick):\n')
+        print('| model | picked | failures |\n| --- | --- | --- |')
+        for version, outcomes in picks.items():
+            failures = Counter(o.failure_reason for o in outcomes if not o.success)
+            print(f'| {version} | {sum(o.success for o in outcomes)} / {len(outcomes)} | '
+                  + (', '.join(f'{k} {v}' for k, v in failures.items()) or '–') + ' |')
     seconds = time.monotonic() - t_start
     results = {'object': obj.name, 'metric': metric, 'seconds': seconds, 'job': result.message,
-               'metrics': result.metrics, 'rows': {k: vars(v) for k, v in rows.items()}}
+               'metrics': result.metrics, 'rows': {k: vars(v) for k, v in rows.items()},
+               'picks': {k: [vars(o) for o in v] for k, v in picks.items()}}
     (run / 'demo_results.json').write_text(json.dumps(results, indent=2))
     print(f'\ndemo finished in {seconds / 60:.1f} min; results in {run / "demo_results.json"}')
     return 0
@@ -150,6 +175,7 @@ def register(sub) -> None:
     p.add_argument('--frames', type=positive, default=30, help='frames to bank before self-training')
     p.add_argument('--after-frames', type=positive, default=30, help='frames to estimate with the new model')
     p.add_argument('--iterations', type=positive, default=1, help='teacher-student iterations of the job')
+    p.add_argument('--picks', type=int, default=5, help='picks by the simulated Panda with each model (0: none)')
     p.add_argument('--student-epochs', type=positive, default=2)
     p.add_argument('--period', type=float, default=1.0, help='seconds between captures of the simulated camera')
     p.add_argument('--seed', type=int, default=0)

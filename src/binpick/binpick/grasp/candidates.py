@@ -9,8 +9,9 @@ group ``S``, becomes a gripper TCP pose in the robot base frame::
 A candidate is kept when its approach comes from the tote's opening (within ``max_approach_deg`` of
 straight down), its opening fits the gripper, the fingers and palm (at that opening) touch neither the
 observed point cloud nor the tote, and the arm can reach it (an optional ``reachable`` test, e.g. IK
-within joint limits). Survivors are ranked by grasp quality, pose confidence, clearance and height
-(the top of the pile first). Frames: base (z up), camera (OpenCV), object (catalog mesh); metres.
+within joint limits). Survivors are ranked by grasp quality, pose confidence, the pose's fit to the
+depth (d_geo), clearance and height (the top of the pile first). Frames: base (z up), camera (OpenCV),
+object (catalog mesh); metres.
 """
 from __future__ import annotations
 
@@ -164,7 +165,8 @@ def plan_grasps(poses: list[EstimatedPose], tau_appearance: float | None, tau_ge
                             f.wall_band_m)
     top = float(cloud[:, 2].max()) if len(cloud) else 0.0
     cos_approach = np.cos(np.deg2rad(f.max_approach_deg))
-    # 1. cheap filters and a prior score (grasp quality, pose confidence, height) for every grasp
+    # 1. cheap filters and a prior score (grasp quality, pose confidence, fit to the depth, height)
+    fits = [1.0 - min(1.0, p.d_geo_m / 0.01) if np.isfinite(p.d_geo_m) else 0.0 for p in poses]
     ranked = []
     for i, pose in enumerate(poses):
         if not verified[i]:
@@ -179,7 +181,8 @@ def plan_grasps(poses: list[EstimatedPose], tau_appearance: float | None, tau_ge
                 removed['too wide'] += 1
             else:
                 height = 1.0 - min(1.0, max(0.0, top - T[2, 3]) / 0.1)   # 1 at the top of the pile, 0 10 cm below
-                prior = grasps.grasps[g].score * (0.5 + 0.5 * pose.confidence) * (0.5 + 0.5 * height)
+                prior = (grasps.grasps[g].score * (0.5 + 0.5 * pose.confidence) * (0.5 + 0.5 * height)
+                         * (0.5 + 0.5 * fits[i]))
                 ranked.append((prior, i, g, s, T))
     ranked.sort(key=lambda r: -r[0])
     # 2. collision and reach checks, best prior first, until max_candidates grasps pass

@@ -1,6 +1,7 @@
 """A client of a running cell (what ``binpick demo`` uses): pairs the pose node's output with the simulated
 cell's ground truth, follows the bank statistics and model updates, and calls the self-training service
-and action. ``CellClient`` owns the ROS side, so its users see plain Python values."""
+and action, and asks the grasp planner for picks. ``CellClient`` owns the ROS side, so its users see plain
+Python values."""
 from __future__ import annotations
 
 import threading
@@ -17,7 +18,7 @@ from rclpy.node import Node
 
 from binpick.errors import BinpickError
 from binpick.nodes import base, msgs
-from binpick_interfaces.action import SelfTrain
+from binpick_interfaces.action import Pick, SelfTrain
 from binpick_interfaces.msg import BankStatistics, ModelUpdate, ObjectPoseArray
 from binpick_interfaces.srv import TriggerSelfTrain
 
@@ -37,6 +38,7 @@ class CellProbe(Node):
         self.create_subscription(ModelUpdate, base.MODEL_UPDATES, self.updates.append, base.LATCHED_QOS)
         self.trigger = self.create_client(TriggerSelfTrain, base.SELF_TRAIN)
         self.action = ActionClient(self, SelfTrain, base.SELF_TRAIN)
+        self.pick = ActionClient(self, Pick, base.PICK)
 
     def _on_truth(self, msg: ObjectPoseArray) -> None:
         with self._lock:
@@ -75,6 +77,16 @@ class JobOutcome:
 Wait = Callable[[Callable[[], bool], float, str], None]
 
 
+@dataclass
+class PickOutcome:
+    """What the grasp planner's action returned."""
+
+    success: bool
+    failure_reason: str
+    instance_id: int
+    planning_time_s: float
+
+
 class CellClient:
     """rclpy, a CellProbe in ``namespace`` and an executor thread spinning it; use as a context manager."""
 
@@ -91,6 +103,7 @@ class CellClient:
 
     def __exit__(self, *exc) -> None:
         self.probe.action.destroy()
+        self.probe.pick.destroy()
         self._executor.shutdown()
         self._spinner.join(timeout=5)
         self.probe.destroy_node()
@@ -120,3 +133,13 @@ class CellClient:
         wait(result_future.done, 3600, 'self-training')
         r = result_future.result().result
         return JobOutcome(r.success, r.message, r.model_version, dict(zip(r.metric_names, r.metric_values)))
+
+    def pick(self, wait: Wait) -> PickOutcome:
+        """One pick through the grasp planner's action; returns its result."""
+        wait(lambda: self.probe.pick.server_is_ready(), 60, f'waiting for {base.PICK}')
+        goal = self.probe.pick.send_goal_async(Pick.Goal())
+        wait(goal.done, 30, 'sending the Pick goal')
+        result_future = goal.result().get_result_async()
+        wait(result_future.done, 300, 'picking')
+        r = result_future.result().result
+        return PickOutcome(r.success, r.failure_reason, r.instance_id, r.planning_time_s)
