@@ -6,7 +6,9 @@ script (``cmd &``) is. :func:`stop_on_signals` replaces both with an explicit re
 """
 from __future__ import annotations
 
+import os
 import signal
+import sys
 import threading
 from collections.abc import Callable
 
@@ -15,9 +17,12 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 def exit_on_signals() -> None:
     """Until the process installs its own handlers: SIGINT or SIGTERM exits at once with code 0 and no
-    traceback (a node stopped while it is still importing torch has nothing to clean up)."""
+    traceback (a node stopped while it is still importing torch has nothing to clean up). The exit
+    skips unwinding: an exception raised inside torch's import aborts the process (exit code -6)."""
     def handler(_signum: int, _frame) -> None:
-        raise SystemExit(0)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     for sig in STOP_SIGNALS:
         signal.signal(sig, handler)
 

@@ -101,8 +101,11 @@ def run(make_node: Callable[[], Node], args: list[str] | None = None) -> int:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except Exception as e:  # noqa: BLE001 - a node that cannot start says why and exits non-zero
-        print(f'{os.path.basename(sys.argv[0])}: {type(e).__name__}: {e}', file=sys.stderr)
-        return 1
+        if rclpy.ok():
+            print(f'{os.path.basename(sys.argv[0])}: {type(e).__name__}: {e}', file=sys.stderr)
+            return 1
+        # a signal shut rclpy down while the executor was waiting (RCLError: the context is not valid):
+        # a stop, not a failure
     finally:
         if node is not None:
             close = getattr(node, 'close', None)
