@@ -93,3 +93,34 @@ def test_pick_bench_picks_with_ground_truth_poses(tmp_path):
     picked = [c['instance'] for c in cycles if c['success']]
     assert len(picked) == len(set(picked)) == gt['successes']       # each success took a different part out
     assert '| ground truth |' in (out / 'report.md').read_text()
+
+
+def _planners(arm):
+    """Every MotionPlanner this install has: the built-in one always (MoveIt's adapter is not written yet)."""
+    return {'built-in': BuiltinPlanner(arm, arm.arm_is_free, Q_PLACE)}
+
+
+def test_motion_planner_contract():
+    """What the grasp pipeline relies on from any planner: four continuous stages from the start joints
+    through the grasp to the place joints, the grasp and the lift where asked, every configuration clear
+    of the tote, and PlanningFailed with a pick-bench reason when there is no plan."""
+    cfg = CellConfig.from_config()
+    with PandaArm(obstacles=cfg.tote_boxes()) as arm:
+        T_grasp = cfg.T_base_tote @ make_T(np.diag([1.0, -1.0, -1.0]), [0.03, 0.02, 0.04])   # top-down, 4 cm up
+        for name, planner in _planners(arm).items():
+            plan = planner.plan_pick(Q_HOME, T_grasp)
+            assert [s for s, _ in plan.stages] == ['transit', 'approach', 'lift', 'place'], name
+            assert np.allclose(plan.transit[0], Q_HOME) and np.allclose(plan.place[-1], Q_PLACE), name
+            for (_, a), (_, b) in zip(plan.stages[:-1], plan.stages[1:]):
+                assert np.abs(a[-1] - b[0]).max() < 1e-4, name                   # no jump between stages
+            assert all(np.abs(np.diff(p, axis=0)).max() <= 0.02 + 1e-9 for _, p in plan.stages if len(p) > 1)
+            at_grasp, lifted = arm.fk(plan.approach[-1]), arm.fk(plan.lift[-1])
+            assert np.linalg.norm(at_grasp[:3, 3] - T_grasp[:3, 3]) < 0.003, name
+            assert abs(lifted[2, 3] - T_grasp[2, 3] - 0.15) < 0.003, name
+            assert all(arm.arm_is_free(q) for _, p in plan.stages for q in p), name
+            assert plan.planning_s > 0
+            below_floor = T_grasp.copy()
+            below_floor[2, 3] = cfg.T_base_tote[2, 3] - 0.02
+            with pytest.raises(PlanningFailed) as failed:
+                planner.plan_pick(Q_HOME, below_floor)
+            assert failed.value.reason in ('no reachable grasp', 'planning failed'), name

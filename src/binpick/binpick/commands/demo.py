@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import time
 from collections import Counter
@@ -10,7 +9,10 @@ from datetime import datetime
 from pathlib import Path
 
 from binpick.commands.args import positive
+from binpick.data import atomic
 from binpick.errors import BinpickError
+
+NAMESPACE = '/binpick_demo'
 
 DEMO_PARAMS = """# written by binpick demo
 /**:
@@ -58,13 +60,111 @@ def _picks(cell, n: int, wait) -> list:
     return outcomes
 
 
-def _cmd_demo(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from binpick.catalog import Catalog
-    from binpick.commands.cell import cell_dds, local_dds_for_sim, start_graph, stop_all
+def _models(args: argparse.Namespace, obj) -> dict[str, Path]:
+    """The segmentation and pose checkpoints the demo runs: the given ones, or the shipped ones."""
     from binpick.demo_models import SHIPPED, model_paths
+    if args.seg_ckpt and args.pose_ckpt:
+        return {'seg': Path(args.seg_ckpt), 'pose': Path(args.pose_ckpt)}
+    models = model_paths(SHIPPED, obj.name)
+    if not all(p.is_file() for p in models.values()):
+        raise BinpickError(f'no demo models for {obj.name} in {SHIPPED}: pass --seg-ckpt and --pose-ckpt, or make them '
+                           f'with `bash bench/pose_bounds.sh {obj.name} WORK` and `python -m binpick.demo_models WORK`')
+    return models
+
+
+def _start(args: argparse.Namespace, obj, run: Path) -> dict:
+    """Write the demo's parameters into the run folder and start the simulated cell's graph."""
+    from binpick.commands.cell import start_graph
+    models = _models(args, obj)
+    params = run / 'demo_params.yaml'
+    params.write_text(DEMO_PARAMS.format(period_s=args.period, student_epochs=args.student_epochs, seed=args.seed))
+    values = {'use_sim': 'true', 'object_id': obj.name, 'segmentation_checkpoint': str(models['seg'].resolve()),
+              'pose_checkpoint': str(models['pose'].resolve()), 'bank_dir': str((run / 'bank').resolve()),
+              'model_dir': str((run / 'models').resolve())}
+    print(f'== starting the simulated cell and its nodes (run folder {run})', flush=True)
+    return start_graph(values, [str(params)], NAMESPACE)
+
+
+def _bank(cell, args: argparse.Namespace, wait) -> None:
+    """Wait for the first poses, then for ``args.frames`` banked frames."""
+    from tqdm import tqdm
+    probe = cell.probe
+    wait(lambda: probe.serving() != '', 300, 'waiting for the first poses')
+    print('== recording: the recorder scores every pose and banks the frames', flush=True)
+    bar = tqdm(total=args.frames, desc='frames banked', unit='frame')
+    wait(lambda: probe.stats is not None and probe.stats.frames >= args.frames, 60 * args.frames,
+         'banking frames', bar, lambda: probe.stats.frames if probe.stats else 0)
+    s = probe.stats
+    print(f'   bank: {s.frames} frames, {s.candidates} candidates, {s.accepted} verified '
+          f'({100 * s.acceptance_rate:.0f} %), tau_a {s.tau_appearance:.3f}, tau_g '
+          f'{1000 * s.tau_geometry:.1f} mm, {s.bytes_used / 1e6:.1f} MB', flush=True)
+
+
+def _self_train(cell, args: argparse.Namespace, wait):
+    """One job through the service, followed through the action; waits for the swap when published."""
+    from tqdm import tqdm
+    print('== self-training: service call, then the action for progress', flush=True)
+    wait(cell.retrainer_ready, 30, 'waiting for the retrainer')
+    print(f'   {cell.trigger(args.iterations, wait)}', flush=True)
+    bar, stage = tqdm(total=100, desc='job', unit='%'), ['']
+
+    def feedback(job_id, now, iteration, iterations, progress):
+        if now != stage[0]:
+            stage[0] = now
+            bar.set_description(f'job {job_id}: {now} (iteration {iteration}/{iterations})')
+        if int(100 * progress) != bar.n:
+            bar.n = int(100 * progress)
+            bar.refresh()
+    result = cell.follow_job(feedback, wait)
+    bar.close()
+    print(f'   {result.message}', flush=True)
+    if not result.success:
+        raise BinpickError(f'self-training failed: {result.message}')
+    before, after = cell.probe.serving(), f'pose-v{result.model_version}'
+    if result.model_version > 0:
+        wait(lambda: cell.probe.serving() == after, 120, f'waiting for the pose node to serve {after}')
+        print(f'== the pose node swapped {before} -> {after} without stopping', flush=True)
+    return result, after
+
+
+def _estimate_after(cell, args: argparse.Namespace, wait, version: str) -> None:
+    """Wait for ``args.after_frames`` frames estimated by ``version``."""
+    from tqdm import tqdm
+    t_after = time.monotonic()
+    bar = tqdm(total=args.after_frames, desc=f'frames with {version}', unit='frame')
+
+    def count() -> int:
+        return sum(1 for p, _, t in cell.probe.frames if p.model_version == version and t > t_after)
+    wait(lambda: count() >= args.after_frames, 60 * args.after_frames, 'estimating with the new model', bar, count)
+
+
+def _report(obj, run: Path, pairs, picks: dict, result, seconds: float) -> None:
+    """Print the before/after table and the picks; write demo_results.json into the run folder."""
     from binpick.evaluation.online_eval import OnlineScore, table
+    pts_m = obj.sample_points(1000)
+    rows: dict[str, OnlineScore] = {}
+    for version, estimates, parts in pairs:
+        rows.setdefault(version, OnlineScore()).add(estimates, parts, obj, pts_m)
+    metric = 'ADD-S' if obj.info.is_symmetric else 'ADD'
+    print(f'\n{metric} < 10 % of the diameter on the simulated cell ({obj.name}), ground truth from sim_cell:\n')
+    print(table(rows, metric))
+    if any(picks.values()):
+        print('\nPicks by the simulated Panda (grasp_planner, action binpick/pick):\n')
+        print('| model | picked | failures |\n| --- | --- | --- |')
+        for version, outcomes in picks.items():
+            failures = Counter(o.failure_reason for o in outcomes if not o.success)
+            print(f'| {version} | {sum(o.success for o in outcomes)} / {len(outcomes)} | '
+                  + (', '.join(f'{k} {v}' for k, v in failures.items()) or '–') + ' |')
+    results = {'object': obj.name, 'metric': metric, 'seconds': seconds, 'job': result.message,
+               'metrics': result.metrics, 'rows': {k: vars(v) for k, v in rows.items()},
+               'picks': {k: [vars(o) for o in v] for k, v in picks.items()}}
+    atomic.write_json(run / 'demo_results.json', results)
+    print(f'\ndemo finished in {seconds / 60:.1f} min; results in {run / "demo_results.json"}')
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from binpick.catalog import Catalog
+    from binpick.commands.cell import cell_dds, local_dds_for_sim, stop_all
     from binpick.nodes.cell_probe import CellClient
     from binpick.stopping import stop_on_signals
 
@@ -75,96 +175,23 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     local_dds_for_sim()
     cell_dds()
     obj = Catalog().get(args.object)
-    work = Path(args.work)
-    models = model_paths(SHIPPED, obj.name)
-    if args.seg_ckpt and args.pose_ckpt:
-        models = {'seg': Path(args.seg_ckpt), 'pose': Path(args.pose_ckpt)}
-    elif not all(p.is_file() for p in models.values()):
-        raise BinpickError(f'no demo models for {obj.name} in {SHIPPED}: pass --seg-ckpt and --pose-ckpt, or make them '
-                           f'with `bash bench/pose_bounds.sh {obj.name} WORK` and `python -m binpick.demo_models WORK`')
-    run = work / f'run-{datetime.now():%Y%m%d-%H%M%S}'           # never reuses recorded data
+    run = Path(args.work) / f'run-{datetime.now():%Y%m%d-%H%M%S}'           # never reuses recorded data
     run.mkdir(parents=True)
-    params = run / 'demo_params.yaml'
-    params.write_text(DEMO_PARAMS.format(period_s=args.period, student_epochs=args.student_epochs, seed=args.seed))
-    values = {'use_sim': 'true', 'object_id': obj.name, 'segmentation_checkpoint': str(models['seg'].resolve()),
-              'pose_checkpoint': str(models['pose'].resolve()), 'bank_dir': str((run / 'bank').resolve()),
-              'model_dir': str((run / 'models').resolve())}
-    print(f'== starting the simulated cell and its nodes (run folder {run})', flush=True)
-    procs = start_graph(values, [str(params)], '/binpick_demo')
+    procs = _start(args, obj, run)
     try:
-        with CellClient('/binpick_demo') as cell:
-            probe = cell.probe
-
+        with CellClient(NAMESPACE) as cell:
             def wait(predicate, timeout_s, what, bar=None, value=None):
                 _wait(predicate, timeout_s, procs, what, bar, value)
-
-            wait(lambda: probe.serving() != '', 300, 'waiting for the first poses')
-            print('== recording: the recorder scores every pose and banks the frames', flush=True)
-            bar = tqdm(total=args.frames, desc='frames banked', unit='frame')
-            wait(lambda: probe.stats is not None and probe.stats.frames >= args.frames, 60 * args.frames,
-                 'banking frames', bar, lambda: probe.stats.frames if probe.stats else 0)
-            s = probe.stats
-            print(f'   bank: {s.frames} frames, {s.candidates} candidates, {s.accepted} verified '
-                  f'({100 * s.acceptance_rate:.0f} %), tau_a {s.tau_appearance:.3f}, tau_g '
-                  f'{1000 * s.tau_geometry:.1f} mm, {s.bytes_used / 1e6:.1f} MB', flush=True)
-
-            picks = {probe.serving(): _picks(cell, args.picks, wait)}
-            print('== self-training: service call, then the action for progress', flush=True)
-            wait(cell.retrainer_ready, 30, 'waiting for the retrainer')
-            print(f'   {cell.trigger(args.iterations, wait)}', flush=True)
-            bar, stage = tqdm(total=100, desc='job', unit='%'), ['']
-
-            def feedback(job_id, now, iteration, iterations, progress):
-                if now != stage[0]:
-                    stage[0] = now
-                    bar.set_description(f'job {job_id}: {now} (iteration {iteration}/{iterations})')
-                if int(100 * progress) != bar.n:
-                    bar.n = int(100 * progress)
-                    bar.refresh()
-            result = cell.follow_job(feedback, wait)
-            bar.close()
-            print(f'   {result.message}', flush=True)
-            if not result.success:
-                raise BinpickError(f'self-training failed: {result.message}')
-            before_version = probe.serving()
-            after_version = f'pose-v{result.model_version}'
-            if result.model_version > 0:
-                wait(lambda: probe.serving() == after_version, 120,
-                     f'waiting for the pose node to serve {after_version}')
-                print(f'== the pose node swapped {before_version} -> {after_version} without stopping', flush=True)
-            t_after = time.monotonic()
-            bar = tqdm(total=args.after_frames, desc=f'frames with {after_version}', unit='frame')
-
-            def count() -> int:
-                return sum(1 for p, _, t in probe.frames if p.model_version == after_version and t > t_after)
-            wait(lambda: count() >= args.after_frames, 60 * args.after_frames, 'estimating with the new model',
-                 bar, count)
-            pairs = probe.pose_pairs()
-            if after_version != before_version:
-                picks[after_version] = _picks(cell, args.picks, wait)
+            _bank(cell, args, wait)
+            picks = {cell.probe.serving(): _picks(cell, args.picks, wait)}
+            result, after = _self_train(cell, args, wait)
+            _estimate_after(cell, args, wait, after)
+            pairs = cell.probe.pose_pairs()
+            if after not in picks:
+                picks[after] = _picks(cell, args.picks, wait)
     finally:
         stop_all(procs)
-
-    pts_m = obj.sample_points(1000)
-    rows: dict[str, OnlineScore] = {}
-    for version, estimates, parts in pairs:
-        rows.setdefault(version, OnlineScore()).add(estimates, parts, obj, pts_m)
-    metric = 'ADD-S' if obj.info.is_symmetric else 'ADD'
-    print(f'\n{metric} < 10 % of the diameter on the simulated cell ({obj.name}), ground truth from sim_cell:\n')
-    print(table(rows, metric))
-    if args.picks:
-        print('\nPicks by the simulated Panda (grasp_planner, action binpick/pick):\n')
-        print('| model | picked | failures |\n| --- | --- | --- |')
-        for version, outcomes in picks.items():
-            failures = Counter(o.failure_reason for o in outcomes if not o.success)
-            print(f'| {version} | {sum(o.success for o in outcomes)} / {len(outcomes)} | '
-                  + (', '.join(f'{k} {v}' for k, v in failures.items()) or '–') + ' |')
-    seconds = time.monotonic() - t_start
-    results = {'object': obj.name, 'metric': metric, 'seconds': seconds, 'job': result.message,
-               'metrics': result.metrics, 'rows': {k: vars(v) for k, v in rows.items()},
-               'picks': {k: [vars(o) for o in v] for k, v in picks.items()}}
-    (run / 'demo_results.json').write_text(json.dumps(results, indent=2))
-    print(f'\ndemo finished in {seconds / 60:.1f} min; results in {run / "demo_results.json"}')
+    _report(obj, run, pairs, picks, result, time.monotonic() - t_start)
     return 0
 
 

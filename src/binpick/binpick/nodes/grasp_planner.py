@@ -177,6 +177,9 @@ class GraspPlannerNode(base.BinpickNode):
     def _scored_poses(self, m: dict):
         """The frame's poses of this part with verification scores, their instance labels, the frame."""
         frame = perceived_frame(m)
+        if m['poses'].header.frame_id != m['color'].header.frame_id:
+            raise msgs.BadMessage(f'{base.POSES}: poses in frame {m["poses"].header.frame_id!r}, not the camera '
+                                  f'frame {m["color"].header.frame_id!r} of the image they were estimated on')
         by_label = {inst.label: k for k, inst in enumerate(m['instances'].instances)}
         chosen = [p for p in m['poses'].poses if p.instance_id in by_label and p.object_id == self.object_id]
         T = [msgs.pose_matrix(p.pose) for p in chosen]
