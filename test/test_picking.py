@@ -81,9 +81,9 @@ def test_unreachable_and_unverified_poses_leave_the_arm_where_it_is(cell):
 
 def test_pick_bench_picks_with_ground_truth_poses(tmp_path):
     out = tmp_path / 'picking'
-    run = subprocess.run([sys.executable, '-m', 'binpick.cli', 'pick-bench', '--object', 'zigzag_bracket',
-                          '--attempts', '2', '--fill', 'low', '--seed', '3', '--out', str(out), '--threads', '1'],
-                         capture_output=True, text=True, timeout=300)
+    command = [sys.executable, '-m', 'binpick.cli', 'pick-bench', '--object', 'zigzag_bracket', '--attempts', '2',
+               '--fill', 'low', '--seed', '3', '--out', str(out), '--threads', '1']
+    run = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     results = json.loads((out / 'results.json').read_text())
     gt = results['sources']['ground truth']
@@ -93,6 +93,10 @@ def test_pick_bench_picks_with_ground_truth_poses(tmp_path):
     picked = [c['instance'] for c in cycles if c['success']]
     assert len(picked) == len(set(picked)) == gt['successes']       # each success took a different part out
     assert '| ground truth |' in (out / 'report.md').read_text()
+    # the same command again: the finished source is kept, not run again
+    again = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and 'ground truth: kept from the earlier run' in again.stdout, again.stderr[-2000:]
+    assert json.loads((out / 'cycles.json').read_text()) == cycles
 
 
 def _planners(arm):

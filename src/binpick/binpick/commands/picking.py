@@ -40,8 +40,8 @@ def _cmd_pick_bench(args: argparse.Namespace) -> int:
     from binpick.catalog import Catalog
     from binpick.config import load_params
     from binpick.errors import BinpickError
-    from binpick.evaluation.pick_bench import run_source, summarize
-    from binpick.evaluation.pick_report import write_report
+    from binpick.evaluation.pick_bench import cycles_to_dicts, run_source, summarize
+    from binpick.evaluation.pick_report import previous_run, write_report
     from binpick.sim.generator import CellConfig
 
     set_threads(args.threads)
@@ -51,10 +51,14 @@ def _cmd_pick_bench(args: argparse.Namespace) -> int:
     sources = _sources(args, obj, catalog)
     if not sources:
         raise BinpickError('pick-bench: nothing to compare (give --pose-ckpt, or drop --no-ground-truth)')
+    out = Path(args.out)
     results = {'object': obj.name, 'attempts_per_source': args.attempts, 'seed': args.seed, 'fill': args.fill,
                'planner': 'built-in (IK + OMPL RRT-Connect, pybullet collision checks)', 'sources': {}}
-    all_cycles = []
+    results, all_cycles = previous_run(out, results)
     for source in sources:
+        if source.name in results['sources']:
+            print(f'{source.name}: kept from the earlier run in {out}', flush=True)
+            continue
         bar = tqdm(total=args.attempts, desc=source.name, unit='pick')
         def progress(c, bar=bar):
             bar.update(int(c.executed))
@@ -62,11 +66,11 @@ def _cmd_pick_bench(args: argparse.Namespace) -> int:
         cycles = run_source(obj, cell_config, source, args.attempts, seed=args.seed, fill=args.fill, progress=progress)
         bar.close()
         results['sources'][source.name] = summarize(cycles)
-        all_cycles += cycles
+        all_cycles += cycles_to_dicts(cycles)
+        write_report(results, all_cycles, out)         # after every source: a stop loses one source at most
         s = results['sources'][source.name]
         print(f'{source.name}: {s["successes"]}/{s["attempts"]} picks succeeded ({s["success_rate"]:.1f} %), '
               f'{s["collisions"]} with tote contact, median planning {s["plan_time_ms_median"]:.0f} ms', flush=True)
-    write_report(results, all_cycles, Path(args.out))
     print(f'report: {Path(args.out) / "report.md"}')
     return 0
 

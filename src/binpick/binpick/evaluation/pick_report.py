@@ -6,7 +6,8 @@ import platform
 from pathlib import Path
 
 from binpick.data import atomic
-from binpick.evaluation.pick_bench import NO_PICK, PICK_FAILURES, PickCycle, cycles_to_dicts
+from binpick.data.jsonfields import load_json
+from binpick.evaluation.pick_bench import NO_PICK, PICK_FAILURES
 
 
 def _pct(x: float) -> str:
@@ -51,8 +52,23 @@ def markdown(results: dict) -> str:
     return '\n'.join(lines)
 
 
-def write_report(results: dict, cycles: list[PickCycle], out: Path) -> None:
+SETTINGS = ('object', 'attempts_per_source', 'seed', 'fill', 'planner')
+
+
+def previous_run(out: Path, results: dict) -> tuple[dict, list[dict]]:
+    """The sources and cycles already in ``out`` when they were run with the same settings (a run to
+    resume or to add sources to); else ``results`` as given and no cycles."""
+    if not (out / 'results.json').is_file() or not (out / 'cycles.json').is_file():
+        return results, []
+    earlier = load_json(out / 'results.json')
+    if not isinstance(earlier, dict) or any(earlier.get(k) != results[k] for k in SETTINGS):
+        return results, []
+    return {**results, 'sources': dict(earlier.get('sources', {}))}, list(load_json(out / 'cycles.json'))
+
+
+def write_report(results: dict, cycles: list[dict], out: Path) -> None:
+    """results.json (headline figures first), cycles.json (one record per cycle), report.md."""
     out.mkdir(parents=True, exist_ok=True)
     atomic.write_json(out / 'results.json', {**headline(results), **results})
-    atomic.write_json(out / 'cycles.json', cycles_to_dicts(cycles))
+    atomic.write_json(out / 'cycles.json', cycles)
     atomic.write_text(out / 'report.md', markdown(results))
