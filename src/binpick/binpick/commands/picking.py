@@ -27,7 +27,8 @@ def _sources(args: argparse.Namespace, obj, catalog) -> list:
     gate = 'calibrated' if calibration else 'bank'
     for k, ckpt in enumerate(args.pose_ckpt):
         estimator = PoseEstimator.load(ckpt, catalog, obj.name)
-        sources.append(ModelPoses(Path(ckpt).stem, segmenter, estimator, scorer, gate, calibration))
+        name = Path(ckpt).stem + (f', calibrated gate ({Path(args.calibration).name})' if calibration else '')
+        sources.append(ModelPoses(name, segmenter, estimator, scorer, gate, calibration))
         if k == 0 and args.ungated_row:
             sources.append(ModelPoses(f'{Path(ckpt).stem}, no verification gate', segmenter, estimator, scorer,
                                       'none'))
