@@ -12,6 +12,10 @@ from binpick.data.jsonfields import load_yaml
 
 TRUE = ('true', '1', 'yes', 'on')
 
+# seconds a node gets after SIGINT before SIGTERM (binpick bringup and ros2 launch alike): a node busy
+# inside a frame on a loaded machine needs a few; SIGTERM after that, SIGKILL 2 s later
+STOP_GRACE_S = 7.0
+
 
 @dataclass
 class NodeSpec:

@@ -42,9 +42,12 @@ def graph_arguments(args: argparse.Namespace) -> dict[str, str]:
     return graph.with_sim_defaults(values, set(values) - {'use_sim'})
 
 
-def stop_all(procs: dict[str, subprocess.Popen], interrupt_s: float = 6.0, terminate_s: float = 2.0) -> None:
-    """SIGINT every node (a clean shutdown); a node still running after ``interrupt_s`` gets SIGTERM, and
-    SIGKILL after ``terminate_s`` more; each escalation names the node."""
+def stop_all(procs: dict[str, subprocess.Popen], interrupt_s: float | None = None, terminate_s: float = 2.0) -> None:
+    """SIGINT every node (a clean shutdown); a node still running after ``interrupt_s`` (default
+    ``graph.STOP_GRACE_S``, as ``ros2 launch`` waits) gets SIGTERM, and SIGKILL after ``terminate_s`` more;
+    each escalation names the node."""
+    from binpick import graph
+    interrupt_s = graph.STOP_GRACE_S if interrupt_s is None else interrupt_s
     for p in procs.values():
         if p.poll() is None:
             p.send_signal(signal.SIGINT)
