@@ -34,7 +34,7 @@ def markdown(results: dict) -> str:
     lines = [f'# Pick bench: {results["object"]}', '',
              f'Regenerate: `binpick pick-bench --object {results["object"]} --attempts '
              f'{results["attempts_per_source"]} --seed {results["seed"]} --fill {results["fill"]} ...` '
-             '(the pose checkpoints as listed below).', '',
+             '(each model row: `--pose-ckpt` with that checkpoint; `--ungated-row` for the row without the gate).', '',
              f'Planner: {results["planner"]}. Every source picks in its own cell made from seed '
              f'{results["seed"]}, so the bins start alike. Success rate = successful picks / executed picks; '
              'a pick that touches the tote counts as failed (collision). Cycles without a pick are counted apart.',
