@@ -63,6 +63,9 @@ class Kinematics(Protocol):
     def ik(self, T_base_tcp: np.ndarray, seed_q: np.ndarray | None = None, attempts: int = 3) -> np.ndarray | None:
         ...
 
+    def reachable(self, T_base_tcp: np.ndarray, attempts: int = 1) -> bool:
+        ...
+
 
 def rrt_connect(q_start: np.ndarray, q_goal: np.ndarray, valid: Callable[[np.ndarray], bool],
                 lower: np.ndarray, upper: np.ndarray, timeout_s: float = 1.0,

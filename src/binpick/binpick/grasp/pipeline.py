@@ -69,16 +69,13 @@ class GraspPipeline:
         self.grasps, self.model_points = obj.grasps(), obj.sample_points(2000)
         self.max_candidates, self.max_plans = max_candidates, max_plans
 
-    def reachable(self, T_base_tcp: np.ndarray) -> bool:
-        return self.kinematics.ik(T_base_tcp, attempts=1) is not None
-
     def plan(self, poses: list[EstimatedPose], tau_appearance: float | None, tau_geometry_m: float | None,
              cloud_base_m: np.ndarray, q_start: np.ndarray) -> PickDecision:
         """The best plannable pick on ``poses`` that pass the thresholds (``None``: not applied)."""
         t0 = time.perf_counter()
         found, removed = plan_grasps(poses, tau_appearance, tau_geometry_m, self.grasps, self.obj.info,
                                      self.T_base_cam, cloud_base_m, self.tote, grasp_filter=self.grasp_filter,
-                                     model_points_m=self.model_points, reachable=self.reachable,
+                                     model_points_m=self.model_points, reachable=self.kinematics.reachable,
                                      max_candidates=self.max_candidates)
         verified = len(poses) - removed.get('unverified pose', 0)
         if not found:

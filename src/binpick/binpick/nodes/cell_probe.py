@@ -78,7 +78,7 @@ Wait = Callable[[Callable[[], bool], float, str], None]
 
 
 @dataclass
-class PickOutcome:
+class PickResult:
     """What the grasp planner's action returned."""
 
     success: bool
@@ -134,7 +134,7 @@ class CellClient:
         r = result_future.result().result
         return JobOutcome(r.success, r.message, r.model_version, dict(zip(r.metric_names, r.metric_values)))
 
-    def pick(self, wait: Wait) -> PickOutcome:
+    def pick(self, wait: Wait) -> PickResult:
         """One pick through the grasp planner's action; returns its result."""
         wait(lambda: self.probe.pick.server_is_ready(), 60, f'waiting for {base.PICK}')
         goal = self.probe.pick.send_goal_async(Pick.Goal())
@@ -142,4 +142,4 @@ class CellClient:
         result_future = goal.result().get_result_async()
         wait(result_future.done, 300, 'picking')
         r = result_future.result().result
-        return PickOutcome(r.success, r.failure_reason, r.instance_id, r.planning_time_s)
+        return PickResult(r.success, r.failure_reason, r.instance_id, r.planning_time_s)

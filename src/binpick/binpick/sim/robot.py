@@ -82,6 +82,7 @@ class PandaArm(PybulletClient):
                 return q
         return None
 
-    def reachable(self, T_base_tcp: np.ndarray) -> bool:
-        """Whether the TCP can be placed at ``T_base_tcp`` (a ``plan_grasps`` ``reachable`` test)."""
-        return self.ik(T_base_tcp) is not None
+    def reachable(self, T_base_tcp: np.ndarray, attempts: int = 1) -> bool:
+        """Whether the TCP can be placed at ``T_base_tcp`` (a ``plan_grasps`` ``reachable`` test; one IK
+        attempt from the rest posture, as grasps are many and the planner tries again from the start)."""
+        return self.ik(T_base_tcp, attempts=attempts) is not None
