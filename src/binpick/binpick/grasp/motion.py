@@ -33,6 +33,9 @@ class PlanningFailed(BinpickError):
         self.reason = reason
 
 
+STAGES = ('transit', 'approach', 'lift', 'place')
+
+
 @dataclass
 class PickPlan:
     """Joint paths (n x 7, radians) of one pick and how long planning took (seconds)."""
@@ -45,7 +48,7 @@ class PickPlan:
 
     @property
     def stages(self) -> list[tuple[str, np.ndarray]]:
-        return [('transit', self.transit), ('approach', self.approach), ('lift', self.lift), ('place', self.place)]
+        return [(name, getattr(self, name)) for name in STAGES]
 
 
 class MotionPlanner(Protocol):

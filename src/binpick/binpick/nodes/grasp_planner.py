@@ -23,7 +23,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 from binpick.catalog import Catalog
 from binpick.geometry import invert
 from binpick.grasp.candidates import EstimatedPose, Tote
-from binpick.grasp.motion import BuiltinPlanner, PickPlan
+from binpick.grasp.motion import STAGES, BuiltinPlanner, PickPlan
 from binpick.grasp.pipeline import GraspPipeline, cloud_in_base
 from binpick.nodes import base, msgs
 from binpick.nodes.cell_params import cell_config
@@ -63,8 +63,7 @@ def trajectory_plan(trajectory: JointTrajectory, names: list[str], ends: list[in
     q = np.array([p.positions for p in trajectory.points], dtype=np.float64).reshape(-1, 7)
     if not np.isfinite(q).all():
         raise msgs.BadMessage(f'{base.EXECUTE_PICK}: the trajectory holds non-finite joint angles')
-    if list(names) != ['transit', 'approach', 'lift', 'place'] or len(ends) != 4 or list(ends) != sorted(ends) \
-            or (ends and ends[-1] != len(q) - 1):
+    if tuple(names) != STAGES or len(ends) != len(STAGES) or list(ends) != sorted(ends) or ends[-1] != len(q) - 1:
         raise msgs.BadMessage(f'{base.EXECUTE_PICK}: stages {list(names)} ending at {list(ends)} do not split '
                               f'{len(q)} points into transit, approach, lift, place')
     starts = [0] + [e + 1 for e in ends[:-1]]
@@ -92,11 +91,9 @@ class GraspPlannerNode(base.BinpickNode):
                                       self.kinematics, planner)
         self.scorer = PoseScorer(obj, PerceptualDistance(self.param('perceptual', 'auto')),   # as the recorder's
                                  self.param('geometry', 'visible'), int(self.param('crop_px', 64)))
-        self.q = Q_HOME.copy()                  # the arm's joints: it returns home after every pick
         self._frame: dict | None = None
         self._thresholds: tuple[float | None, float | None] | None = None
         self._lock = threading.Lock()
-        self.picks = 0
         self.markers = self.create_publisher(MarkerArray, base.GRASP_MARKERS, base.RELIABLE_QOS)
         self.subscribe_frame(['color', 'depth', 'info', 'instances', 'poses'], self.guarded('frame', self.on_frame))
         self.create_subscription(BankStatistics, base.BANK_STATS, self.guarded(base.BANK_STATS, self.on_stats),
@@ -155,7 +152,8 @@ class GraspPlannerNode(base.BinpickNode):
             return
         self._feedback(goal_handle, 'planning')
         decision = self.pipeline.plan(poses, thresholds[0], thresholds[1],
-                                      cloud_in_base(frame.depth_m, frame.K, self.T_base_cam), self.q)
+                                      cloud_in_base(frame.depth_m, frame.K, self.T_base_cam),
+                                      Q_HOME)          # the arm starts from home: it returns there after every pick
         result.verified_poses, result.candidates = decision.verified, decision.candidates
         result.planning_time_s = decision.planning_s
         if decision.plan is None:
@@ -172,7 +170,6 @@ class GraspPlannerNode(base.BinpickNode):
         result.success, result.failure_reason = executed.success, executed.failure_reason
         if executed.instance_id >= 0:
             result.instance_id = executed.instance_id
-        self.picks += int(executed.success)
 
     def _scored_poses(self, m: dict):
         """The frame's poses of this part with verification scores, their instance labels, the frame."""

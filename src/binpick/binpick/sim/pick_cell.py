@@ -101,7 +101,7 @@ class PickCell:
         for j in FINGER_JOINTS:
             pb.resetJointState(self.robot, j, finger_m, 0.0, physicsClientId=self.client)
         self._command_arm(q)
-        self._command_fingers(finger_m, force_n=self.grip_force_n)
+        self._command_fingers(finger_m)
         self.q = np.asarray(q, dtype=np.float64).copy()
 
     # -- execution ------------------------------------------------------------------------------------
@@ -109,7 +109,9 @@ class PickCell:
         pb.setJointMotorControlArray(self.robot, list(ARM_JOINTS), pb.POSITION_CONTROL, targetPositions=list(q),
                                      forces=list(ARM_FORCES_N), physicsClientId=self.client)
 
-    def _command_fingers(self, each_m: float, force_n: float) -> None:
+    def _command_fingers(self, each_m: float) -> None:
+        """Move each finger to ``each_m`` from the centre, pushing with at most the grip force."""
+        force_n = self.grip_force_n
         pb.setJointMotorControlArray(self.robot, list(FINGER_JOINTS), pb.POSITION_CONTROL,
                                      targetPositions=[each_m, each_m], forces=[force_n, force_n],
                                      physicsClientId=self.client)
@@ -152,9 +154,9 @@ class PickCell:
         held at the place leaves the cell (the rest settle). The arm ends at home."""
         steps0 = self.steps
         each = min(0.04, width_m / 2 + 0.01)
-        self._command_fingers(each, force_n=self.grip_force_n)
+        self._command_fingers(each)
         contacts = self._drive(plan.transit) + self._drive(plan.approach)
-        self._command_fingers(0.0, force_n=self.grip_force_n)
+        self._command_fingers(0.0)
         contacts += self._step(120)                 # 0.5 s to close
         between = self._between_fingers()
         contacts += self._drive(plan.lift) + self._drive(plan.place)
