@@ -15,7 +15,7 @@ from binpick.grasp.candidates import EstimatedPose, Tote  # noqa: E402
 from binpick.grasp.motion import BuiltinPlanner  # noqa: E402
 from binpick.grasp.pipeline import GraspPipeline  # noqa: E402
 from binpick.nodes import base, msgs  # noqa: E402
-from binpick.nodes.grasp_planner import GraspPlannerNode, plan_trajectory  # noqa: E402
+from binpick.nodes.grasp_planner import GraspPlannerNode  # noqa: E402
 from binpick.nodes.sim_cell import SimCellNode  # noqa: E402
 from binpick.sim.pick_cell import Q_HOME, Q_PLACE  # noqa: E402
 from binpick.sim.robot import PandaArm  # noqa: E402
@@ -76,7 +76,7 @@ def test_the_simulated_panda_executes_a_planned_pick_and_refuses_a_malformed_one
         assert wait_for(lambda: truth, 60), 'no ground truth'
         client = ActionClient(cell.probe, ExecutePick, base.EXECUTE_PICK)
         # a plan for another robot: refused, nothing moves
-        bad_plan = plan_trajectory(_still_plan())
+        bad_plan = msgs.trajectory_msg(_still_plan())
         bad_plan[0].joint_names = ['joint_a'] * 7
         refused = send(client, ExecutePick.Goal(trajectory=bad_plan[0], stage_names=bad_plan[1],
                                                 stage_ends=bad_plan[2], grasp_width_m=0.02))
@@ -90,7 +90,7 @@ def test_the_simulated_panda_executes_a_planned_pick_and_refuses_a_malformed_one
                 poses = [EstimatedPose(msgs.pose_matrix(p.pose), 1.0, 0.0, 0.0) for p in truth[-1].poses]
                 decision = pipeline.plan(poses, None, None, np.empty((0, 3)), Q_HOME)
         assert decision.plan is not None, decision.reason
-        trajectory, names, ends = plan_trajectory(decision.plan)
+        trajectory, names, ends = msgs.trajectory_msg(decision.plan)
         ids = {p.instance_id for p in truth[-1].poses}
         result = send(client, ExecutePick.Goal(trajectory=trajectory, stage_names=names, stage_ends=ends,
                                                grasp_width_m=decision.candidate.width_m))

@@ -34,6 +34,7 @@ class PlanningFailed(BinpickError):
 
 
 STAGES = ('transit', 'approach', 'lift', 'place')
+JOINT_NAMES = tuple(f'panda_joint{k}' for k in range(1, 8))   # the joints of a plan, in column order
 
 
 @dataclass

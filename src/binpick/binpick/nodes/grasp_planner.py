@@ -17,13 +17,12 @@ import threading
 import numpy as np
 from rclpy.action import ActionClient, ActionServer
 from rclpy.callback_groups import ReentrantCallbackGroup
-from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from visualization_msgs.msg import Marker, MarkerArray
 
 from binpick.catalog import Catalog
 from binpick.geometry import invert
 from binpick.grasp.candidates import EstimatedPose, Tote
-from binpick.grasp.motion import STAGES, BuiltinPlanner, PickPlan
+from binpick.grasp.motion import BuiltinPlanner, PickPlan
 from binpick.grasp.pipeline import GraspPipeline, cloud_in_base
 from binpick.nodes import base, msgs
 from binpick.nodes.cell_params import cell_config
@@ -36,39 +35,8 @@ from binpick.sim.robot import PandaArm
 from binpick_interfaces.action import ExecutePick, Pick
 from binpick_interfaces.msg import BankStatistics
 
-JOINT_NAMES = [f'panda_joint{k}' for k in range(1, 8)]
 ACCEPTANCE = ('bank', 'calibrated')
 EXECUTE = ('sim', 'none')
-
-
-def plan_trajectory(plan: PickPlan, seconds_per_point: float = 1.0 / 60,
-                    ) -> tuple[JointTrajectory, list[str], list[int]]:
-    """A pick plan as one joint trajectory with the index of each stage's last point."""
-    points, names, ends = [], [], []
-    for name, path in plan.stages:
-        for q in path:
-            t = len(points) * seconds_per_point
-            points.append(JointTrajectoryPoint(positions=[float(v) for v in q],
-                                               time_from_start=msgs.duration_msg(t)))
-        names.append(name)
-        ends.append(len(points) - 1)
-    return JointTrajectory(joint_names=JOINT_NAMES, points=points), names, ends
-
-
-def trajectory_plan(trajectory: JointTrajectory, names: list[str], ends: list[int]) -> PickPlan:
-    """The inverse of :func:`plan_trajectory` (raises msgs.BadMessage on a malformed trajectory)."""
-    if list(trajectory.joint_names) != JOINT_NAMES:
-        raise msgs.BadMessage(f'{base.EXECUTE_PICK}: joint names {list(trajectory.joint_names)}, '
-                              f'expected {JOINT_NAMES}')
-    q = np.array([p.positions for p in trajectory.points], dtype=np.float64).reshape(-1, 7)
-    if not np.isfinite(q).all():
-        raise msgs.BadMessage(f'{base.EXECUTE_PICK}: the trajectory holds non-finite joint angles')
-    if tuple(names) != STAGES or len(ends) != len(STAGES) or list(ends) != sorted(ends) or ends[-1] != len(q) - 1:
-        raise msgs.BadMessage(f'{base.EXECUTE_PICK}: stages {list(names)} ending at {list(ends)} do not split '
-                              f'{len(q)} points into transit, approach, lift, place')
-    starts = [0] + [e + 1 for e in ends[:-1]]
-    stages = [q[s:e + 1] for s, e in zip(starts, ends)]
-    return PickPlan(*stages, planning_s=0.0)
 
 
 class GraspPlannerNode(base.BinpickNode):
@@ -189,7 +157,7 @@ class GraspPlannerNode(base.BinpickNode):
         if not self.executor_client.wait_for_server(timeout_sec=5.0):
             return ExecutePick.Result(success=False, failure_reason=f'no robot: {base.EXECUTE_PICK} is not served',
                                       instance_id=-1)
-        trajectory, names, ends = plan_trajectory(plan)
+        trajectory, names, ends = msgs.trajectory_msg(plan)
         goal = ExecutePick.Goal(trajectory=trajectory, stage_names=names, stage_ends=ends, grasp_width_m=width_m)
         done, holder = threading.Event(), {}
 

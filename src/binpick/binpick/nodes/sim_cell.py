@@ -68,10 +68,9 @@ class SimCellNode(base.BinpickNode):
 
     def on_execute(self, goal_handle) -> ExecutePick.Result:
         """Run a planned pick (the arm starts and ends at home); a malformed plan is refused with why."""
-        from binpick.nodes.grasp_planner import trajectory_plan
         goal = goal_handle.request
         try:
-            plan = trajectory_plan(goal.trajectory, list(goal.stage_names), list(goal.stage_ends))
+            plan = msgs.pick_plan(goal.trajectory, list(goal.stage_names), list(goal.stage_ends), base.EXECUTE_PICK)
         except msgs.BadMessage as e:
             self.reject(base.EXECUTE_PICK, str(e))
             goal_handle.abort()
