@@ -79,7 +79,7 @@ def test_the_simulated_panda_executes_a_planned_pick_and_refuses_a_malformed_one
         bad_plan = msgs.trajectory_msg(_still_plan())
         bad_plan[0].joint_names = ['joint_a'] * 7
         refused = send(client, ExecutePick.Goal(trajectory=bad_plan[0], stage_names=bad_plan[1],
-                                                stage_ends=bad_plan[2], grasp_width_m=0.02))
+                                                stage_ends=bad_plan[2], opening_m=0.03))
         assert not refused.success and base.EXECUTE_PICK in refused.failure_reason and sim.cell.steps == 0
         # a plan on the exact poses of the last capture, made as the grasp planner makes it
         obj, cfg = Catalog().get(sim.object_id), sim.cell.sim.cell
@@ -93,7 +93,7 @@ def test_the_simulated_panda_executes_a_planned_pick_and_refuses_a_malformed_one
         trajectory, names, ends = msgs.trajectory_msg(decision.plan)
         ids = {p.instance_id for p in truth[-1].poses}
         result = send(client, ExecutePick.Goal(trajectory=trajectory, stage_names=names, stage_ends=ends,
-                                               grasp_width_m=decision.candidate.width_m))
+                                               opening_m=decision.candidate.opening_m))
         assert sim.cell.steps > 0 and np.allclose(sim.cell.q, Q_HOME)      # it ran with physics, back home
         assert result.success, result.failure_reason
         assert result.instance_id in ids and result.instance_id not in sim.sim.instance_ids   # out of the bin

@@ -127,7 +127,7 @@ def run_source(obj: CatalogObject, cell_config: CellConfig, source, attempts: in
             record = PickCycle(source.name, len(cycles), False, False, decision.reason, None, None, len(frame.poses),
                                decision.verified, decision.candidates, 1000 * decision.planning_s, 0, 0.0)
             if decision.plan is not None:
-                outcome = cell.execute(decision.plan, decision.candidate.width_m)
+                outcome = cell.execute(decision.plan, decision.candidate.opening_m)
                 executed += 1
                 record.executed, record.success, record.instance = True, outcome.success, outcome.instance
                 record.grasp_index, record.tote_contacts = decision.candidate.grasp_index, outcome.tote_contacts

@@ -73,7 +73,7 @@ class GraspCandidate:
     grasp_index: int
     symmetry_index: int
     T_base_tcp: np.ndarray
-    width_m: float
+    opening_m: float        # how far the fingers open before the approach: the opening checked for collisions
     clearance_m: float
     score: float
 
@@ -205,6 +205,6 @@ def plan_grasps(poses: list[EstimatedPose], tau_appearance: float | None, tau_ge
             removed['unreachable'] += 1
             continue
         score = prior * min(1.0, clearance / 0.01)
-        out.append(GraspCandidate(i, g, s, T, grasps.grasps[g].width, min(clearance, 0.01), float(score)))
+        out.append(GraspCandidate(i, g, s, T, openings[g], min(clearance, 0.01), float(score)))
     out.sort(key=lambda c: -c.score)
     return out, +removed

@@ -129,12 +129,12 @@ class GraspPlannerNode(base.BinpickNode):
             return
         result.grasp_index = decision.candidate.grasp_index
         result.instance_id = labels[decision.candidate.instance]
-        self._publish_grasp(m['color'].header, decision.candidate.T_base_tcp, decision.candidate.width_m)
+        self._publish_grasp(m['color'].header, decision.candidate.T_base_tcp, decision.candidate.opening_m)
         if self.execute_mode == 'none':
             result.success = True
             return
         self._feedback(goal_handle, 'executing')
-        executed = self._execute(decision.plan, decision.candidate.width_m)
+        executed = self._execute(decision.plan, decision.candidate.opening_m)
         result.success, result.failure_reason = executed.success, executed.failure_reason
         if executed.instance_id >= 0:
             result.instance_id = executed.instance_id
@@ -153,12 +153,12 @@ class GraspPlannerNode(base.BinpickNode):
         poses = [EstimatedPose(t, float(p.confidence), s.d_appearance, s.d_geo_m) for t, p, s in zip(T, chosen, scores)]
         return poses, [p.instance_id for p in chosen], frame
 
-    def _execute(self, plan: PickPlan, width_m: float, timeout_s: float = 120.0) -> ExecutePick.Result:
+    def _execute(self, plan: PickPlan, opening_m: float, timeout_s: float = 120.0) -> ExecutePick.Result:
         if not self.executor_client.wait_for_server(timeout_sec=5.0):
             return ExecutePick.Result(success=False, failure_reason=f'no robot: {base.EXECUTE_PICK} is not served',
                                       instance_id=-1)
         trajectory, names, ends = msgs.trajectory_msg(plan)
-        goal = ExecutePick.Goal(trajectory=trajectory, stage_names=names, stage_ends=ends, grasp_width_m=width_m)
+        goal = ExecutePick.Goal(trajectory=trajectory, stage_names=names, stage_ends=ends, opening_m=opening_m)
         done, holder = threading.Event(), {}
 
         def on_result(future):
@@ -179,7 +179,7 @@ class GraspPlannerNode(base.BinpickNode):
                                       instance_id=-1)
         return holder['result']
 
-    def _publish_grasp(self, header, T_base_tcp: np.ndarray, width_m: float) -> None:
+    def _publish_grasp(self, header, T_base_tcp: np.ndarray, opening_m: float) -> None:
         """The chosen grasp in the camera frame: an arrow along the approach and the two fingers."""
         T_cam_tcp = invert(self.T_base_cam) @ T_base_tcp
         out = MarkerArray(markers=[Marker(header=header, ns='grasp', action=Marker.DELETEALL)])
@@ -191,7 +191,7 @@ class GraspPlannerNode(base.BinpickNode):
         out.markers.append(arrow)
         for k, side in enumerate((1.0, -1.0)):
             finger = T_cam_tcp.copy()
-            finger[:3, 3] += side * (width_m / 2 + 0.004) * T_cam_tcp[:3, 1] - 0.02 * T_cam_tcp[:3, 2]
+            finger[:3, 3] += side * (opening_m / 2 + 0.004) * T_cam_tcp[:3, 1] - 0.02 * T_cam_tcp[:3, 2]
             mk = Marker(header=header, ns='grasp', id=2 + k, type=Marker.CUBE, action=Marker.ADD,
                         pose=msgs.pose_msg(finger))
             mk.scale.x, mk.scale.y, mk.scale.z = 0.02, 0.008, 0.05

@@ -77,7 +77,7 @@ class SimCellNode(base.BinpickNode):
             return ExecutePick.Result(success=False, failure_reason=str(e), instance_id=-1)
         goal_handle.publish_feedback(ExecutePick.Feedback(stage='executing'))
         with self._lock:
-            outcome = self.cell.execute(plan, float(goal.grasp_width_m))
+            outcome = self.cell.execute(plan, float(goal.opening_m))
         goal_handle.succeed() if outcome.success else goal_handle.abort()
         self.get_logger().info(f'pick: {outcome.reason or f"placed instance {outcome.instance}"}')
         return ExecutePick.Result(success=outcome.success, failure_reason=outcome.reason,

@@ -28,12 +28,16 @@ class SegConfig:
     object_names: list[str] = field(default_factory=list)
     fpn_channels: int = 96
     mask_head_channels: int = 128
-    min_size: int = 480            # input is resized so its short side is min_size (no upsampling of 480p)
-    max_size: int = 640
+    min_size: int = 480            # input is resized so its short side is min_size (480: 480p as it comes)
+    max_size: int = 640            # ... unless its long side would exceed max_size
     anchor_sizes: tuple = (16, 32, 64, 128, 256)
     rpn_post_nms_test: int = 300
     detections_per_image: int = 60
     frozen_blocks: int = 3         # first backbone blocks kept at their ImageNet weights
+
+
+# Settings that change no weight: a model trained with other values can start a training with these.
+INFERENCE_ONLY_FIELDS = ('object_names', 'min_size', 'max_size', 'rpn_post_nms_test', 'detections_per_image')
 
 
 class EfficientNetFPN(nn.Module):

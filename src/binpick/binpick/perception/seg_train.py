@@ -15,7 +15,7 @@ import torch
 from binpick.catalog import Catalog
 from binpick.perception import checkpoint, segmentation
 from binpick.perception.seg_data import BopSegSource, SegTrainDataset
-from binpick.perception.seg_model import SegConfig, build_model
+from binpick.perception.seg_model import INFERENCE_ONLY_FIELDS, SegConfig, build_model
 
 
 @dataclass(frozen=True)
@@ -55,11 +55,12 @@ def init_from(model: torch.nn.Module, config: SegConfig, path: Path) -> str:
 
     A checkpoint for other objects (or a stripped float16 one) will do: every weight whose name and
     shape match is copied, so a new part starts from an existing part's detector instead of ImageNet.
-    The rest of the model's configuration must match.
+    The architecture must match; the input size may differ (a model trained on 480-pixel images can
+    be fine-tuned on larger ones).
     """
     raw = checkpoint.load(path, segmentation.KIND)
-    theirs = {k: v for k, v in raw['config'].items() if k != 'object_names'}
-    ours = {k: v for k, v in asdict(config).items() if k != 'object_names'}
+    theirs = {k: v for k, v in raw['config'].items() if k not in INFERENCE_ONLY_FIELDS}
+    ours = {k: v for k, v in asdict(config).items() if k not in INFERENCE_ONLY_FIELDS}
     if theirs != ours:
         changed = sorted(k for k in ours if theirs.get(k) != ours[k])
         raise checkpoint.CheckpointError(f'{path}: has another model configuration than this training '

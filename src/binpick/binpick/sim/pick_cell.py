@@ -149,12 +149,11 @@ class PickCell:
         bodies = touched[0] & touched[1]
         return {self.sim.physics.bodies.index(b) for b in bodies if b in self.sim.physics.bodies}
 
-    def execute(self, plan: PickPlan, width_m: float) -> PickOutcome:
-        """Run a pick plan: open to ``width_m`` (+ a margin), transit, approach, close, lift, place; a part
-        held at the place leaves the cell (the rest settle). The arm ends at home."""
+    def execute(self, plan: PickPlan, opening_m: float) -> PickOutcome:
+        """Run a pick plan: open the fingers ``opening_m`` apart, transit, approach, close, lift, place; a
+        part held at the place leaves the cell (the rest settle). The arm ends at home."""
         steps0 = self.steps
-        each = min(0.04, width_m / 2 + 0.01)
-        self._command_fingers(each)
+        self._command_fingers(min(0.04, opening_m / 2))
         contacts = self._drive(plan.transit) + self._drive(plan.approach)
         self._command_fingers(0.0)
         contacts += self._step(120)                 # 0.5 s to close
