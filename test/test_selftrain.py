@@ -1,5 +1,6 @@
 """Pseudo-label verification scores, selection and the self-training loop (tiny sizes, real rendering
 and real training). The loop must never open ground truth: an audit hook watches every file it opens."""
+import json
 import shutil
 import sys
 
@@ -144,11 +145,11 @@ def test_scores_prefer_the_true_pose(synthetic):
     assert scorer.description['perceptual'] == 'effnet-lite0'
 
 
-def _masks_of(real, out) -> MaskStore:
-    """A mask store holding the real frames' visible masks (the test's stand-in for segmentation output:
-    data, copied before the loop starts watching)."""
+def _masks_of(real, out, split: BopSplit | None = None) -> MaskStore:
+    """A mask store holding the visible masks of the real train frames (or of ``split``): the test's
+    stand-in for segmentation output (data, copied before the loop starts watching)."""
     store = MaskStore(out)
-    split = BopSplit(real / 'train', real / 'gt_eval_only' / 'train')
+    split = split or BopSplit(real / 'train', real / 'gt_eval_only' / 'train')
     for scene_id in split.scene_ids():
         for frame in split.frames(scene_id, with_masks=True):
             names = [f'{frame.im_id:06d}_{k:06d}.png' for k, m in enumerate(frame.masks_visib) if m.sum() > 100]
@@ -186,6 +187,20 @@ def test_self_training_runs_resumes_and_never_opens_ground_truth(teacher, real, 
                    progress=False)
 
 
+def test_calibration_is_fitted_on_the_teachers_synthetic_candidates(teacher, synthetic, tmp_path):
+    from binpick.perception.pose.estimator import PoseEstimator
+    from binpick.selftrain.calibration import calibrate
+    split = BopSplit(synthetic / 'train')    # any split with ground truth: this one has enough instances
+    store = _masks_of(None, tmp_path / 'masks', split)
+    scorer = PoseScorer(OBJ, PerceptualDistance('effnet-lite0'))
+    cal, correct_share = calibrate(PoseEstimator.load(teacher, CATALOG), scorer, split, store, 0.9, 'test',
+                                   min_accepted=5)
+    assert cal.candidates == sum(len(json.loads(p.read_text())['masks']) for p in store.root.glob('*/*.json'))
+    assert 0.0 <= correct_share <= 1.0 and cal.target_precision == 0.9 and cal.source == 'test'
+    # what it reports is what its thresholds do on those candidates: at least as precise as all of them
+    assert cal.precision >= correct_share - 1e-9 and 0.0 < cal.accepted_share <= 1.0
+
+
 def test_refuses_ground_truth_in_the_unlabeled_folder(synthetic):
     with pytest.raises(SelfTrainError, match='holds ground truth'):
         unlabeled_split(synthetic / 'train')
@@ -219,12 +234,14 @@ def test_report_tables_and_plots(tmp_path):
                                    'evaluation': {'recall': recall, 'precision_accepted': 0.9,
                                                   'precision_all': 0.5}}
     results = {'object': 'zigzag_bracket', 'metric': 'ADD', 'recall_lb': 0.4, 'recall_ub': 0.8,
-               'selftrain': {'both': [rec(1, 0.5, 30), rec(2, 0.7, 40)], 'geometry': [rec(1, 0.45, 50)]}}
+               'selftrain': {'both': [rec(1, 0.5, 30), rec(2, 0.7, 40)], 'geometry': [rec(1, 0.45, 50)],
+                             'calibrated': [rec(1, 0.6, 20), rec(2, 0.75, 25)]}}
     write_report(results, tmp_path)
     md = (tmp_path / 'report.md').read_text()
     assert '| self-training, d_a and d_g (paper) | 2 | 70.0 | 75.0 % |' in md
     assert '| self-training, d_a and d_g (paper) | 1 | 50.0 | 25.0 % |' in md     # beside d_g only at 1
     assert '| self-training, d_g only | 1 | 45.0 | 12.5 % |' in md
+    assert '| self-training, thresholds calibrated on synthetic data (beyond the paper) | 2 | 75.0 | 87.5 % |' in md
     assert '| geometry | 1 | 50 / 100 | 0.500 | 4.00 | 90.0 | 50.0 | 45.0 |' in md
     assert (tmp_path / 'recall_per_iteration.png').stat().st_size > 1000
     assert (tmp_path / 'pseudo_labels.png').stat().st_size > 1000

@@ -47,9 +47,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     from binpick.perception.mask_store import MaskStore
     from binpick.perception.pose.estimator import PoseEstimator
     from binpick.perception.segmentation import Segmenter
-    from binpick.selftrain.calibration import fit_thresholds
-    from binpick.selftrain.experiment import candidates_correct
-    from binpick.selftrain.loop import label_frames
+    from binpick.selftrain.calibration import calibrate
     from binpick.selftrain.perceptual import PerceptualDistance
     from binpick.selftrain.scores import PoseScorer
     set_threads(args.threads)
@@ -60,13 +58,11 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         store = MaskStore(tmp)
         store.fill(split, Segmenter.load(args.seg_ckpt, catalog), obj.name)
-        candidates = label_frames(teacher, PoseScorer(obj, PerceptualDistance(args.perceptual)), split, store)
-    correct = candidates_correct(candidates, split, obj, obj.sample_points(1000))
-    calibration = fit_thresholds([c.d_appearance for c in candidates], [c.d_geo_m for c in candidates], correct,
-                                 args.target_precision, source=f'{split.root}, teacher {args.teacher}')
+        calibration, correct_share = calibrate(teacher, PoseScorer(obj, PerceptualDistance(args.perceptual)), split,
+                                               store, args.target_precision, f'{split.root}, teacher {args.teacher}')
     calibration.save(args.out)
     tau_a = 'not used' if calibration.tau_appearance is None else f'{calibration.tau_appearance:.4f}'
-    print(f'{len(candidates)} candidates, {100 * correct.mean():.1f} % correct; tau_a {tau_a}, tau_g '
+    print(f'{calibration.candidates} candidates, {100 * correct_share:.1f} % correct; tau_a {tau_a}, tau_g '
           f'{1000 * calibration.tau_geometry_m:.2f} mm accept {100 * calibration.accepted_share:.1f} % at precision '
           f'{100 * calibration.precision:.1f} % (target {100 * args.target_precision:.0f} %); written to {args.out}')
     return 0

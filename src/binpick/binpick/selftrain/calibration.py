@@ -15,8 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from binpick.data import atomic
+from binpick.data.bank import Candidate
+from binpick.data.bop import BopSplit
 from binpick.data.errors import DataFormatError
 from binpick.data.jsonfields import load_json, number
+from binpick.evaluation.pose_error import add_or_adds, is_correct
 
 
 @dataclass(frozen=True)
@@ -75,3 +78,28 @@ def fit_thresholds(d_appearance, d_geometry_m, correct, target_precision: float 
     ta, tg, precision, n = best
     return Calibration(None if np.isinf(ta) else float(ta), float(tg), target_precision, precision, n / len(ok),
                        len(ok), source)
+
+
+def candidates_correct(candidates: list[Candidate], gt_split: BopSplit, obj, pts_m: np.ndarray) -> np.ndarray:
+    """(N,) bool: the candidate's pose is correct (ADD(-S) < 0.1 d against the nearest ground-truth
+    instance of its frame). Uses ground truth: diagnosis and calibration on synthetic data only."""
+    correct = np.zeros(len(candidates), dtype=bool)
+    for n, c in enumerate(candidates):
+        frame_gt = gt_split.annotations(c.scene_id)[1].get(c.im_id, [])
+        errors = [add_or_adds(np.array(c.T_cam_obj), g.T_cam_obj, pts_m, obj.info.is_symmetric)
+                  for g in frame_gt if g.obj_id == obj.obj_id]
+        correct[n] = bool(errors) and bool(is_correct(min(errors), obj.info.diameter_m))
+    return correct
+
+
+def calibrate(teacher, scorer, split: BopSplit, masks, target_precision: float, source: str = '',
+              progress: bool = False, min_accepted: int = 20) -> tuple[Calibration, float]:
+    """Label the synthetic ``split`` (with ground truth) with ``teacher`` (a PoseEstimator) on the
+    predicted ``masks`` (a filled MaskStore), score every candidate with ``scorer`` and fit the
+    thresholds; returns them and the share of the candidates that were correct."""
+    from binpick.selftrain.loop import label_frames
+    candidates = label_frames(teacher, scorer, split, masks, progress, 'calibration: labelling')
+    correct = candidates_correct(candidates, split, scorer.obj, scorer.obj.sample_points(1000))
+    calibration = fit_thresholds([c.d_appearance for c in candidates], [c.d_geo_m for c in candidates], correct,
+                                 target_precision, min_accepted, source=source)
+    return calibration, float(correct.mean())

@@ -7,7 +7,8 @@ from pathlib import Path
 from binpick.data import atomic
 
 ROW_NAMES = {'appearance': 'self-training, d_a only', 'geometry': 'self-training, d_g only',
-             'both': 'self-training, d_a and d_g (paper)'}
+             'both': 'self-training, d_a and d_g (paper)',
+             'calibrated': 'self-training, thresholds calibrated on synthetic data (beyond the paper)'}
 
 
 def gap_closed(recall: float, lb: float, ub: float) -> float:
@@ -29,9 +30,9 @@ def markdown(results: dict) -> str:
              f'| method | iterations | {metric} recall (%) | LB -> UB gap closed |', '| --- | --- | --- | --- |',
              f'| LB: trained on synthetic bins only | 0 | {_pct(lb)} | 0 % |']
     common = min((len(r) for r in runs.values() if r), default=0)     # compare all criteria at one iteration
-    for criterion in ('appearance', 'geometry', 'both'):
+    for criterion in ROW_NAMES:
         records = runs.get(criterion) or []
-        shown = sorted({common - 1, len(records) - 1}) if criterion == 'both' else [common - 1]
+        shown = sorted({common - 1, len(records) - 1}) if criterion in ('both', 'calibrated') else [common - 1]
         for r in shown:
             if 0 <= r < len(records):
                 recall = records[r]['evaluation']['recall']
