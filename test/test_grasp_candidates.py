@@ -5,7 +5,7 @@ import numpy as np
 from binpick.catalog.models_info import ContinuousSymmetry, ModelInfo
 from binpick.geometry import axis_angle, make_T
 from binpick.grasp.antipodal import gripper_points
-from binpick.grasp.candidates import EstimatedPose, Tote, grasp_poses, obstacle_points, plan_grasps, symmetry_group
+from binpick.grasp.candidates import EstimatedPose, Tote, grasp_poses, obstacle_mask, plan_grasps, symmetry_group
 from binpick.grasp.grasp_set import Grasp, GraspSet, Gripper
 
 X, Z = np.array([1.0, 0, 0]), np.array([0, 0, 1.0])
@@ -112,4 +112,4 @@ def test_the_part_itself_and_the_tote_faces_are_not_obstacles():
     assert found == [] and removed['collides with the observed points'] == 1
     # the floor (5 mm above it: stereo scatter) and the walls are the tote model's, not obstacles
     floor_and_wall = np.array([[0.5, 0.0, 0.005], [0.5 + 0.18 - 0.005, 0.0, 0.06], [0.5, 0.0, 0.05]])
-    assert np.allclose(obstacle_points(floor_and_wall, TOTE, 0.015, 0.015), [[0.5, 0.0, 0.05]])
+    assert np.allclose(floor_and_wall[obstacle_mask(floor_and_wall, TOTE, 0.015, 0.015)], [[0.5, 0.0, 0.05]])

@@ -47,3 +47,59 @@ def test_depth_baseline_finds_parts_it_was_never_told_about(bin_frames):
         assert not np.any(np.sum(masks, axis=0) > 1) if masks else True   # instances do not overlap
         scores.add(masks, [m for m in f.masks_visib if m.sum() >= 30])
     assert scores.precision > 0.5 and scores.recall > 0.3, (scores.precision, scores.recall)
+
+
+# -- the first pick: cost map and model-free grasps on a hand-made depth image -------------------------
+K_SMALL = np.array([[600.0, 0, 160], [0, 600.0, 120], [0, 0, 1]])
+
+
+def _boxes_scene():
+    """A camera 0.5 m above a tote floor (base z = 0), looking straight down, over three boxes:
+    A 40x20 mm and 30 mm tall at the centre, B 20x20x10 mm beside it, C 100x100x10 mm (too wide to grip)."""
+    from binpick.geometry import make_T
+    from binpick.grasp.candidates import Tote
+    T_base_cam = make_T(np.diag([1.0, -1.0, -1.0]), [0.0, 0.0, 0.5])
+    tote = Tote(np.eye(4), (0.4, 0.4, 0.12))
+    h, w = 240, 320
+    vs, us = np.mgrid[0:h, 0:w]
+    depth = np.full((h, w), 0.5)
+    x_cam, y_cam = (us - 160) * 0.5 / 600, (vs - 120) * 0.5 / 600      # on the floor plane (near enough)
+    boxes = [((0.0, 0.0), (0.020, 0.010), 0.030), ((0.05, 0.0), (0.010, 0.010), 0.010),
+             ((-0.05, 0.08), (0.050, 0.050), 0.010)]
+    masks = []
+    for (cx, cy), (hx, hy), height in boxes:
+        # camera x is base x, camera y is base -y
+        m = (np.abs(x_cam - cx) < hx) & (np.abs(-y_cam - cy) < hy)
+        depth[m] = 0.5 - height
+        masks.append(m)
+    return depth, masks, T_base_cam, tote
+
+
+def test_cost_map_prefers_the_top_of_the_pile():
+    from binpick.modelfree.first_pick import cost_map
+    depth, masks, T_base_cam, tote = _boxes_scene()
+    cmap = cost_map(depth, K_SMALL, masks, T_base_cam, tote)
+    assert cmap.height_m[0] == pytest.approx(0.030, abs=0.002) and cmap.height_m[1] == pytest.approx(0.010, abs=0.002)
+    assert cmap.score[masks[0]].max() > cmap.score[masks[1]].max() > 0
+    assert not cmap.score[~(masks[0] | masks[1] | masks[2])].any()          # nothing off the masks
+    # the middle of a part beats its edge
+    assert cmap.score[120, 160] > cmap.score[masks[0]].min()
+    assert cmap.unoccluded.tolist() == [1.0, 1.0, 1.0]
+
+
+def test_model_free_grasps_close_across_the_narrow_side():
+    from binpick.modelfree.first_pick import model_free_grasps
+    depth, masks, T_base_cam, tote = _boxes_scene()
+    found, removed, _ = model_free_grasps(depth, K_SMALL, masks, T_base_cam, tote)
+    assert found and found[0].instance == 0                                   # the top box first
+    best = found[0]
+    assert best.T_base_tcp[:3, 2] @ [0.0, 0.0, -1.0] > 0.99                   # straight down
+    assert abs(best.T_base_tcp[:3, 1] @ [0.0, 1.0, 0.0]) > 0.95                # across its 20 mm side
+    assert best.opening_m == pytest.approx(0.020 + 0.010, abs=0.003)
+    # fingertips (10 mm past the TCP) 15 mm below the top, clear of the floor
+    assert best.T_base_tcp[2, 3] - 0.010 == pytest.approx(0.030 - 0.015, abs=0.002)
+    assert not any(c.instance == 2 for c in found) and removed['wider than the gripper'] > 0
+    # a box standing at the edge of the tote's floor has no room for a finger against the wall
+    near_wall = type(tote)(np.eye(4), (0.042, 0.4, 0.12))
+    assert not [c for c in model_free_grasps(depth, K_SMALL, masks[:1], T_base_cam, near_wall)[0]
+                if abs(c.T_base_tcp[:3, 1] @ [1.0, 0.0, 0.0]) > 0.9]

@@ -79,6 +79,28 @@ def test_unreachable_and_unverified_poses_leave_the_arm_where_it_is(cell):
     assert np.allclose(cell.q, Q_HOME)
 
 
+def test_a_part_is_picked_without_its_model(cell):
+    """The model-free first pick: the simulator's masks, the cost map, a geometric grasp, physics."""
+    from binpick.modelfree.first_pick import ModelFreePipeline
+    from binpick.perception.stereo import stereo_depth
+    pipeline = ModelFreePipeline(cell.T_base_cam, cell.tote, cell.kinematics,
+                                 BuiltinPlanner(cell.kinematics, cell.kinematics.arm_is_free, Q_PLACE))
+    config, outcomes = CellConfig.from_config(), []
+    for _ in range(2):
+        cap = cell.capture()
+        depth = stereo_depth(cap.left_rgb, cap.right_rgb, cap.K[0, 0], cap.baseline_m, config.depth_min_m,
+                             config.depth_max_m)
+        masks = [cap.instance_image == i for i, px in cap.visible_px.items() if px >= 300]
+        decision = pipeline.plan(depth, cap.K, masks, cell.q)
+        assert decision.plan is not None, decision.reason
+        assert decision.candidate.opening_m <= 0.08 and pipeline.last_cost_map.score.shape == depth.shape
+        outcomes.append(cell.execute(decision.plan, decision.candidate.opening_m))
+        if outcomes[-1].success:
+            assert outcomes[-1].instance not in cell.sim.instance_ids          # it left the bin
+            break
+    assert any(o.success for o in outcomes) and not any(o.tote_contacts for o in outcomes)
+
+
 def test_pick_bench_picks_with_ground_truth_poses(tmp_path):
     out = tmp_path / 'picking'
     command = [sys.executable, '-m', 'binpick.cli', 'pick-bench', '--object', 'zigzag_bracket', '--attempts', '2',

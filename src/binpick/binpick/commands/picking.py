@@ -8,16 +8,21 @@ from binpick.commands.args import positive, set_threads
 
 
 def _sources(args: argparse.Namespace, obj, catalog) -> list:
-    """The pose sources the bench compares: ground truth, then each model (gated, and the first one
-    also ungated when asked)."""
+    """The sources the bench compares: ground truth, then each model (gated, and the first one also
+    ungated when asked); with --model-free, the first pick without a model instead."""
     from binpick.demo_models import SHIPPED, model_paths
-    from binpick.evaluation.pick_bench import GroundTruthPoses, ModelPoses
+    from binpick.evaluation.pick_bench import GroundTruthPoses, ModelFreeMasks, ModelPoses
     from binpick.perception.pose.estimator import PoseEstimator
     from binpick.perception.segmentation import Segmenter
     from binpick.selftrain.calibration import Calibration
     from binpick.selftrain.perceptual import PerceptualDistance
     from binpick.selftrain.scores import PoseScorer
 
+    if args.model_free:
+        from binpick.modelfree.depth_segmentation import segment_by_depth
+        by_depth = ModelFreeMasks('no model, masks by depth (the non-learned baseline)',
+                                  lambda cap, depth_m: segment_by_depth(depth_m, cap.K))
+        return [by_depth] if args.no_ground_truth else [ModelFreeMasks('no model, simulator masks'), by_depth]
     sources = [] if args.no_ground_truth else [GroundTruthPoses()]
     if not args.pose_ckpt:
         return sources
@@ -93,6 +98,10 @@ def register(sub) -> None:
     p.add_argument('--ungated-row', action='store_true',
                    help='also pick with the first model without the verification gate')
     p.add_argument('--no-ground-truth', action='store_true', help='skip the ground-truth row')
+    p.add_argument('--model-free', action='store_true',
+                   help='the first pick of an unregistered part instead: the cost map and model-free grasps on '
+                        'the simulator\'s masks (the ceiling) and on the depth baseline\'s masks; the part\'s '
+                        'model is used only by the simulator')
     p.add_argument('--perceptual', default='auto', help='perceptual distance of the verification scores')
     p.add_argument('--out', default='results/picking', help='report folder (default results/picking)')
     p.add_argument('--threads', type=positive)

@@ -1,8 +1,9 @@
 """The pick bench, an analog of the paper's Table 4: pick attempts in the simulated cell with a robot.
 
-Every pose source (ground truth, or a pose model with the cell's segmentation) picks in its own cell
-built from the same seed, so the bins start alike. A cycle is: capture, estimate, verify, choose and plan
-a grasp (``GraspPipeline``), execute it with physics. A cycle with no pick (no verified pose, no
+Every source (ground-truth poses, a pose model with the cell's segmentation, or class-agnostic masks
+for the model-free first pick) picks in its own cell built from the same seed, so the bins start alike.
+A cycle is: capture, estimate, verify, choose and plan a grasp (``GraspPipeline``, or
+``ModelFreePipeline`` without a model), execute it with physics. A cycle with no pick (no verified pose, no
 reachable grasp, planning failed) is counted apart from the attempts; after two such cycles in a row
 the bin is shaken (refilled), as an operator would. Success rate = successful picks / executed picks.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -17,13 +19,16 @@ import numpy as np
 from binpick.catalog.catalog import CatalogObject
 from binpick.grasp.candidates import EstimatedPose
 from binpick.grasp.motion import BuiltinPlanner
-from binpick.grasp.pipeline import GraspPipeline, cloud_in_base
+from binpick.grasp.pipeline import GraspPipeline, PickDecision, cloud_in_base
 from binpick.perception.stereo import stereo_depth
 from binpick.sim.cell import StereoCapture
 from binpick.sim.generator import CellConfig
 from binpick.sim.pick_cell import Q_PLACE, PickCell
 
-NO_PICK = ('no verified pose', 'no reachable grasp', 'planning failed')
+# a source's decision for one frame: (the pick or why there is none, how many poses or instances it saw)
+Decide = Callable[[StereoCapture, np.ndarray], tuple[PickDecision, int]]
+
+NO_PICK = ('no verified pose', 'no instance', 'no reachable grasp', 'planning failed')
 PICK_FAILURES = ('collision', 'slipped', 'wrong pose', 'picked several parts')
 
 
@@ -36,7 +41,26 @@ class PoseFrame:
     tau_geometry_m: float | None
 
 
-class GroundTruthPoses:
+class PoseSource:
+    """A source of poses for the CAD grasp pipeline; subclasses say where the poses come from."""
+
+    name = ''
+
+    def __call__(self, cap: StereoCapture, depth_m: np.ndarray) -> PoseFrame:
+        raise NotImplementedError
+
+    def for_cell(self, cell: PickCell, planner) -> Decide:
+        """What decides the pick of a frame in ``cell``: the CAD grasp pipeline on this source's poses."""
+        pipeline = GraspPipeline(cell.sim.obj, cell.T_base_cam, cell.tote, cell.kinematics, planner)
+
+        def decide(cap: StereoCapture, depth_m: np.ndarray) -> tuple[PickDecision, int]:
+            frame = self(cap, depth_m)
+            return pipeline.plan(frame.poses, frame.tau_appearance, frame.tau_geometry_m,
+                                 cloud_in_base(depth_m, cap.K, cell.T_base_cam), cell.q), len(frame.poses)
+        return decide
+
+
+class GroundTruthPoses(PoseSource):
     """The simulator's exact poses of the parts at least ``min_visible_px`` visible: the ceiling of the
     grasp pipeline itself (nothing to verify)."""
 
@@ -51,7 +75,7 @@ class GroundTruthPoses:
         return PoseFrame(poses, None, None)
 
 
-class ModelPoses:
+class ModelPoses(PoseSource):
     """The cell's perception: segmentation, the pose model's full inference path, and verification
     scores (``PoseScorer``). ``gate``: ``bank`` (the cell's rule: mu + sigma over every pose scored so
     far, as the recorder computes it over its bank), ``calibrated`` (the fixed thresholds of a
@@ -85,6 +109,30 @@ class ModelPoses:
         return PoseFrame(poses, threshold(d[:, 0]), threshold(d[:, 1]))
 
 
+class ModelFreeMasks:
+    """The first pick of a part nobody registered: class-agnostic instance masks and the cost map, no
+    model. ``segment``: callable(StereoCapture, depth_m) -> list of HxW bool masks; None takes the
+    simulator's visible masks of the parts at least ``min_visible_px`` visible (the ceiling)."""
+
+    def __init__(self, name: str, segment=None, min_visible_px: int = 300) -> None:
+        self.name, self.segment, self.min_visible_px = name, segment, min_visible_px
+
+    def masks(self, cap: StereoCapture, depth_m: np.ndarray) -> list[np.ndarray]:
+        if self.segment is not None:
+            return self.segment(cap, depth_m)
+        return [cap.instance_image == i for i, px in cap.visible_px.items() if px >= self.min_visible_px]
+
+    def for_cell(self, cell: PickCell, planner) -> Decide:
+        """What decides the pick of a frame in ``cell``: the cost map and model-free grasps on the masks."""
+        from binpick.modelfree.first_pick import ModelFreePipeline
+        pipeline = ModelFreePipeline(cell.T_base_cam, cell.tote, cell.kinematics, planner)
+
+        def decide(cap: StereoCapture, depth_m: np.ndarray) -> tuple[PickDecision, int]:
+            masks = self.masks(cap, depth_m)
+            return pipeline.plan(depth_m, cap.K, masks, cell.q), len(masks)
+        return decide
+
+
 @dataclass
 class PickCycle:
     """One cycle of one pose source."""
@@ -96,7 +144,7 @@ class PickCycle:
     reason: str               # '' on success; else one of NO_PICK or PICK_FAILURES
     instance: int | None
     grasp_index: int | None
-    poses: int
+    poses: int                # poses (or, without a model, instances) the pick was chosen from
     verified: int
     candidates: int
     planning_ms: float        # from the poses to a planned pick
@@ -111,8 +159,7 @@ def run_source(obj: CatalogObject, cell_config: CellConfig, source, attempts: in
     cycles: list[PickCycle] = []
     executed, idle = 0, 0
     with PickCell(obj, cell_config, fill=fill, seed=seed) as cell:
-        planner = BuiltinPlanner(cell.kinematics, cell.kinematics.arm_is_free, Q_PLACE)
-        pipeline = GraspPipeline(obj, cell.T_base_cam, cell.tote, cell.kinematics, planner)
+        decide = source.for_cell(cell, BuiltinPlanner(cell.kinematics, cell.kinematics.arm_is_free, Q_PLACE))
         while executed < attempts and len(cycles) < (max_cycles or 3 * attempts):
             t0 = time.perf_counter()
             if idle >= 2:
@@ -121,10 +168,8 @@ def run_source(obj: CatalogObject, cell_config: CellConfig, source, attempts: in
             cap = cell.capture()
             depth = stereo_depth(cap.left_rgb, cap.right_rgb, cap.K[0, 0], cap.baseline_m,
                                  cell_config.depth_min_m, cell_config.depth_max_m)
-            frame = source(cap, depth)
-            decision = pipeline.plan(frame.poses, frame.tau_appearance, frame.tau_geometry_m,
-                                     cloud_in_base(depth, cap.K, cell.T_base_cam), cell.q)
-            record = PickCycle(source.name, len(cycles), False, False, decision.reason, None, None, len(frame.poses),
+            decision, n_items = decide(cap, depth)
+            record = PickCycle(source.name, len(cycles), False, False, decision.reason, None, None, n_items,
                                decision.verified, decision.candidates, 1000 * decision.planning_s, 0, 0.0)
             if decision.plan is not None:
                 outcome = cell.execute(decision.plan, decision.candidate.opening_m)

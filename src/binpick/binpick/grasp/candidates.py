@@ -110,14 +110,13 @@ def tote_penetration(points_base: np.ndarray, tote: Tote, clearance_m: float) ->
     return bool((below_rim & outside).any())
 
 
-def obstacle_points(cloud_base_m: np.ndarray, tote: Tote, floor_band_m: float, wall_band_m: float) -> np.ndarray:
-    """The observed points (base frame) that are obstacles: inside the tote, clear of its floor and walls
-    by the bands (the tote's own model stands for its faces)."""
+def obstacle_mask(cloud_base_m: np.ndarray, tote: Tote, floor_band_m: float, wall_band_m: float) -> np.ndarray:
+    """(N,) bool: the observed points (base frame) that are obstacles: inside the tote, clear of its floor
+    and walls by the bands (the tote's own model stands for its faces)."""
     inv = tote.T_tote_base
     p = cloud_base_m @ inv[:3, :3].T + inv[:3, 3]
     half_x, half_y = tote.inner_size_m[0] / 2 - wall_band_m, tote.inner_size_m[1] / 2 - wall_band_m
-    keep = (p[:, 2] > floor_band_m) & (np.abs(p[:, 0]) < half_x) & (np.abs(p[:, 1]) < half_y)
-    return cloud_base_m[keep]
+    return (p[:, 2] > floor_band_m) & (np.abs(p[:, 0]) < half_x) & (np.abs(p[:, 1]) < half_y)
 
 
 def _obstacle_tree(cloud: np.ndarray, T_base_obj: np.ndarray, model_points_m: np.ndarray | None,
@@ -161,8 +160,8 @@ def plan_grasps(poses: list[EstimatedPose], tau_appearance: float | None, tau_ge
     # each CAD grasp's fingers and palm at its opening (gripper frame), None when it opens too wide
     openings = [g.width + f.width_margin_m for g in grasps.grasps]
     hands = [gripper_points(grasps.gripper, w) if w <= grasps.gripper.max_width else None for w in openings]
-    cloud = obstacle_points(np.asarray(cloud_base_m, dtype=np.float64).reshape(-1, 3), tote, f.floor_band_m,
-                            f.wall_band_m)
+    cloud = np.asarray(cloud_base_m, dtype=np.float64).reshape(-1, 3)
+    cloud = cloud[obstacle_mask(cloud, tote, f.floor_band_m, f.wall_band_m)]
     top = float(cloud[:, 2].max()) if len(cloud) else 0.0
     cos_approach = np.cos(np.deg2rad(f.max_approach_deg))
     # 1. cheap filters and a prior score (grasp quality, pose confidence, fit to the depth, height)

@@ -81,13 +81,20 @@ class GraspPipeline:
         if not found:
             reason = 'no verified pose' if verified == 0 else 'no reachable grasp'
             return PickDecision(None, None, reason, verified, 0, time.perf_counter() - t0, removed)
-        failure = 'planning failed'
-        for candidate in found[:self.max_plans]:
-            try:
-                plan = self.planner.plan_pick(q_start, candidate.T_base_tcp)
-            except PlanningFailed as e:
-                removed[e.reason] += 1
-                failure = e.reason
-                continue
-            return PickDecision(candidate, plan, '', verified, len(found), time.perf_counter() - t0, removed)
-        return PickDecision(None, None, failure, verified, len(found), time.perf_counter() - t0, removed)
+        return plan_first(found, self.planner, q_start, self.max_plans, verified, removed, t0)
+
+
+def plan_first(found: list[GraspCandidate], planner: MotionPlanner, q_start: np.ndarray, max_plans: int,
+               verified: int, removed: Counter, t0: float) -> PickDecision:
+    """Plan the candidates (best first) until one plan succeeds, trying at most ``max_plans``; ``t0``:
+    when the decision started (``time.perf_counter``)."""
+    failure = 'planning failed'
+    for candidate in found[:max_plans]:
+        try:
+            plan = planner.plan_pick(q_start, candidate.T_base_tcp)
+        except PlanningFailed as e:
+            removed[e.reason] += 1
+            failure = e.reason
+            continue
+        return PickDecision(candidate, plan, '', verified, len(found), time.perf_counter() - t0, removed)
+    return PickDecision(None, None, failure, verified, len(found), time.perf_counter() - t0, removed)

@@ -22,7 +22,8 @@ class StereoCapture:
 
     ``left_rgb``/``right_rgb`` HxWx3 uint8, rectified; ``K`` the nominal 3x3 intrinsics the cell believes;
     ``T_cam_obj`` exact poses (metres) of the parts in the left optical frame, keyed by instance id;
-    ``visible_px`` visible pixels of each part in the left view.
+    ``visible_px`` visible pixels of each part in the left view; ``instance_image`` HxW int32, the
+    instance id seen at each pixel of the left view (-1: none), the ground truth of segmentation.
     """
 
     left_rgb: np.ndarray = field(repr=False)
@@ -31,6 +32,7 @@ class StereoCapture:
     baseline_m: float
     T_cam_obj: dict[int, np.ndarray]
     visible_px: dict[int, int]
+    instance_image: np.ndarray = field(repr=False)
 
 
 class SimCell:
@@ -82,9 +84,12 @@ class SimCell:
         T_world_left = (self.T_world_cam if self.fixed_camera
                         else domains.camera_pose('real', self.rng, self.cell.camera_height_m))
         left_rgb, right_rgb, left = self.generator.stereo_pair(T_world_obj, T_world_left, self.rng, self.calibration)
+        instance_image = np.full(left_rgb.shape[:2], -1, np.int32)
+        for i, m in zip(self.instance_ids, left.masks_visib):
+            instance_image[m] = i
         return StereoCapture(left_rgb, right_rgb, self.cell.camera.K.copy(), self.cell.baseline_m,
                              dict(zip(self.instance_ids, left.T_cam_obj)),
-                             {i: int(m.sum()) for i, m in zip(self.instance_ids, left.masks_visib)})
+                             {i: int(m.sum()) for i, m in zip(self.instance_ids, left.masks_visib)}, instance_image)
 
     def remove(self, instance_id: int) -> bool:
         """Remove a part (a successful pick) and let the others settle; False when it is not in the bin."""

@@ -1,0 +1,272 @@
+"""The first pick of a part nobody registered: a pick cost map from class-agnostic instance masks and the
+depth, and parallel-jaw grasps chosen from it without any model of the part.
+
+Per instance (a mask with enough depth):
+- **height**: how far its top stands above the tote floor (the top of the pile first);
+- **unoccluded**: the share of its border not overlapped by a neighbour that stands higher;
+- **interior**: distance from the mask border (the fingers close around the middle, not an edge);
+- **flatness**: how little the surface normals vary around the pixel, and how close they are to the
+  straight-down approach.
+Their weighted sum over the mask's pixels is the **cost map** (higher is better, 0 off the masks).
+
+From its best pixels a grasp is built geometrically: the approach is the local surface normal turned
+into the tote (within ``max_approach_deg`` of straight down); the closing axis is swept about it, and
+at each angle the part's width between the finger pads is read off the instance's own points. A grasp
+is kept when that width fits the gripper and the fingers, opened a margin wider, touch neither the
+other observed points nor the tote. Frames: base (z up), camera (OpenCV); metres.
+"""
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from scipy.spatial import cKDTree
+
+from binpick.geometry import backproject
+from binpick.grasp.antipodal import gripper_points
+from binpick.grasp.candidates import GraspCandidate, GraspFilter, Tote, obstacle_mask, tote_penetration
+from binpick.grasp.grasp_set import Gripper
+from binpick.grasp.motion import Kinematics, MotionPlanner
+from binpick.grasp.pipeline import PickDecision, plan_first
+
+
+@dataclass(frozen=True)
+class CostMapConfig:
+    """Weights of the cost map's terms (each in [0, 1]) and the scales that normalise them."""
+
+    w_height: float = 0.35
+    w_unoccluded: float = 0.25
+    w_interior: float = 0.2
+    w_flat: float = 0.2
+    interior_px: float = 8.0           # distance from the border (pixels) that counts as fully inside
+    flat_deg: float = 25.0             # normal spread (degrees) that counts as not flat at all
+    occluder_m: float = 0.005          # a neighbour this much higher at the shared border occludes
+    min_points: int = 40               # an instance with fewer depth points gets no grasp
+    grasp_pixels: int = 6              # best pixels per instance turned into grasps
+    closing_angles: int = 12           # closing directions swept about the approach (over 180 degrees)
+    tip_depth_m: float = 0.015         # fingertips this far below the surface point, when the floor allows
+    pad_band_m: float = 0.012          # part points within this distance of the pad plane set the width
+
+
+@dataclass
+class CostMap:
+    """The frame's pick cost map (HxW, 0 off the masks) and its per-instance terms."""
+
+    score: np.ndarray
+    height_m: np.ndarray          # (N,) top of each instance above the floor (nan without depth)
+    unoccluded: np.ndarray        # (N,)
+    normals_cam: np.ndarray       # HxWx3 unit normals (camera frame, towards the camera), 0 without depth
+
+
+def surface_normals(depth_m: np.ndarray, K: np.ndarray, smooth_px: int = 5) -> np.ndarray:
+    """HxWx3 unit normals of the depth surface (camera frame, facing the camera); 0 where undefined."""
+    valid = depth_m > 0
+    z = cv2.medianBlur(np.where(valid, depth_m, 0).astype(np.float32), 5)
+    h, w = z.shape
+    us, vs = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    pts = np.stack([(us - K[0, 2]) * z / K[0, 0], (vs - K[1, 2]) * z / K[1, 1], z], axis=-1)
+    pts = cv2.blur(pts, (smooth_px, smooth_px))
+    du, dv = np.zeros_like(pts), np.zeros_like(pts)
+    du[:, 1:-1], dv[1:-1] = pts[:, 2:] - pts[:, :-2], pts[2:] - pts[:-2]
+    n = np.cross(du, dv)
+    norm = np.linalg.norm(n, axis=-1, keepdims=True)
+    n = np.where(norm > 1e-12, n / np.maximum(norm, 1e-12), 0.0)
+    n[n[..., 2] > 0] *= -1.0                      # face the camera (optical z points away from it)
+    n[~valid | (z <= 0)] = 0.0
+    return n.astype(np.float32)
+
+
+def cost_map(depth_m: np.ndarray, K: np.ndarray, masks: list[np.ndarray], T_base_cam: np.ndarray, tote: Tote,
+             config: CostMapConfig = CostMapConfig(), max_approach_deg: float = 45.0) -> CostMap:
+    """The pick cost map of one frame from its instance masks (HxW bool) and depth (metres, 0 = none)."""
+    h, w = depth_m.shape
+    normals = surface_normals(depth_m, K)
+    T_tote_cam = tote.T_tote_base @ T_base_cam
+    down_cam = -T_tote_cam[2, :3]                 # the tote's -z (straight down) in the camera frame
+    score = np.zeros((h, w), np.float32)
+    heights, unoccluded = np.full(len(masks), np.nan), np.zeros(len(masks))
+    height_map = np.full((h, w), np.nan, np.float32)
+    vs_all, us_all = np.nonzero(depth_m > 0)
+    if len(vs_all):
+        p = backproject(us_all, vs_all, depth_m, K) @ T_tote_cam[:3, :3].T + T_tote_cam[:3, 3]
+        height_map[vs_all, us_all] = p[:, 2]
+    for k, mask in enumerate(masks):
+        hk = height_map[mask]
+        hk = hk[np.isfinite(hk)]
+        if len(hk) >= config.min_points:
+            heights[k] = float(np.percentile(hk, 90))
+    top = np.nanmax(heights) if np.isfinite(heights).any() else 1.0
+    labels = np.zeros((h, w), np.int32)
+    for k, mask in enumerate(masks):
+        labels[mask & (labels == 0)] = k + 1
+    ring_kernel = np.ones((5, 5), np.uint8)
+    cos_limit = np.cos(np.deg2rad(max_approach_deg))
+    for k, mask in enumerate(masks):
+        if not np.isfinite(heights[k]):
+            continue
+        m8 = mask.astype(np.uint8)
+        ring = (cv2.dilate(m8, ring_kernel) > 0) & ~mask
+        neighbours = ring & (labels > 0) & (labels != k + 1)
+        higher = neighbours & (height_map > heights[k] + config.occluder_m)
+        unoccluded[k] = 1.0 - higher.sum() / max(1, ring.sum())
+        inside = np.clip(cv2.distanceTransform(m8, cv2.DIST_L2, 3) / config.interior_px, 0, 1)
+        n = normals * mask[..., None]
+        mean_n = cv2.blur(n, (7, 7))
+        spread = 1.0 - np.clip(np.linalg.norm(mean_n, axis=-1) / np.maximum(cv2.blur(m8.astype(np.float32), (7, 7)),
+                                                                             1e-6), 0, 1)
+        spread_deg = np.rad2deg(np.arccos(np.clip(1.0 - spread, -1, 1)))
+        facing = np.clip((-(normals @ down_cam) - cos_limit) / (1 - cos_limit), 0, 1)   # normal up, near vertical
+        flat = np.clip(1.0 - spread_deg / config.flat_deg, 0, 1) * facing
+        terms = (config.w_height * max(0.0, heights[k]) / max(top, 1e-3) + config.w_unoccluded * unoccluded[k]
+                 + config.w_interior * inside + config.w_flat * flat)
+        score[mask] = np.where(depth_m[mask] > 0, terms[mask], 0.0)
+    return CostMap(score, heights, unoccluded, normals)
+
+
+def _best_pixels(score: np.ndarray, mask: np.ndarray, n: int, spacing_px: int = 6) -> list[tuple[int, int]]:
+    """Up to ``n`` (v, u) of the highest score inside ``mask``, at least ``spacing_px`` apart."""
+    s = np.where(mask, score, 0.0)
+    order = np.argsort(s, axis=None)[::-1]
+    picked: list[tuple[int, int]] = []
+    for idx in order[:4000]:
+        if s.flat[idx] <= 0 or len(picked) >= n:
+            break
+        v, u = divmod(int(idx), s.shape[1])
+        if all(abs(v - a) > spacing_px or abs(u - b) > spacing_px for a, b in picked):
+            picked.append((v, u))
+    return picked
+
+
+def _frame(approach: np.ndarray, closing: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    """4x4 gripper pose: z along ``approach``, y along ``closing`` (made orthogonal), at ``centre``."""
+    z = approach / np.linalg.norm(approach)
+    y = closing - z * (closing @ z)
+    y /= np.linalg.norm(y)
+    T = np.eye(4)
+    T[:3, 0], T[:3, 1], T[:3, 2], T[:3, 3] = np.cross(y, z), y, z, centre
+    return T
+
+
+def model_free_grasps(depth_m: np.ndarray, K: np.ndarray, masks: list[np.ndarray], T_base_cam: np.ndarray,
+                      tote: Tote, gripper: Gripper = Gripper(), *, grasp_filter: GraspFilter | None = None,
+                      config: CostMapConfig = CostMapConfig(),
+                      reachable: Callable[[np.ndarray], bool] | None = None, max_candidates: int | None = 20,
+                      max_obstacle_points: int = 30000) -> tuple[list[GraspCandidate], Counter, CostMap]:
+    """Executable grasps on the instances, best first, what each check removed, and the cost map.
+
+    ``GraspCandidate.grasp_index`` is the instance's pixel rank and ``symmetry_index`` the closing-angle
+    index (there is no CAD grasp); ``instance`` indexes ``masks``.
+    """
+    f = grasp_filter or GraspFilter()
+    cmap = cost_map(depth_m, K, masks, T_base_cam, tote, config, f.max_approach_deg)
+    removed: Counter = Counter()
+    T_tote_cam = tote.T_tote_base @ T_base_cam
+    R_bc, t_bc = T_base_cam[:3, :3], T_base_cam[:3, 3]
+    down_base = -tote.T_base_tote[:3, 2]
+    # each pixel's owner: its instance, else the instance whose mask it borders (stereo smears edges)
+    owner = np.zeros(depth_m.shape, np.int32)
+    for k, mask in enumerate(masks):
+        owner[mask & (owner == 0)] = k + 1
+    for k, mask in enumerate(masks):
+        grown = cv2.dilate(mask.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+        owner[grown & (owner == 0)] = k + 1
+    vs, us = np.nonzero(depth_m > 0)
+    if len(vs) > max_obstacle_points:
+        keep = np.random.default_rng(0).choice(len(vs), max_obstacle_points, replace=False)
+        obstacle_vs, obstacle_us = vs[keep], us[keep]
+    else:
+        obstacle_vs, obstacle_us = vs, us
+    obstacles = backproject(obstacle_us, obstacle_vs, depth_m, K) @ R_bc.T + t_bc
+    is_obstacle = obstacle_mask(obstacles, tote, f.floor_band_m, f.wall_band_m)
+    obstacle_owner = owner[obstacle_vs, obstacle_us]
+    angles = np.pi * np.arange(config.closing_angles) / config.closing_angles
+    ranked = []
+    for k, mask in enumerate(masks):
+        if not np.isfinite(cmap.height_m[k]):
+            removed['too few depth points'] += 1
+            continue
+        own_v, own_u = np.nonzero((owner == k + 1) & (depth_m > 0))
+        own = backproject(own_u, own_v, depth_m, K) @ R_bc.T + t_bc
+        for rank, (v, u) in enumerate(_best_pixels(cmap.score, mask & (depth_m > 0), config.grasp_pixels)):
+            win = (slice(max(0, v - 2), v + 3), slice(max(0, u - 2), u + 3))
+            z = float(np.median(depth_m[win][mask[win] & (depth_m[win] > 0)]))
+            p_cam = np.array([(u - K[0, 2]) * z / K[0, 0], (v - K[1, 2]) * z / K[1, 1], z])
+            surface = R_bc @ p_cam + t_bc
+            approach = -(R_bc @ cmap.normals_cam[v, u].astype(np.float64))
+            if not np.any(approach) or np.degrees(np.arccos(np.clip(approach @ down_base, -1, 1))) > f.max_approach_deg:
+                approach = down_base.copy()
+            height = float((T_tote_cam[:3, :3] @ p_cam + T_tote_cam[:3, 3])[2])
+            # fingertips (10 mm past the TCP) go tip_depth below the surface, but stay clear of the floor
+            tip = min(config.tip_depth_m, height - f.clearance_m - 0.002)
+            centre = surface + approach * (tip - 0.010)
+            side = np.cross(approach, [1.0, 0.0, 0.0] if abs(approach[0]) < 0.9 else [0.0, 1.0, 0.0])
+            for a_index, angle in enumerate(angles):
+                closing = np.cos(angle) * side + np.sin(angle) * np.cross(approach, side)
+                T = _frame(approach, closing, centre)
+                local = (own - T[:3, 3]) @ T[:3, :3]
+                band = local[(np.abs(local[:, 0]) < gripper.finger_width / 2 + 0.002)
+                             & (local[:, 2] > -config.pad_band_m) & (local[:, 2] < 0.010)]
+                if len(band) < 5:
+                    removed['nothing between the fingers'] += 1
+                    continue
+                opening = 2 * float(np.abs(band[:, 1]).max()) + f.width_margin_m
+                if opening > gripper.max_width:
+                    removed['wider than the gripper'] += 1
+                    continue
+                # best by the cost map, then by a narrow grip
+                prior = float(cmap.score[v, u]) * (1.0 - 0.3 * opening / gripper.max_width)
+                ranked.append((prior, k, rank, a_index, T, opening))
+    ranked.sort(key=lambda r: -r[0])
+    out: list[GraspCandidate] = []
+    trees: dict[int, cKDTree | None] = {}
+    for prior, k, rank, a_index, T, opening in ranked:
+        if max_candidates is not None and len(out) >= max_candidates:
+            break
+        hand = gripper_points(gripper, opening) @ T[:3, :3].T + T[:3, 3]
+        if tote_penetration(hand, tote, f.clearance_m):
+            removed['collides with the tote'] += 1
+            continue
+        if k not in trees:                          # everything observed but the part itself and the tote
+            others = obstacles[is_obstacle & (obstacle_owner != k + 1)]
+            trees[k] = cKDTree(others) if len(others) else None
+        tree = trees[k]
+        clearance = float(tree.query(hand, distance_upper_bound=0.01)[0].min()) if tree is not None else np.inf
+        if clearance < f.clearance_m:
+            removed['collides with the observed points'] += 1
+            continue
+        if reachable is not None and not reachable(T):
+            removed['unreachable'] += 1
+            continue
+        out.append(GraspCandidate(k, rank, a_index, T, opening, min(clearance, 0.01),
+                                  prior * min(1.0, clearance / 0.01)))
+    out.sort(key=lambda c: -c.score)
+    return out, +removed, cmap
+
+
+class ModelFreePipeline:
+    """The first pick without a model: cost map, geometric grasps, then the same motion planning as the
+    CAD pipeline (:class:`~binpick.grasp.pipeline.GraspPipeline`). Frames and arguments as there."""
+
+    def __init__(self, T_base_cam: np.ndarray, tote: Tote, kinematics: Kinematics, planner: MotionPlanner,
+                 gripper: Gripper = Gripper(), grasp_filter: GraspFilter | None = None,
+                 config: CostMapConfig = CostMapConfig(), max_candidates: int = 20, max_plans: int = 5) -> None:
+        self.T_base_cam, self.tote = np.asarray(T_base_cam, dtype=np.float64), tote
+        self.kinematics, self.planner, self.gripper = kinematics, planner, gripper
+        self.grasp_filter, self.config = grasp_filter or GraspFilter(), config
+        self.max_candidates, self.max_plans = max_candidates, max_plans
+        self.last_cost_map: CostMap | None = None
+
+    def plan(self, depth_m: np.ndarray, K: np.ndarray, masks: list[np.ndarray], q_start: np.ndarray) -> PickDecision:
+        """The best plannable model-free pick on the instance ``masks`` of a frame."""
+        t0 = time.perf_counter()
+        found, removed, self.last_cost_map = model_free_grasps(
+            depth_m, K, masks, self.T_base_cam, self.tote, self.gripper, grasp_filter=self.grasp_filter,
+            config=self.config, reachable=self.kinematics.reachable, max_candidates=self.max_candidates)
+        if not found:
+            reason = 'no instance' if not masks else 'no reachable grasp'
+            return PickDecision(None, None, reason, len(masks), 0, time.perf_counter() - t0, removed)
+        return plan_first(found, self.planner, q_start, self.max_plans, len(masks), removed, t0)
