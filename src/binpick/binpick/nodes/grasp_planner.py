@@ -13,6 +13,7 @@ stays where it is.
 from __future__ import annotations
 
 import threading
+import traceback
 
 import numpy as np
 from rclpy.action import ActionClient, ActionServer
@@ -89,7 +90,7 @@ class GraspPlannerNode(base.BinpickNode):
             self.reject('frame', str(e))
             result.failure_reason = f'bad frame: {e}'
         except Exception as e:  # noqa: BLE001 - a failed pick never takes the planner down; it says why
-            self.get_logger().error(f'pick failed: {type(e).__name__}: {e}')
+            self.get_logger().error(f'pick failed: {type(e).__name__}: {e}\n{traceback.format_exc()}')
             result.failure_reason = f'{type(e).__name__}: {e}'
         self._feedback(goal_handle, 'done')
         if result.success:

@@ -9,6 +9,7 @@ or a cancel leaves the model in service unchanged.
 from __future__ import annotations
 
 import threading
+import traceback
 import uuid
 from dataclasses import replace
 from pathlib import Path
@@ -90,10 +91,11 @@ class RetrainerNode(base.BinpickNode):
                                 self.crop_px)
             bank = PseudoLabelBank(self.bank_dir, self.object_id)
             job.result = run_job(bank, self.registry, scorer, self.bank_dir.parent / 'jobs', job.config, self.catalog,
-                                 job.id, on_progress=lambda p: setattr(job, 'progress', p), cancel=job.cancel,
+                                 job_id=job.id, on_progress=lambda p: setattr(job, 'progress', p), cancel=job.cancel,
                                  log=self.get_logger().info)
         except Exception as e:  # noqa: BLE001 - the job failed before it started; the model stays
             job.result = JobResult(False, f'job {job.id} failed: {e}', self.registry.current())
+            self.get_logger().error(traceback.format_exc())
         self.get_logger().info(job.result.message)
         if job.result.published:
             m = job.result.model

@@ -73,33 +73,25 @@ def pseudo_label_precision(candidates: list[Candidate], accepted: np.ndarray, gt
             'correct_accepted': int((correct & accepted).sum())}
 
 
-def run_experiment(out: str | Path, config: ExperimentConfig, catalog: Catalog | None = None,
-                   syn: Path | None = None, real: Path | None = None, seg: Path | None = None,
-                   lb: Path | None = None, ub: Path | None = None, workers: int = 2, progress: bool = True,
-                   log=print) -> dict:
-    """Run (or resume) the whole experiment in ``out``; returns the results written to results.json.
+class _Timer:
+    """Wall time per stage name, summed over the calls of this run."""
 
-    ``syn``, ``real``, ``seg``, ``lb``, ``ub``: reuse these datasets / checkpoints instead of making them.
-    """
-    from binpick.perception.seg_train import SegTrainConfig, train_segmentation
-    from binpick.perception.segmentation import Segmenter
-    from binpick.selftrain.report import write_report
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def __call__(self, name: str, fn, *args, **kwargs):
+        t0 = time.perf_counter()
+        result = fn(*args, **kwargs)
+        self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
+        return result
+
+
+def _datasets(out: Path, config: ExperimentConfig, obj, catalog: Catalog, syn: Path | None, real: Path | None,
+              workers: int, progress: bool, timed: _Timer, log) -> tuple[Path, Path]:
+    """The synthetic and real-emulated datasets (simulated unless given or already there)."""
     from binpick.sim.generator import CellConfig
     from binpick.sim.synth import SynthRequest
     from binpick.sim.synth import run as synth
-
-    catalog = catalog or Catalog()
-    obj = catalog.get(config.object_name)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    t_start, timings = time.perf_counter(), {}
-
-    def timed(name, fn, *args, **kwargs):
-        t0 = time.perf_counter()
-        result = fn(*args, **kwargs)
-        timings[name] = timings.get(name, 0.0) + time.perf_counter() - t0
-        return result
-
     syn, real = Path(syn or out / 'data_synthetic'), Path(real or out / 'data_real')
     for path, domain, scenes, test, seed in ((syn, 'synthetic', config.syn_scenes, config.syn_test_scenes, 3),
                                              (real, 'real', config.real_scenes, config.real_test_scenes, 2)):
@@ -107,19 +99,27 @@ def run_experiment(out: str | Path, config: ExperimentConfig, catalog: Catalog |
             _stage(log, f'simulating {domain} bins into {path}')
             timed('data', synth, SynthRequest(obj.name, domain, scenes, test, 5, 'mixed', seed), path,
                   CellConfig.from_config(), catalog, workers=workers, progress=progress)
+    return syn, real
 
-    if seg is None:
-        seg = out / 'seg.pt'
-        if not (out / 'seg.done').is_file():
-            _stage(log, f'training instance segmentation on synthetic bins -> {seg}')
-            timed('segmentation training', train_segmentation, [syn / 'train'], seg, [obj.name], catalog,
-                  train=SegTrainConfig(epochs=config.seg_epochs),
-                  resume=True, progress=progress, log=log)
-            atomic.write_text(out / 'seg.done', str(seg))
-    segmenter = Segmenter.load(seg, catalog, score_threshold=config.seg_score_threshold)
 
-    # UB starts from LB, like the students: it is self-training with perfect labels, all of them
-    bounds = {}
+def _segmentation(out: Path, config: ExperimentConfig, obj, catalog: Catalog, syn: Path, progress: bool,
+                  timed: _Timer, log) -> Path:
+    """The instance segmentation model trained on the synthetic bins (resumes)."""
+    from binpick.perception.seg_train import SegTrainConfig, train_segmentation
+    seg = out / 'seg.pt'
+    if not (out / 'seg.done').is_file():
+        _stage(log, f'training instance segmentation on synthetic bins -> {seg}')
+        timed('segmentation training', train_segmentation, [syn / 'train'], seg, [obj.name], catalog,
+              train=SegTrainConfig(epochs=config.seg_epochs), resume=True, progress=progress, log=log)
+        atomic.write_text(out / 'seg.done', str(seg))
+    return seg
+
+
+def _bounds(out: Path, config: ExperimentConfig, obj, catalog: Catalog, syn: Path, real: Path, lb: Path | None,
+            ub: Path | None, progress: bool, timed: _Timer, log) -> dict[str, Path]:
+    """LB (trained on the synthetic bins) and UB (LB trained on, like the students, the real train split, but
+    with its evaluation ground truth: self-training with perfect labels); given checkpoints are reused."""
+    bounds: dict[str, Path] = {}
     for name, given, data, gt_dir in (('LB', lb, syn / 'train', None),
                                       ('UB', ub, real / 'train', real / 'gt_eval_only' / 'train')):
         ckpt = Path(given or out / f'pose_{name.lower()}.pt')
@@ -131,6 +131,63 @@ def run_experiment(out: str | Path, config: ExperimentConfig, catalog: Catalog |
                   init=bounds.get('LB'), resume=True, progress=progress, log=log)
             atomic.write_text(done, str(ckpt))
         bounds[name] = ckpt
+    return bounds
+
+
+def _calibration(out: Path, config: ExperimentConfig, obj, catalog: Catalog, syn: Path, segmenter, lb: Path,
+                 progress: bool, timed: _Timer, log) -> Path:
+    """Acceptance thresholds fitted on the LB's candidates of the synthetic test split (resumes)."""
+    path = out / 'calibration.json'
+    if not path.is_file():
+        _stage(log, f'calibrating the acceptance thresholds on the synthetic test split at '
+                    f'{100 * config.calibration_precision:.0f} % precision -> {path}')
+        masks_syn = MaskStore(out / 'masks' / 'syn_test')
+        timed('segmentation inference', masks_syn.fill, BopSplit(syn / 'test'), segmenter, obj.name, progress)
+        scorer = PoseScorer(obj, PerceptualDistance(config.selftrain.perceptual), config.selftrain.geometry)
+        fitted, _ = timed('calibration', calibrate, PoseEstimator.load(lb, catalog, obj.name), scorer,
+                          BopSplit(syn / 'test'), masks_syn, config.calibration_precision,
+                          f'{syn / "test"}, teacher {lb}', progress)
+        fitted.save(path)
+    return path
+
+
+def _self_training(out: Path, config: ExperimentConfig, criterion: str, calibration: Path | None, lb: Path,
+                   real: Path, masks_train: MaskStore, catalog: Catalog, diagnose, progress: bool, timed: _Timer,
+                   log) -> list[dict]:
+    """Self-training from LB on the real train split with one criterion (resumes); its iteration records."""
+    iterations = config.selftrain.iterations
+    if criterion in ('appearance', 'geometry') and config.ablation_iterations:
+        iterations = config.ablation_iterations
+    _stage(log, f'self-training from LB, criterion {criterion}, {iterations} iterations')
+    settings = replace(config.selftrain, criterion=criterion, iterations=iterations,
+                       calibration=str(calibration) if criterion == 'calibrated' else config.selftrain.calibration)
+    records = timed(f'self-training ({criterion})', self_train, lb, real / 'train', out / f'selftrain_{criterion}',
+                    masks_train, settings, catalog, evaluate=diagnose, progress=progress, log=log)
+    return [{k: v for k, v in r.items() if k != 'accepted_index'} for r in records]
+
+
+def run_experiment(out: str | Path, config: ExperimentConfig, catalog: Catalog | None = None, *,
+                   syn: Path | None = None, real: Path | None = None, seg: Path | None = None,
+                   lb: Path | None = None, ub: Path | None = None, workers: int = 2, progress: bool = True,
+                   log=print) -> dict:
+    """Run (or resume) the whole experiment in ``out``; returns the results written to results.json.
+
+    Stages: datasets, segmentation, LB and UB, predicted masks, the bounds' recall, calibration, then
+    self-training once per criterion. ``syn``, ``real``, ``seg``, ``lb``, ``ub``: reuse these datasets /
+    checkpoints instead of making them.
+    """
+    from binpick.perception.segmentation import Segmenter
+    from binpick.selftrain.report import write_report
+
+    catalog = catalog or Catalog()
+    obj = catalog.get(config.object_name)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    t_start, timed = time.perf_counter(), _Timer()
+    syn, real = _datasets(out, config, obj, catalog, syn, real, workers, progress, timed, log)
+    seg = Path(seg) if seg is not None else _segmentation(out, config, obj, catalog, syn, progress, timed, log)
+    segmenter = Segmenter.load(seg, catalog, score_threshold=config.seg_score_threshold)
+    bounds = _bounds(out, config, obj, catalog, syn, real, lb, ub, progress, timed, log)
 
     _stage(log, 'predicting instance masks of the real-emulated train (unlabeled) and test frames')
     masks_train, masks_test = MaskStore(out / 'masks' / 'train'), MaskStore(out / 'masks' / 'test')
@@ -149,44 +206,23 @@ def run_experiment(out: str | Path, config: ExperimentConfig, catalog: Catalog |
         return {'recall': timed('evaluation', recall_of, student),
                 **pseudo_label_precision(candidates, selection.accepted, gt_train, obj, pts)}
 
-    results_path = out / 'results.json'
     _stage(log, 'evaluating LB and UB on the real-emulated test split (predicted masks)')
     recall = {name: timed('evaluation', recall_of, ckpt) for name, ckpt in bounds.items()}
     log(f'LB {100 * recall["LB"]:.1f} %, UB {100 * recall["UB"]:.1f} %')
 
     criteria, calibration = list(config.criteria), None
     if config.calibration_precision is not None:
-        calibration = out / 'calibration.json'
-        if not calibration.is_file():
-            _stage(log, f'calibrating the acceptance thresholds on the synthetic test split at '
-                        f'{100 * config.calibration_precision:.0f} % precision -> {calibration}')
-            masks_syn = MaskStore(out / 'masks' / 'syn_test')
-            timed('segmentation inference', masks_syn.fill, BopSplit(syn / 'test'), segmenter, obj.name, progress)
-            fitted, _ = timed('calibration', calibrate, PoseEstimator.load(bounds['LB'], catalog, obj.name),
-                              PoseScorer(obj, PerceptualDistance(config.selftrain.perceptual),
-                                         config.selftrain.geometry),
-                              BopSplit(syn / 'test'), masks_syn, config.calibration_precision,
-                              f'{syn / "test"}, teacher {bounds["LB"]}', progress)
-            fitted.save(calibration)
+        calibration = _calibration(out, config, obj, catalog, syn, segmenter, bounds['LB'], progress, timed, log)
         criteria.append('calibrated')
-    runs = {}
-    for criterion in criteria:
-        iterations = config.selftrain.iterations
-        if criterion in ('appearance', 'geometry') and config.ablation_iterations:
-            iterations = config.ablation_iterations
-        _stage(log, f'self-training from LB, criterion {criterion}, {iterations} iterations')
-        settings = replace(config.selftrain, criterion=criterion, iterations=iterations,
-                           calibration=str(calibration) if criterion == 'calibrated' else config.selftrain.calibration)
-        records = timed(f'self-training ({criterion})', self_train, bounds['LB'], real / 'train',
-                        out / f'selftrain_{criterion}', masks_train, settings,
-                        catalog, evaluate=diagnose, progress=progress, log=log)
-        runs[criterion] = [{k: v for k, v in r.items() if k != 'accepted_index'} for r in records]
+    runs = {criterion: _self_training(out, config, criterion, calibration, bounds['LB'], real, masks_train, catalog,
+                                      diagnose, progress, timed, log) for criterion in criteria}
     results = {'object': obj.name, 'symmetric': obj.info.is_symmetric,
                'metric': 'ADD-S' if obj.info.is_symmetric else 'ADD', 'rule': DEFAULT_RULE, 'config': asdict(config),
                'data': {'synthetic': str(syn), 'real': str(real)}, 'segmentation': str(seg),
                'lb': str(bounds['LB']), 'ub': str(bounds['UB']), 'recall_lb': recall['LB'], 'recall_ub': recall['UB'],
                'calibration': asdict(Calibration.load(calibration)) if calibration else None,
-               'selftrain': runs, 'seconds_this_run': timings, 'total_seconds_this_run': time.perf_counter() - t_start}
-    atomic.write_json(results_path, results)
+               'selftrain': runs, 'seconds_this_run': timed.seconds,
+               'total_seconds_this_run': time.perf_counter() - t_start}
+    atomic.write_json(out / 'results.json', results)
     write_report(results, out)
     return results

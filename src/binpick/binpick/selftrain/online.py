@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -120,15 +121,72 @@ def nan_if_none(value: float | None) -> float:
     return float('nan') if value is None else float(value)
 
 
+def _job_frames(bank: PseudoLabelBank, config: JobConfig, in_service) -> tuple[list[int], list[int], list[int]]:
+    """The banked frames a job uses (all, or those after the model in service's last frame, the latest
+    ``max_frames``), split into training frames and every ``holdout_every``-th held out."""
+    frames = bank.frame_ids()
+    if config.selection == 'new':
+        frames = [f for f in frames if f > in_service.metrics.get('last_frame', -1)]
+    if config.max_frames:
+        frames = frames[-config.max_frames:]
+    if len(frames) < 2:
+        raise BinpickError(f'{bank.root}: {len(frames)} frames banked; a job needs at least 2 (one held out)')
+    held_out = frames[config.holdout_every - 1::config.holdout_every] or frames[-1:]
+    return frames, [f for f in frames if f not in held_out], held_out
+
+
+def _train_students(bank: PseudoLabelBank, scorer: PoseScorer, train_frames: list[int], teacher: Path, work: Path,
+                    config: JobConfig, catalog: Catalog, state: JobProgress, report, log) -> tuple[Path, Selection]:
+    """``config.iterations`` rounds of select, then train a student from the teacher; returns the last
+    student and the last round's selection."""
+    split, current = BopSplit(bank.root), teacher
+    for k in range(1, config.iterations + 1):
+        state.iteration = k
+        report('selecting')
+        model = PoseEstimator.load(current, catalog, scorer.obj.name)
+        if k == 1:        # the recorder scored the frames with the model in service
+            candidates = bank.all_candidates(train_frames)
+        else:             # the student labels the frames again
+            candidates = label_frames(model, scorer, split, bank, progress=False, scene_ids=train_frames)
+        selection = select_candidates(candidates, config.criterion)
+        state.candidates, state.accepted = len(candidates), int(selection.accepted.sum())
+        log(f'job {state.job_id} iteration {k}: {state.accepted} of {state.candidates} candidates accepted '
+            f'(tau_a={selection.tau_appearance}, tau_g={selection.tau_geometry_m} m)')
+        if state.accepted == 0:
+            raise BinpickError(f'iteration {k}: no pseudo label accepted out of {state.candidates} candidates')
+        labels = [PoseLabel(bank.root, c.scene_id, 0, Path(c.mask_path), np.array(c.T_cam_obj))
+                  for c, ok in zip(candidates, selection.accepted) if ok]
+        student = work / f'student_{k:02d}.pt'
+        report('training')
+        train_pose(labels, student, scorer.obj.name, catalog, model.config,
+                   PoseTrainConfig(epochs=config.student_epochs, lr=config.student_lr,
+                                   batch_size=config.batch_size, seed=k),
+                   init=current, progress=False, log=log,
+                   on_step=lambda done, total: report('training', done / total))
+        current = student
+    return current, selection
+
+
+def _compare(bank: PseudoLabelBank, scorer: PoseScorer, frames: list[int], held_out: list[int], in_service: Path,
+             student: Path, criterion: str, catalog: Catalog) -> tuple[dict, dict]:
+    """The model in service and the student on the held-out frames, against the bank's verified labels
+    (mu + sigma over every banked candidate): (before, after) figures of :func:`validate`."""
+    banked = bank.all_candidates(frames)
+    verified = select_candidates(banked, criterion)
+    accepted = {c.mask_path: bool(ok) for c, ok in zip(banked, verified.accepted)}
+    return tuple(validate(PoseEstimator.load(path, catalog, scorer.obj.name), scorer, bank, held_out, accepted,
+                          verified) for path in (in_service, student))
+
+
 def run_job(bank: PseudoLabelBank, registry: ModelRegistry, scorer: PoseScorer, work: Path,
-            config: JobConfig = JobConfig(), catalog: Catalog | None = None, job_id: str | None = None,
+            config: JobConfig = JobConfig(), catalog: Catalog | None = None, *, job_id: str | None = None,
             on_progress: Callable[[JobProgress], None] | None = None, cancel: threading.Event | None = None,
             log=print) -> JobResult:
-    """One self-training job over ``bank``; the student is published to ``registry`` only if its verified
-    rate on the held-out frames (:func:`validate`) is not below the model in service's. Never raises for a
-    failed job: the result says why, and the model in service is unchanged."""
+    """One self-training job over ``bank``: frames, students, comparison on held-out frames, publication.
+    The student is published to ``registry`` only if its verified rate on the held-out frames
+    (:func:`validate`) is at least the model in service's plus ``min_gain``. Never raises for a failed job:
+    the result says why, and the model in service is unchanged."""
     catalog = catalog or Catalog()
-    obj = scorer.obj
     state = JobProgress(job_id or uuid.uuid4().hex[:8], iterations=config.iterations)
     cancel = cancel or threading.Event()
     in_service = registry.current()
@@ -141,53 +199,14 @@ def run_job(bank: PseudoLabelBank, registry: ModelRegistry, scorer: PoseScorer, 
         if on_progress is not None:
             on_progress(state)
 
-    frames = bank.frame_ids()
-    if config.selection == 'new':
-        frames = [f for f in frames if f > in_service.metrics.get('last_frame', -1)]
-    if config.max_frames:
-        frames = frames[-config.max_frames:]
-    bank.protect(frames)
     try:
-        if len(frames) < 2:
-            raise BinpickError(f'{bank.root}: {len(frames)} frames banked; a job needs at least 2 (one held out)')
-        held_out = frames[config.holdout_every - 1::config.holdout_every] or frames[-1:]
-        train_frames = [f for f in frames if f not in held_out]
-        split = BopSplit(bank.root)
-        work = Path(work) / state.job_id
-        current = in_service.path
+        frames, train_frames, held_out = _job_frames(bank, config, in_service)
+        bank.protect(frames)
         t0 = time.perf_counter()
-        for k in range(1, config.iterations + 1):
-            state.iteration = k
-            report('selecting')
-            teacher = PoseEstimator.load(current, catalog, obj.name)
-            if k == 1:        # the recorder scored the frames with the model in service
-                candidates = bank.all_candidates(train_frames)
-            else:             # the student labels the frames again
-                candidates = label_frames(teacher, scorer, split, bank, progress=False, scene_ids=train_frames)
-            selection = select_candidates(candidates, config.criterion)
-            state.candidates, state.accepted = len(candidates), int(selection.accepted.sum())
-            log(f'job {state.job_id} iteration {k}: {state.accepted} of {state.candidates} candidates accepted '
-                f'(tau_a={selection.tau_appearance}, tau_g={selection.tau_geometry_m} m)')
-            if state.accepted == 0:
-                raise BinpickError(f'iteration {k}: no pseudo label accepted out of {state.candidates} candidates')
-            labels = [PoseLabel(bank.root, c.scene_id, 0, Path(c.mask_path), np.array(c.T_cam_obj))
-                      for c, ok in zip(candidates, selection.accepted) if ok]
-            student = work / f'student_{k:02d}.pt'
-            report('training')
-            train_pose(labels, student, obj.name, catalog, teacher.config,
-                       PoseTrainConfig(epochs=config.student_epochs, lr=config.student_lr,
-                                       batch_size=config.batch_size, seed=k),
-                       init=current, progress=False, log=log,
-                       on_step=lambda done, total: report('training', done / total))
-            current = student
+        student, selection = _train_students(bank, scorer, train_frames, in_service.path,
+                                             Path(work) / state.job_id, config, catalog, state, report, log)
         report('validating')
-        # the bank's verified labels and thresholds: mu + sigma over every banked candidate
-        banked = bank.all_candidates(frames)
-        verified = select_candidates(banked, config.criterion)
-        accepted = {c.mask_path: bool(ok) for c, ok in zip(banked, verified.accepted)}
-        before = validate(PoseEstimator.load(in_service.path, catalog, obj.name), scorer, bank, held_out, accepted,
-                          verified)
-        after = validate(PoseEstimator.load(current, catalog, obj.name), scorer, bank, held_out, accepted, verified)
+        before, after = _compare(bank, scorer, frames, held_out, in_service.path, student, config.criterion, catalog)
         metrics = {**after, 'verified_rate_before': before['verified_rate'], 'agreement_before': before['agreement'],
                    'accepted_labels': state.accepted, 'candidates': state.candidates,
                    'tau_appearance': nan_if_none(selection.tau_appearance),
@@ -201,7 +220,7 @@ def run_job(bank: PseudoLabelBank, registry: ModelRegistry, scorer: PoseScorer, 
                              f'{config.min_gain:g} on {len(held_out)} held-out frames: not published', in_service,
                              False, metrics)
         report('publishing')
-        model = registry.publish(current, metrics)
+        model = registry.publish(student, metrics)
         report('done', 1.0)
         return JobResult(True, f'published v{model.version} (held-out verified rate {new:.3f}, was {old:.3f}; '
                          f'agreement with the verified labels {after["agreement"]:.3f})', model, True, metrics)
@@ -210,6 +229,7 @@ def run_job(bank: PseudoLabelBank, registry: ModelRegistry, scorer: PoseScorer, 
         return JobResult(False, str(e), in_service)
     except Exception as e:  # noqa: BLE001 - a failed job never takes the cell down; it says why
         state.stage = 'failed'
+        log(f'job {state.job_id} failed:\n{traceback.format_exc()}')
         return JobResult(False, f'job {state.job_id} failed: {e}', in_service)
     finally:
         bank.release()
