@@ -19,6 +19,7 @@ from binpick.catalog import Catalog
 from binpick.data import atomic
 from binpick.data.bank import Candidate
 from binpick.data.bop import BopSplit
+from binpick.data.jsonfields import load_json
 from binpick.evaluation.pose_eval import evaluate_pose
 from binpick.evaluation.rules import DEFAULT_RULE
 from binpick.perception.mask_store import MaskStore
@@ -26,7 +27,7 @@ from binpick.perception.pose.estimator import PoseEstimator
 from binpick.perception.pose.labels import labels_from_bop
 from binpick.perception.pose.train import PoseTrainConfig, train_pose
 from binpick.selftrain.calibration import Calibration, calibrate, candidates_correct
-from binpick.selftrain.loop import SelfTrainConfig, self_train
+from binpick.selftrain.loop import NoLabelsAccepted, SelfTrainConfig, self_train
 from binpick.selftrain.perceptual import PerceptualDistance
 from binpick.selftrain.scores import PoseScorer
 from binpick.selftrain.selection import PAPER_CRITERIA, Selection
@@ -50,12 +51,14 @@ class ExperimentConfig:
     # beyond the paper: thresholds fitted on the synthetic test split at this precision, run as a row of its
     # own with as many iterations as both (None: no such row)
     calibration_precision: float | None = 0.97
+    calibration_min_candidates: int = 20       # fewer synthetic candidates than this: no thresholds to fit
 
     @classmethod
     def quick(cls, object_name: str) -> ExperimentConfig:
         return cls(object_name, syn_scenes=6, syn_test_scenes=1, real_scenes=3, real_test_scenes=1,
                    seg_epochs=2, seg_score_threshold=0.3, teacher=PoseTrainConfig(epochs=2),
-                   selftrain=SelfTrainConfig(iterations=2, student_epochs=1), ablation_iterations=1)
+                   selftrain=SelfTrainConfig(iterations=2, student_epochs=1), ablation_iterations=1,
+                   calibration_min_candidates=5)
 
 
 def _stage(log, text: str) -> None:
@@ -146,24 +149,31 @@ def _calibration(out: Path, config: ExperimentConfig, obj, catalog: Catalog, syn
         scorer = PoseScorer(obj, PerceptualDistance(config.selftrain.perceptual), config.selftrain.geometry)
         fitted, _ = timed('calibration', calibrate, PoseEstimator.load(lb, catalog, obj.name), scorer,
                           BopSplit(syn / 'test'), masks_syn, config.calibration_precision,
-                          f'{syn / "test"}, teacher {lb}', progress)
+                          f'{syn / "test"}, teacher {lb}', progress, config.calibration_min_candidates)
         fitted.save(path)
     return path
 
 
 def _self_training(out: Path, config: ExperimentConfig, criterion: str, calibration: Path | None, lb: Path,
                    real: Path, masks_train: MaskStore, catalog: Catalog, diagnose, progress: bool, timed: _Timer,
-                   log) -> list[dict]:
-    """Self-training from LB on the real train split with one criterion (resumes); its iteration records."""
+                   log) -> tuple[list[dict], str]:
+    """Self-training from LB on the real train split with one criterion (resumes): its iteration records,
+    and why it stopped early ('' when it ran every iteration)."""
     iterations = config.selftrain.iterations
     if criterion in ('appearance', 'geometry') and config.ablation_iterations:
         iterations = config.ablation_iterations
     _stage(log, f'self-training from LB, criterion {criterion}, {iterations} iterations')
     settings = replace(config.selftrain, criterion=criterion, iterations=iterations,
                        calibration=str(calibration) if criterion == 'calibrated' else config.selftrain.calibration)
-    records = timed(f'self-training ({criterion})', self_train, lb, real / 'train', out / f'selftrain_{criterion}',
-                    masks_train, settings, catalog, evaluate=diagnose, progress=progress, log=log)
-    return [{k: v for k, v in r.items() if k != 'accepted_index'} for r in records]
+    run, stopped = out / f'selftrain_{criterion}', ''
+    try:
+        records = timed(f'self-training ({criterion})', self_train, lb, real / 'train', run, masks_train, settings,
+                        catalog, evaluate=diagnose, progress=progress, log=log)
+    except NoLabelsAccepted as e:       # the other criteria still run; the report says where this one stopped
+        stopped = str(e)
+        log(f'self-training with criterion {criterion} stopped: {stopped}')
+        records = [load_json(p) for p in sorted(run.glob('iter_*/record.json'))]
+    return [{k: v for k, v in r.items() if k != 'accepted_index'} for r in records], stopped
 
 
 def run_experiment(out: str | Path, config: ExperimentConfig, catalog: Catalog | None = None, *,
@@ -214,14 +224,18 @@ def run_experiment(out: str | Path, config: ExperimentConfig, catalog: Catalog |
     if config.calibration_precision is not None:
         calibration = _calibration(out, config, obj, catalog, syn, segmenter, bounds['LB'], progress, timed, log)
         criteria.append('calibrated')
-    runs = {criterion: _self_training(out, config, criterion, calibration, bounds['LB'], real, masks_train, catalog,
-                                      diagnose, progress, timed, log) for criterion in criteria}
+    runs, stopped = {}, {}
+    for criterion in criteria:
+        runs[criterion], why = _self_training(out, config, criterion, calibration, bounds['LB'], real, masks_train,
+                                              catalog, diagnose, progress, timed, log)
+        if why:
+            stopped[criterion] = why
     results = {'object': obj.name, 'symmetric': obj.info.is_symmetric,
                'metric': 'ADD-S' if obj.info.is_symmetric else 'ADD', 'rule': DEFAULT_RULE, 'config': asdict(config),
                'data': {'synthetic': str(syn), 'real': str(real)}, 'segmentation': str(seg),
                'lb': str(bounds['LB']), 'ub': str(bounds['UB']), 'recall_lb': recall['LB'], 'recall_ub': recall['UB'],
                'calibration': asdict(Calibration.load(calibration)) if calibration else None,
-               'selftrain': runs, 'seconds_this_run': timed.seconds,
+               'selftrain': runs, 'stopped': stopped, 'seconds_this_run': timed.seconds,
                'total_seconds_this_run': time.perf_counter() - t_start}
     atomic.write_json(out / 'results.json', results)
     write_report(results, out)

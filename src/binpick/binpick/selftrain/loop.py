@@ -42,6 +42,10 @@ class SelfTrainError(BinpickError):
     """Self-training cannot go on (label leak, no accepted labels, changed settings)."""
 
 
+class NoLabelsAccepted(SelfTrainError):
+    """An iteration accepted no pseudo label: the loop stops there, its earlier iterations stand."""
+
+
 @dataclass(frozen=True)
 class SelfTrainConfig:
     iterations: int = 5
@@ -158,7 +162,7 @@ def self_train(teacher: str | Path, unlabeled: str | Path, out: str | Path, mask
         log(f'iteration {k}: {n_acc} of {len(candidates)} candidates accepted ({config.criterion}; '
             f'tau_a={selection.tau_appearance}, tau_g={selection.tau_geometry_m} m; {scorer.perceptual.name})')
         if n_acc == 0:
-            raise SelfTrainError(f'iteration {k}: no pseudo label accepted out of {len(candidates)} candidates; '
+            raise NoLabelsAccepted(f'iteration {k}: no pseudo label accepted out of {len(candidates)} candidates; '
                                  f'the model stays {current}')
         labels = [PoseLabel(split_dir, c.scene_id, c.im_id, Path(c.mask_path), np.array(c.T_cam_obj))
                   for c, ok in zip(candidates, selection.accepted) if ok]

@@ -51,7 +51,11 @@ def markdown(results: dict) -> str:
             lines.append(f'| {criterion} | {r["iteration"]} | {r["accepted"]} / {r["candidates"]} | {tau_a} | '
                          f'{tau_g} | {_pct(ev["precision_accepted"])} | {_pct(ev["precision_all"])} | '
                          f'{_pct(ev["recall"])} |')
-    first = next(iter(runs.values()), [{}])[0] if runs else {}
+    stopped = results.get('stopped') or {}
+    if stopped:
+        lines += ['', 'Stopped early (their earlier iterations stand):', '']
+        lines += [f'- {ROW_NAMES.get(c, c)}: {why}' for c, why in stopped.items()]
+    first = next((r[0] for r in runs.values() if r), {})
     lines += ['', f'Perceptual distance: `{first.get("perceptual", "?")}`; geometry: `{first.get("geometry", "?")}` '
               '(visible surface by hidden point removal, or the whole model).',
               'Precision is diagnosis only: it uses the evaluation ground truth, which self-training never reads.',
