@@ -157,3 +157,33 @@ def test_bringup_started_in_the_background_stops_under_load(tmp_path, cell_model
     assert proc.returncode == 0, out
     assert 'binpick bringup: stopped' in out
     assert not [n for n in nodes if n.is_running() and n.status() != psutil.STATUS_ZOMBIE]
+
+
+@pytest.mark.ros
+def test_a_node_killed_with_sigkill_is_named_and_the_rest_stop(tmp_path, cell_models):
+    """kill -9 of a node of the running cell: bringup names it, stops the others, exits 1; what the cell
+    stored (the bank) stays readable."""
+    import re
+
+    import psutil
+    from conftest import CELL_OBJECT
+    from test_cell_dds import params_file, wait_for
+
+    from binpick.data.bank import PseudoLabelBank
+    proc = _bringup(['--sim', '--params-file', str(params_file(tmp_path, cell_models)), '--namespace',
+                     f'/k{os.getpid()}'], tmp_path)
+    try:
+        started = proc.stdout.readline()
+        pids = {name: int(pid) for name, pid in re.findall(r'(\w+) \(pid (\d+)\)', started)}
+        assert 'pose_estimation' in pids and len(pids) == len(graph.nodes({'use_sim': 'true'})), started
+        assert wait_for(lambda: (tmp_path / 'bank' / 'bank.json').is_file(), 150), 'the cell banked nothing'
+        os.kill(pids['pose_estimation'], signal.SIGKILL)
+        t0 = time.monotonic()
+        out, _ = proc.communicate(timeout=60)
+        took = time.monotonic() - t0
+    finally:
+        kill_tree(proc)
+    assert proc.returncode == 1, out
+    assert 'pose_estimation exited with -9' in out and took < 15.0, (took, out)
+    assert not [p for p in pids.values() if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+    assert isinstance(PseudoLabelBank(tmp_path / 'bank', CELL_OBJECT).frame_ids(), list)
