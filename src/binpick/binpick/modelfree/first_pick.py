@@ -114,11 +114,10 @@ def cost_map(depth_m: np.ndarray, K: np.ndarray, masks: list[np.ndarray], T_base
         higher = neighbours & (height_map > heights[k] + config.occluder_m)
         unoccluded[k] = 1.0 - higher.sum() / max(1, ring.sum())
         inside = np.clip(cv2.distanceTransform(m8, cv2.DIST_L2, 3) / config.interior_px, 0, 1)
-        n = normals * mask[..., None]
-        mean_n = cv2.blur(n, (7, 7))
-        spread = 1.0 - np.clip(np.linalg.norm(mean_n, axis=-1) / np.maximum(cv2.blur(m8.astype(np.float32), (7, 7)),
-                                                                             1e-6), 0, 1)
-        spread_deg = np.rad2deg(np.arccos(np.clip(1.0 - spread, -1, 1)))
+        # the length of the mean normal over the part's pixels in a 7x7 window is the cosine of their spread
+        mean_normal = cv2.blur(normals * mask[..., None], (7, 7)) / np.maximum(cv2.blur(m8.astype(np.float32),
+                                                                                         (7, 7)), 1e-6)[..., None]
+        spread_deg = np.rad2deg(np.arccos(np.clip(np.linalg.norm(mean_normal, axis=-1), 0, 1)))
         facing = np.clip((-(normals @ down_cam) - cos_limit) / (1 - cos_limit), 0, 1)   # normal up, near vertical
         flat = np.clip(1.0 - spread_deg / config.flat_deg, 0, 1) * facing
         terms = (config.w_height * max(0.0, heights[k]) / max(top, 1e-3) + config.w_unoccluded * unoccluded[k]
