@@ -96,6 +96,7 @@ def test_model_free_grasps_close_across_the_narrow_side():
     assert best.T_base_tcp[:3, 2] @ [0.0, 0.0, -1.0] > 0.99                   # straight down
     assert abs(best.T_base_tcp[:3, 1] @ [0.0, 1.0, 0.0]) > 0.95                # across its 20 mm side
     assert best.opening_m == pytest.approx(0.020 + 0.010, abs=0.003)
+    assert abs(best.T_base_tcp[1, 3]) < 0.002              # centred across the box: both fingers touch at once
     # fingertips (10 mm past the TCP) 15 mm below the top, clear of the floor
     assert best.T_base_tcp[2, 3] - 0.010 == pytest.approx(0.030 - 0.015, abs=0.002)
     assert not any(c.instance == 2 for c in found) and removed['wider than the gripper'] > 0

@@ -11,7 +11,8 @@ Their weighted sum over the mask's pixels is the **cost map** (higher is better,
 
 From its best pixels a grasp is built geometrically: the approach is the local surface normal turned
 into the tote (within ``max_approach_deg`` of straight down); the closing axis is swept about it, and
-at each angle the part's width between the finger pads is read off the instance's own points. A grasp
+at each angle the part's extent between the finger pads is read off the instance's own points, and
+the fingers are centred on it (they close symmetrically). A grasp
 is kept when that width fits the gripper and the fingers, opened a margin wider, touch neither the
 other observed points nor the tote. Frames: base (z up), camera (OpenCV); metres.
 """
@@ -212,10 +213,13 @@ def model_free_grasps(depth_m: np.ndarray, K: np.ndarray, masks: list[np.ndarray
                 if len(band) < 5:
                     removed['nothing between the fingers'] += 1
                     continue
-                opening = 2 * float(np.abs(band[:, 1]).max()) + f.width_margin_m
+                # the fingers close symmetrically: centre them on the part's extent along the closing axis
+                low, high = float(band[:, 1].min()), float(band[:, 1].max())
+                opening = high - low + f.width_margin_m
                 if opening > gripper.max_width:
                     removed['wider than the gripper'] += 1
                     continue
+                T[:3, 3] += T[:3, 1] * (low + high) / 2
                 # best by the cost map, then by a narrow grip
                 prior = float(cmap.score[v, u]) * (1.0 - 0.3 * opening / gripper.max_width)
                 ranked.append((prior, k, rank, a_index, T, opening))
