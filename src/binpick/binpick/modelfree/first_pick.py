@@ -51,6 +51,7 @@ class CostMapConfig:
     closing_angles: int = 12           # closing directions swept about the approach (over 180 degrees)
     tip_depth_m: float = 0.015         # fingertips this far below the surface point, when the floor allows
     pad_band_m: float = 0.012          # part points within this distance of the pad plane set the width
+    min_contact_points: int = 5        # part points within 3 mm of each finger, at least
 
 
 @dataclass
@@ -220,8 +221,14 @@ def model_free_grasps(depth_m: np.ndarray, K: np.ndarray, masks: list[np.ndarray
                     removed['wider than the gripper'] += 1
                     continue
                 T[:3, 3] += T[:3, 1] * (low + high) / 2
-                # best by the cost map, then by a narrow grip
-                prior = float(cmap.score[v, u]) * (1.0 - 0.3 * opening / gripper.max_width)
+                # each pad should meet a patch of the part, not a corner: points within 3 mm of either side
+                contact = min(int((band[:, 1] < low + 0.003).sum()), int((band[:, 1] > high - 0.003).sum()))
+                if contact < config.min_contact_points:
+                    removed['no contact patch for a finger'] += 1
+                    continue
+                # best by the cost map, then by the contact patches and a narrow grip
+                prior = (float(cmap.score[v, u]) * min(1.0, contact / (4 * config.min_contact_points))
+                         * (1.0 - 0.3 * opening / gripper.max_width))
                 ranked.append((prior, k, rank, a_index, T, opening))
     ranked.sort(key=lambda r: -r[0])
     out: list[GraspCandidate] = []
