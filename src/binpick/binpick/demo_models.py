@@ -7,6 +7,7 @@ They are the models measured in the README, made by ``bash bench/pose_bounds.sh 
 from __future__ import annotations
 
 import argparse
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from binpick.config import source_or_share
@@ -18,14 +19,20 @@ def model_paths(folder: Path, object_name: str) -> dict[str, Path]:
     return {'seg': folder / f'{object_name}_seg.pt', 'pose': folder / f'{object_name}_pose_lb.pt'}
 
 
-def ship(seg: Path, pose: Path, out: Path = SHIPPED) -> dict[str, Path]:
-    """Strip a segmentation and a pose checkpoint into ``out`` under the demo's names."""
+def ship(seg: Path, pose: Path, out: Path = SHIPPED, mask_threshold: float | None = None) -> dict[str, Path]:
+    """Strip a segmentation and a pose checkpoint into ``out`` under the demo's names; ``mask_threshold``
+    replaces the segmentation's (chosen on synthetic validation frames with ``eval-seg --mask-threshold``)."""
     from binpick.perception import checkpoint
     from binpick.perception.pose.estimator import KIND as POSE_KIND
     from binpick.perception.pose.estimator import PoseEstimator
+    from binpick.perception.seg_model import SegConfig
     from binpick.perception.segmentation import KIND as SEG_KIND
     paths = model_paths(out, PoseEstimator.load(pose).config.object_name)
-    checkpoint.strip(seg, paths['seg'], SEG_KIND)
+    seg_config = None
+    if mask_threshold is not None:
+        trained = SegConfig(**checkpoint.load(seg, SEG_KIND)['config'])
+        seg_config = asdict(replace(trained, mask_threshold=mask_threshold))
+    checkpoint.strip(seg, paths['seg'], SEG_KIND, seg_config)
     checkpoint.strip(pose, paths['pose'], POSE_KIND)
     return paths
 
@@ -35,9 +42,10 @@ if __name__ == '__main__':
     parser.add_argument('work', type=Path, nargs='?', help='the work folder of bench/pose_bounds.sh')
     parser.add_argument('--seg', type=Path, help='segmentation checkpoint (default WORK/seg.pt)')
     parser.add_argument('--pose', type=Path, help='pose checkpoint (default WORK/pose_lb.pt)')
+    parser.add_argument('--mask-threshold', type=float, help='mask probability threshold of the shipped segmentation')
     args = parser.parse_args()
     if args.work is None and not (args.seg and args.pose):
         parser.error('give WORK, or both --seg and --pose')
     seg, pose = args.seg or args.work / 'seg.pt', args.pose or args.work / 'pose_lb.pt'
-    for kind, path in ship(seg, pose).items():
+    for kind, path in ship(seg, pose, mask_threshold=args.mask_threshold).items():
         print(f'{kind}: {path} ({path.stat().st_size / 1e6:.1f} MB)')

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 from binpick.commands.args import positive, set_threads
@@ -53,6 +54,8 @@ def _cmd_eval_seg(args: argparse.Namespace) -> int:
     set_threads(args.threads)
     catalog = Catalog()
     segmenter = Segmenter.load(args.ckpt, catalog, score_threshold=args.score_threshold)
+    if args.mask_threshold is not None:
+        segmenter.config = replace(segmenter.config, mask_threshold=args.mask_threshold)
     split_dir = Path(args.data) / args.split
     gt_dir = Path(args.data) / 'gt_eval_only' / args.split
     metrics = evaluate_split(segmenter, split_dir, label_map(catalog, segmenter.config.object_names),
@@ -95,6 +98,8 @@ def register(sub) -> None:
     p.add_argument('--split', default='test')
     p.add_argument('--max-images', type=positive)
     p.add_argument('--score-threshold', type=float, default=0.05, help='low for AP (default 0.05)')
+    p.add_argument('--mask-threshold', type=float,
+                   help='mask probability a pixel needs (default: the checkpoint\'s, 0.5 unless set when shipped)')
     p.add_argument('--min-visib-fract', type=float, default=0.1,
                    help='ground-truth instances less visible than this are ignored, neither missed nor '
                         'matched (default 0.1, as BOP)')

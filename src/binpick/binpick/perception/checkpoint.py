@@ -71,10 +71,13 @@ def check_objects(path: str | Path, ckpt: dict[str, Any], objects: dict[str, str
                               'trained (catalog fingerprint differs); retrain it')
 
 
-def strip(path: str | Path, out: str | Path, kind: str) -> None:
+def strip(path: str | Path, out: str | Path, kind: str, config: dict | None = None) -> None:
     """Write the inference part of a checkpoint to ``out``: no optimiser or training state, weights in
-    float16 (loading copies them back into the float32 model). A shipped model is a sixth of the size."""
+    float16 (loading copies them back into the float32 model). A shipped model is a sixth of the size.
+    ``config``: the model configuration to store instead (inference settings changed, e.g. a mask threshold)."""
     raw = load(path, kind)
     payload = {k: v for k, v in raw.items() if k not in ('kind', 'optimizer', 'state', 'train_config')}
+    if config is not None:
+        payload['config'] = config
     payload['model'] = {k: v.half() if v.is_floating_point() else v for k, v in raw['model'].items()}
     save(out, kind, payload)

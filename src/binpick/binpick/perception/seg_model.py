@@ -34,10 +34,12 @@ class SegConfig:
     rpn_post_nms_test: int = 300
     detections_per_image: int = 60
     frozen_blocks: int = 3         # first backbone blocks kept at their ImageNet weights
+    mask_threshold: float = 0.5    # a pixel belongs to an instance when its mask probability reaches this
 
 
 # Settings that change no weight: a model trained with other values can start a training with these.
-INFERENCE_ONLY_FIELDS = ('object_names', 'min_size', 'max_size', 'rpn_post_nms_test', 'detections_per_image')
+INFERENCE_ONLY_FIELDS = ('object_names', 'min_size', 'max_size', 'rpn_post_nms_test', 'detections_per_image',
+                         'mask_threshold')
 
 
 class EfficientNetFPN(nn.Module):

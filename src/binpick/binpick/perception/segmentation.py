@@ -71,7 +71,7 @@ class Segmenter:
         out = self.model([image])[0]
         keep = torch.nonzero(out['scores'] >= self.score_threshold).flatten().tolist()  # sorted by score
         names = self.config.object_names
-        return [Instance(out['masks'][i, 0].cpu().numpy() >= 0.5, out['boxes'][i].cpu().numpy(),
+        return [Instance(out['masks'][i, 0].cpu().numpy() >= self.config.mask_threshold, out['boxes'][i].cpu().numpy(),
                          float(out['scores'][i]), names[int(out['labels'][i]) - 1]) for i in keep]
 
 
