@@ -102,3 +102,21 @@ def test_cli_eval_seg(trained, dataset, tmp_path):
     bad = subprocess.run([sys.executable, '-m', 'binpick.cli', 'eval-seg', '--ckpt', str(tmp_path / 'm.json'),
                           '--data', str(dataset)], capture_output=True, text=True)
     assert bad.returncode == 1 and 'not a readable checkpoint' in bad.stderr
+
+
+def test_a_shipped_model_keeps_the_mask_threshold_it_was_shipped_with(trained, dataset, tmp_path):
+    ckpt, _, _ = trained
+    config = checkpoint.load(ckpt, 'segmentation')['config']
+    assert SegConfig(**config).mask_threshold == 0.5                      # what training leaves
+    shipped = tmp_path / 'shipped.pt'
+    checkpoint.strip(ckpt, shipped, 'segmentation', {**config, 'mask_threshold': 0.2})
+    loose, strict = (Segmenter.load(shipped, CATALOG, score_threshold=0.0) for _ in range(2))
+    assert loose.config.mask_threshold == 0.2
+    strict.config = dataclasses.replace(strict.config, mask_threshold=0.5)
+    from binpick.data.bop import BopSplit
+    rgb = BopSplit(dataset / 'test').frame(0, 0).rgb
+    pairs = list(zip(loose.segment(rgb), strict.segment(rgb)))
+    assert pairs, 'the tiny model found nothing to compare'
+    # the same detections; a lower threshold only adds pixels
+    assert all(np.array_equal(a.box_xyxy, b.box_xyxy) and (b.mask <= a.mask).all() for a, b in pairs)
+    assert sum(a.mask.sum() for a, _ in pairs) > sum(b.mask.sum() for _, b in pairs)
