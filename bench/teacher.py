@@ -10,7 +10,7 @@ datasets ``syn`` (synthetic), ``real`` (real-emulated, one calibration per cell)
 Rows, all on the test splits, BOP19 rule (targets ≥ 10 % visible, as many scored estimates per image as
 targets), ADD(-S) < 10 % of the diameter, 1 torch thread:
 
-- segmentation mask AP50 (synthetic, real, harsh), instances under 30 visible pixels ignored;
+- segmentation mask AP50 (synthetic, real, harsh), score threshold 0.05, instances under 10 % visible ignored (BOP);
 - LB pose with the shipped-style predicted masks: ``net``, ``icp``, ``full`` (the cell's path);
 - LB ``full`` with ground-truth masks (what masks cost), UB ``full``, and the oracle: ICP started from
   the ground-truth pose against the observed points of the ground-truth mask (the ceiling of any
@@ -89,6 +89,7 @@ def evaluate_part(args) -> dict:
     from binpick.evaluation.rules import DEFAULT_RULE
     from binpick.evaluation.segmentation_eval import evaluate_split
     from binpick.perception.mask_store import MaskStore
+    from binpick.perception.model_registry import sha256
     from binpick.perception.pose.estimator import PoseEstimator
     from binpick.perception.seg_train import label_map
     from binpick.perception.segmentation import Segmenter
@@ -98,14 +99,15 @@ def evaluate_part(args) -> dict:
     obj = catalog.get(args.object)
     work = Path(args.work)
     domains = {'syn': work / 'syn', 'real': work / 'real', 'harsh': work / 'harsh'}
-    segmenter = Segmenter.load(args.seg, catalog)
+    segmenter = Segmenter.load(args.seg, catalog)                     # the cell's masks (score >= 0.5)
+    ranked = Segmenter.load(args.seg, catalog, score_threshold=0.05)   # for AP, as eval-seg scores it
     out: dict = {'object': obj.name, 'seg_ckpt': str(args.seg), 'lb_ckpt': str(args.lb),
                  'rule': DEFAULT_RULE, 'max_images': args.max_images}
     t0 = time.time()
     labels = label_map(catalog, segmenter.config.object_names)
     for name, data in domains.items():   # segmentation, all domains
         gt_dir = data / 'gt_eval_only' / 'test'
-        m = evaluate_split(segmenter, data / 'test', labels, gt_dir if gt_dir.is_dir() else None)
+        m = evaluate_split(ranked, data / 'test', labels, gt_dir if gt_dir.is_dir() else None)
         out[f'seg_ap50_{name}'] = round(m['AP50'], 3)
         out[f'seg_ap_{name}'] = round(m['AP'], 3)
         out['seg_ms_per_image'] = round(m['ms_per_image'], 0)
@@ -113,7 +115,7 @@ def evaluate_part(args) -> dict:
 
     stores = {}
     for name, data in domains.items():   # predicted masks, once per split
-        store = MaskStore(work / 'masks' / Path(args.seg).stem / name)
+        store = MaskStore(work / 'masks' / sha256(Path(args.seg))[:12] / name)   # one store per model
         store.fill(BopSplit(data / 'test'), segmenter, obj.name)
         stores[name] = lambda s, i, _rgb, store=store: store.masks(s, i)
 
