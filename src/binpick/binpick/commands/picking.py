@@ -59,7 +59,8 @@ def _cmd_pick_bench(args: argparse.Namespace) -> int:
         raise BinpickError('pick-bench: nothing to compare (give --pose-ckpt, or drop --no-ground-truth)')
     out = Path(args.out)
     results = {'object': obj.name, 'attempts_per_source': args.attempts, 'seed': args.seed, 'fill': args.fill,
-               'planner': 'built-in (IK + OMPL RRT-Connect, pybullet collision checks)', 'sources': {}}
+               'planner': 'built-in (IK + OMPL RRT-Connect, pybullet collision checks)', 'sources': {},
+               'model_free': bool(args.model_free), 'threads': args.threads or 'all'}
     results, all_cycles = previous_run(out, results)
     for source in sources:
         if source.name in results['sources']:

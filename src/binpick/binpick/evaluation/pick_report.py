@@ -33,19 +33,20 @@ def markdown(results: dict) -> str:
     sources = results['sources']
     lines = [f'# Pick bench: {results["object"]}', '',
              f'Regenerate: `binpick pick-bench --object {results["object"]} --attempts '
-             f'{results["attempts_per_source"]} --seed {results["seed"]} --fill {results["fill"]} ...` '
-             '(each model row: `--pose-ckpt` with that checkpoint; `--ungated-row` for the row without the gate).', '',
+             f'{results["attempts_per_source"]} --seed {results["seed"]} --fill {results["fill"]}'
+             + (' --model-free`' if results.get('model_free') else ' ...` (each model row: `--pose-ckpt` with that '
+                'checkpoint; `--ungated-row` for the row without the gate).'), '',
              f'Planner: {results["planner"]}. Every source picks in its own cell made from seed '
              f'{results["seed"]}, so the bins start alike. Success rate = successful picks / executed picks; '
              'a pick that touches the tote counts as failed (collision). Cycles without a pick are counted apart.',
-             '', '| poses from | success | picks | tote contacts | median planning | cycle (median) |',
+             '', '| source | success | picks | tote contacts | median planning | cycle (median) |',
              '| --- | --- | --- | --- | --- | --- |']
     for name, s in sources.items():
         lines.append(f'| {name} | {_pct(s["success_rate"])} | {s["successes"]} / {s["attempts"]} | {s["collisions"]} '
                      f'| {s["plan_time_ms_median"]:.0f} ms | {s["cycle_s_median"]:.1f} s |')
     reasons = list(PICK_FAILURES) + list(NO_PICK)
     lines += ['', 'Failures (executed picks, then cycles without a pick):', '',
-              '| poses from | ' + ' | '.join(reasons) + ' |', '| --- |' + ' --- |' * len(reasons)]
+              '| source | ' + ' | '.join(reasons) + ' |', '| --- |' + ' --- |' * len(reasons)]
     for name, s in sources.items():
         lines.append(f'| {name} | ' + ' | '.join(str(s['failures'].get(r, 0)) for r in reasons) + ' |')
     lines += ['', f'{platform.machine()}, {results.get("threads", "all")} torch threads.', '']
