@@ -6,6 +6,8 @@
 # LB as the UB (no UB training), THREADS (torch threads, default all cores). A part without shipped models
 # gets its segmentation fine-tuned from SEG_INIT (default: the shipped zigzag_bracket model; set it empty
 # for ImageNet weights and raise SEG_EPOCHS) and its LB trained here (LB_EPOCHS, default 3 on 200 scenes).
+# SEG_MIN_SIZE (default 480): the segmentation's input size (train-seg --min-size; the shipped
+# zigzag_bracket model was fine-tuned at 720, see models/demo/README.md).
 # Wall time on 2 cores (zigzag_bracket): datasets about 6 min, segmentation about 3.5 s per iteration,
 # UB about 30 min, evaluation about 15 min.
 set -euo pipefail
@@ -33,7 +35,7 @@ SHIPPED_SEG=models/demo/${OBJ}_seg.pt
 INIT_SEG=()
 [ -n "$SHIPPED_SEG" ] && INIT_SEG=(--init "$SHIPPED_SEG")
 $BP train-seg --data "$WORK/syn" --out "$WORK/seg.pt" "${INIT_SEG[@]}" --epochs "$SEG_EPOCHS" \
-  --max-iters-per-epoch "$SEG_ITERS" --val-images 20 --resume $THREADS_ARG
+  --max-iters-per-epoch "$SEG_ITERS" --val-images 20 --min-size "${SEG_MIN_SIZE:-480}" --resume $THREADS_ARG
 stamp "segmentation done"
 
 # 3. pose: the LB is the shipped teacher (or, for a part without one, trained here on the synthetic set);
