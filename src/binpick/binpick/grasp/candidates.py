@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 
 import numpy as np
 from scipy.spatial import cKDTree
@@ -128,6 +128,35 @@ def _obstacle_tree(cloud: np.ndarray, T_base_obj: np.ndarray, model_points_m: np
     return cKDTree(cloud) if len(cloud) else None
 
 
+class TreeCache(dict):
+    """KD-trees of obstacle points made on first use from their key (an instance) with ``make``."""
+
+    def __init__(self, make: Callable[[int], cKDTree | None]) -> None:
+        super().__init__()
+        self.make = make
+
+    def __missing__(self, key: int) -> cKDTree | None:
+        self[key] = tree = self.make(key)
+        return tree
+
+
+def check_hand(hand_points: np.ndarray, T_base_tcp: np.ndarray, tote: Tote, obstacles: Callable[[], cKDTree | None],
+               reachable: Callable[[np.ndarray], bool] | None, clearance_m: float) -> tuple[float, str]:
+    """A gripper (its points in the gripper frame) at ``T_base_tcp``: (clearance to the observed obstacle
+    points, at most 10 mm, '') when it is executable, else (0, why not). ``obstacles`` makes the KD-tree
+    of the obstacle points (or None) when the tote check has passed: it is the costly part."""
+    hand = hand_points @ T_base_tcp[:3, :3].T + T_base_tcp[:3, 3]
+    if tote_penetration(hand, tote, clearance_m):
+        return 0.0, 'collides with the tote'
+    tree = obstacles()
+    clearance = min(0.01, float(tree.query(hand, distance_upper_bound=0.01)[0].min())) if tree is not None else 0.01
+    if clearance < clearance_m:
+        return 0.0, 'collides with the observed points'
+    if reachable is not None and not reachable(T_base_tcp):
+        return 0.0, 'unreachable'
+    return clearance, ''
+
+
 def plan_grasps(poses: list[EstimatedPose], tau_appearance: float | None, tau_geometry_m: float | None,
                 grasps: GraspSet, info: ModelInfo, T_base_cam: np.ndarray, cloud_base_m: np.ndarray, tote: Tote,
                 *, grasp_filter: GraspFilter | None = None, model_points_m: np.ndarray | None = None,
@@ -185,25 +214,15 @@ def plan_grasps(poses: list[EstimatedPose], tau_appearance: float | None, tau_ge
                 ranked.append((prior, i, g, s, T))
     ranked.sort(key=lambda r: -r[0])
     # 2. collision and reach checks, best prior first, until max_candidates grasps pass
-    trees: dict[int, cKDTree | None] = {}
+    trees = TreeCache(lambda i: _obstacle_tree(cloud, T_base_cam @ poses[i].T_cam_obj, model_points_m, f.own_margin_m))
     out = []
     for prior, i, g, s, T in ranked:
         if max_candidates is not None and len(out) >= max_candidates:
             break
-        hand = hands[g] @ T[:3, :3].T + T[:3, 3]
-        if tote_penetration(hand, tote, f.clearance_m):
-            removed['collides with the tote'] += 1
+        clearance, why = check_hand(hands[g], T, tote, partial(trees.__getitem__, i), reachable, f.clearance_m)
+        if why:
+            removed[why] += 1
             continue
-        if i not in trees:
-            trees[i] = _obstacle_tree(cloud, T_base_cam @ poses[i].T_cam_obj, model_points_m, f.own_margin_m)
-        clearance = float(trees[i].query(hand, distance_upper_bound=0.01)[0].min()) if trees[i] else np.inf
-        if clearance < f.clearance_m:
-            removed['collides with the observed points'] += 1
-            continue
-        if reachable is not None and not reachable(T):
-            removed['unreachable'] += 1
-            continue
-        score = prior * min(1.0, clearance / 0.01)
-        out.append(GraspCandidate(i, g, s, T, openings[g], min(clearance, 0.01), float(score)))
+        out.append(GraspCandidate(i, g, s, T, openings[g], clearance, float(prior * clearance / 0.01)))
     out.sort(key=lambda c: -c.score)
     return out, +removed

@@ -22,6 +22,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import cv2
 import numpy as np
@@ -29,7 +30,7 @@ from scipy.spatial import cKDTree
 
 from binpick.geometry import backproject
 from binpick.grasp.antipodal import gripper_points
-from binpick.grasp.candidates import GraspCandidate, GraspFilter, Tote, obstacle_mask, tote_penetration
+from binpick.grasp.candidates import GraspCandidate, GraspFilter, Tote, TreeCache, check_hand, obstacle_mask
 from binpick.grasp.grasp_set import Gripper
 from binpick.grasp.motion import Kinematics, MotionPlanner
 from binpick.grasp.pipeline import PickDecision, plan_first
@@ -232,27 +233,19 @@ def model_free_grasps(depth_m: np.ndarray, K: np.ndarray, masks: list[np.ndarray
                 ranked.append((prior, k, rank, a_index, T, opening))
     ranked.sort(key=lambda r: -r[0])
     out: list[GraspCandidate] = []
-    trees: dict[int, cKDTree | None] = {}
+    def obstacle_tree(k: int) -> cKDTree | None:        # everything observed but the part itself and the tote
+        others = obstacles[is_obstacle & (obstacle_owner != k + 1)]
+        return cKDTree(others) if len(others) else None
+    trees = TreeCache(obstacle_tree)
     for prior, k, rank, a_index, T, opening in ranked:
         if max_candidates is not None and len(out) >= max_candidates:
             break
-        hand = gripper_points(gripper, opening) @ T[:3, :3].T + T[:3, 3]
-        if tote_penetration(hand, tote, f.clearance_m):
-            removed['collides with the tote'] += 1
+        clearance, why = check_hand(gripper_points(gripper, opening), T, tote, partial(trees.__getitem__, k),
+                                    reachable, f.clearance_m)
+        if why:
+            removed[why] += 1
             continue
-        if k not in trees:                          # everything observed but the part itself and the tote
-            others = obstacles[is_obstacle & (obstacle_owner != k + 1)]
-            trees[k] = cKDTree(others) if len(others) else None
-        tree = trees[k]
-        clearance = float(tree.query(hand, distance_upper_bound=0.01)[0].min()) if tree is not None else np.inf
-        if clearance < f.clearance_m:
-            removed['collides with the observed points'] += 1
-            continue
-        if reachable is not None and not reachable(T):
-            removed['unreachable'] += 1
-            continue
-        out.append(GraspCandidate(k, rank, a_index, T, opening, min(clearance, 0.01),
-                                  prior * min(1.0, clearance / 0.01)))
+        out.append(GraspCandidate(k, rank, a_index, T, opening, clearance, prior * clearance / 0.01))
     out.sort(key=lambda c: -c.score)
     return out, +removed, cmap
 
