@@ -48,7 +48,7 @@ class GraspFilter:
 
     max_approach_deg: float = 45.0   # approach (gripper +z) within this angle of straight down (-z base)
     clearance_m: float = 0.003       # no observed point or tote face closer than this to the gripper
-    width_margin_m: float = 0.010    # the fingers open this much wider than the grasp width
+    width_margin_m: float = 0.020    # the fingers open this much wider than the grasp width (and are checked so)
     continuous_steps: int = 12       # rotations sampled about a continuous symmetry axis
     own_margin_m: float = 0.010      # observed points this close to the part's posed model are the part itself
     floor_band_m: float = 0.015      # observed points this close to the tote's floor or walls are the tote

@@ -53,6 +53,7 @@ class CostMapConfig:
     tip_depth_m: float = 0.015         # fingertips this far below the surface point, when the floor allows
     pad_band_m: float = 0.012          # part points within this distance of the pad plane set the width
     min_contact_points: int = 5        # part points within 3 mm of each finger, at least
+    opening_margin_m: float = 0.010    # the fingers open this much wider than the part's measured extent
 
 
 @dataclass
@@ -217,7 +218,7 @@ def model_free_grasps(depth_m: np.ndarray, K: np.ndarray, masks: list[np.ndarray
                     continue
                 # the fingers close symmetrically: centre them on the part's extent along the closing axis
                 low, high = float(band[:, 1].min()), float(band[:, 1].max())
-                opening = high - low + f.width_margin_m
+                opening = high - low + config.opening_margin_m
                 if opening > gripper.max_width:
                     removed['wider than the gripper'] += 1
                     continue
