@@ -109,6 +109,7 @@ def cost_map(depth_m: np.ndarray, K: np.ndarray, masks: list[np.ndarray], T_base
         labels[mask & (labels == 0)] = k + 1
     ring_kernel = np.ones((5, 5), np.uint8)
     cos_limit = np.cos(np.deg2rad(max_approach_deg))
+    facing = np.clip((-(normals @ down_cam) - cos_limit) / (1 - cos_limit), 0, 1)   # normal up, near vertical
     for k, mask in enumerate(masks):
         if not np.isfinite(heights[k]):
             continue
@@ -122,7 +123,6 @@ def cost_map(depth_m: np.ndarray, K: np.ndarray, masks: list[np.ndarray], T_base
         mean_normal = cv2.blur(normals * mask[..., None], (7, 7)) / np.maximum(cv2.blur(m8.astype(np.float32),
                                                                                          (7, 7)), 1e-6)[..., None]
         spread_deg = np.rad2deg(np.arccos(np.clip(np.linalg.norm(mean_normal, axis=-1), 0, 1)))
-        facing = np.clip((-(normals @ down_cam) - cos_limit) / (1 - cos_limit), 0, 1)   # normal up, near vertical
         flat = np.clip(1.0 - spread_deg / config.flat_deg, 0, 1) * facing
         terms = (config.w_height * max(0.0, heights[k]) / max(top, 1e-3) + config.w_unoccluded * unoccluded[k]
                  + config.w_interior * inside + config.w_flat * flat)
