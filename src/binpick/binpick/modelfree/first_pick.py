@@ -84,6 +84,14 @@ def surface_normals(depth_m: np.ndarray, K: np.ndarray, smooth_px: int = 5) -> n
     return n.astype(np.float32)
 
 
+def label_image(masks: list[np.ndarray], shape: tuple[int, int]) -> np.ndarray:
+    """HxW int32: k + 1 where mask k is the first to cover the pixel, 0 elsewhere."""
+    labels = np.zeros(shape, np.int32)
+    for k, mask in enumerate(masks):
+        labels[mask & (labels == 0)] = k + 1
+    return labels
+
+
 def cost_map(depth_m: np.ndarray, K: np.ndarray, masks: list[np.ndarray], T_base_cam: np.ndarray, tote: Tote,
              config: CostMapConfig = CostMapConfig(), max_approach_deg: float = 45.0) -> CostMap:
     """The pick cost map of one frame from its instance masks (HxW bool) and depth (metres, 0 = none)."""
@@ -104,9 +112,7 @@ def cost_map(depth_m: np.ndarray, K: np.ndarray, masks: list[np.ndarray], T_base
         if len(hk) >= config.min_points:
             heights[k] = float(np.percentile(hk, 90))
     top = np.nanmax(heights) if np.isfinite(heights).any() else 1.0
-    labels = np.zeros((h, w), np.int32)
-    for k, mask in enumerate(masks):
-        labels[mask & (labels == 0)] = k + 1
+    labels = label_image(masks, (h, w))
     ring_kernel = np.ones((5, 5), np.uint8)
     cos_limit = np.cos(np.deg2rad(max_approach_deg))
     facing = np.clip((-(normals @ down_cam) - cos_limit) / (1 - cos_limit), 0, 1)   # normal up, near vertical
@@ -171,9 +177,7 @@ def model_free_grasps(depth_m: np.ndarray, K: np.ndarray, masks: list[np.ndarray
     R_bc, t_bc = T_base_cam[:3, :3], T_base_cam[:3, 3]
     down_base = -tote.T_base_tote[:3, 2]
     # each pixel's owner: its instance, else the instance whose mask it borders (stereo smears edges)
-    owner = np.zeros(depth_m.shape, np.int32)
-    for k, mask in enumerate(masks):
-        owner[mask & (owner == 0)] = k + 1
+    owner = label_image(masks, depth_m.shape)
     for k, mask in enumerate(masks):
         grown = cv2.dilate(mask.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
         owner[grown & (owner == 0)] = k + 1
