@@ -8,6 +8,8 @@ import pytest
 
 rclpy = pytest.importorskip('rclpy')
 from rclpy.action import ActionClient  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
+from rclpy.parameter_client import AsyncParameterClient  # noqa: E402
 from test_cell_dds import PERCEPTION, Cell, params_file, wait_for  # noqa: E402
 
 from binpick.catalog import Catalog  # noqa: E402
@@ -98,6 +100,34 @@ def test_the_simulated_panda_executes_a_planned_pick_and_refuses_a_malformed_one
         assert result.success, result.failure_reason
         assert result.instance_id in ids and result.instance_id not in sim.sim.instance_ids   # out of the bin
         assert result.tote_contact_steps == 0
+    finally:
+        cell.close()
+
+
+def test_no_pick_without_a_frame_after_the_goal_and_the_refills_change_while_running(ros, cell_models, tmp_path):
+    params = params_file(tmp_path, cell_models)
+    params.write_text(params.read_text() + '/**/grasp_planner:\n  ros__parameters:\n    fresh_frame_timeout_s: 1.0\n'
+                                           '/**/sim_cell:\n  ros__parameters:\n    refill_every: 3\n')
+    cell = Cell((SimCellNode, GraspPlannerNode), params)      # no perception: no frame ever reaches the planner
+    try:
+        sim = cell.nodes['SimCellNode']
+        result = send(ActionClient(cell.probe, Pick, base.PICK), Pick.Goal())
+        assert not result.success and 'captured after the goal within 1 s' in result.failure_reason
+        assert sim.cell.steps == 0
+        client = AsyncParameterClient(cell.probe, 'sim_cell')
+        assert client.wait_for_services(20)
+
+        def set_refill(value):
+            reply = client.set_parameters([Parameter('refill_every', value=value)])
+            assert wait_for(reply.done, 20)
+            return reply.result().results[0]
+        assert sim.sim.refill_every == 3
+        refused = set_refill(-1)
+        assert not refused.successful and 'refill_every' in refused.reason and sim.sim.refill_every == 3
+        assert set_refill(0).successful and sim.sim.refill_every == 0
+        refills, captures = sim.sim.refills, sim.captures
+        assert wait_for(lambda: sim.captures >= captures + 4, 30)
+        assert sim.sim.refills == refills          # no refill of a bin with parts in it
     finally:
         cell.close()
 

@@ -13,6 +13,7 @@ from binpick.data import atomic
 from binpick.errors import BinpickError
 
 NAMESPACE = '/binpick_demo'
+REFILL_EVERY = 3    # captures of one simulated bin while frames are banked: more arrangements
 
 DEMO_PARAMS = """# written by binpick demo
 /**:
@@ -24,7 +25,7 @@ DEMO_PARAMS = """# written by binpick demo
   ros__parameters:
     period_s: {period_s}
     fill: full
-    refill_every: 3
+    refill_every: {refill_every}
     seed: {seed}
 """
 
@@ -48,15 +49,19 @@ def _wait(predicate, timeout_s: float, procs, what: str, bar=None, value=None) -
 
 
 def _picks(cell, n: int, wait) -> list:
-    """``n`` picks with the model in service, one line each."""
+    """``n`` picks with the model in service, one line each. The simulated bin is not refilled meanwhile: a
+    pick is planned on a frame of the bin it is executed in."""
     outcomes = []
-    if n:
-        print(f'== picking: {n} picks by the simulated Panda with the model in service', flush=True)
+    if not n:
+        return outcomes
+    print(f'== picking: {n} picks by the simulated Panda with the model in service', flush=True)
+    cell.set_parameter('sim_cell', 'refill_every', 0, wait)
     for k in range(n):
         o = cell.pick(wait)
         outcomes.append(o)
         print(f'   pick {k + 1}/{n}: ' + (f'placed instance {o.instance_id}' if o.success else o.failure_reason)
               + f' (planned in {o.planning_time_s:.1f} s)', flush=True)
+    cell.set_parameter('sim_cell', 'refill_every', REFILL_EVERY, wait)
     return outcomes
 
 
@@ -77,7 +82,8 @@ def _start(args: argparse.Namespace, obj, run: Path) -> dict:
     from binpick.commands.cell import start_graph
     models = _models(args, obj)
     params = run / 'demo_params.yaml'
-    params.write_text(DEMO_PARAMS.format(period_s=args.period, student_epochs=args.student_epochs, seed=args.seed))
+    params.write_text(DEMO_PARAMS.format(period_s=args.period, student_epochs=args.student_epochs, seed=args.seed,
+                                         refill_every=REFILL_EVERY))
     values = {'use_sim': 'true', 'object_id': obj.name, 'segmentation_checkpoint': str(models['seg'].resolve()),
               'pose_checkpoint': str(models['pose'].resolve()), 'bank_dir': str((run / 'bank').resolve()),
               'model_dir': str((run / 'models').resolve())}

@@ -15,6 +15,8 @@ import rclpy
 from rclpy.action import ActionClient
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.parameter_client import AsyncParameterClient
 
 from binpick.errors import BinpickError
 from binpick.nodes import base, msgs
@@ -97,6 +99,7 @@ class CellClient:
         self._executor.add_node(self.probe)
         self._spinner = threading.Thread(target=self._executor.spin, daemon=True)
         self._spinner.start()
+        self._parameter_clients: dict[str, AsyncParameterClient] = {}
 
     def __enter__(self) -> CellClient:
         return self
@@ -133,6 +136,19 @@ class CellClient:
         wait(result_future.done, 3600, 'self-training')
         r = result_future.result().result
         return JobOutcome(r.success, r.message, r.model_version, dict(zip(r.metric_names, r.metric_values)))
+
+    def set_parameter(self, node: str, name: str, value, wait: Wait) -> None:
+        """Set parameter ``name`` of the running node ``node`` (a name relative to the probe's namespace);
+        raises with the node's reason when it refuses."""
+        if node not in self._parameter_clients:
+            self._parameter_clients[node] = AsyncParameterClient(self.probe, node)
+        client = self._parameter_clients[node]
+        wait(client.services_are_ready, 30, f'waiting for the parameter services of {node}')
+        reply = client.set_parameters([Parameter(name, value=value)])
+        wait(reply.done, 30, f'setting {node} {name}')
+        outcome = reply.result().results[0]
+        if not outcome.successful:
+            raise BinpickError(f'{node} refused {name} = {value!r}: {outcome.reason}')
 
     def pick(self, wait: Wait) -> PickResult:
         """One pick through the grasp planner's action; returns its result."""

@@ -1,8 +1,10 @@
 """grasp_planner: picks one verified part with a CAD grasp when asked on the action ``binpick/pick``.
 
 It keeps the latest perceived frame with its poses (colour, depth, camera info, instances, ``binpick/poses``).
-On a goal it scores those poses as self-training does (``PoseScorer``), keeps the ones that pass the cell's
-acceptance thresholds (``acceptance: bank``, the recorder's mu + sigma over the bank on
+On a goal it waits for a frame captured after the goal arrived (up to ``fresh_frame_timeout_s``; 0: plan on
+the latest frame), since parts move between frames (a pick, a refill). It scores that frame's poses as
+self-training does (``PoseScorer``), keeps the ones that pass the cell's acceptance thresholds
+(``acceptance: bank``, the recorder's mu + sigma over the bank on
 ``binpick/bank_statistics``; or ``calibrated`` with ``calibration_file``), turns the part's CAD grasps into
 the robot base frame with the hand-eye calibration of ``config/cell.yaml``, plans with the built-in planner
 (IK + OMPL RRT-Connect, checked against the tote), publishes the chosen grasp on ``binpick/grasp_markers``
@@ -60,9 +62,10 @@ class GraspPlannerNode(base.BinpickNode):
                                       self.kinematics, planner)
         self.scorer = PoseScorer(obj, PerceptualDistance(self.param('perceptual', 'auto')),   # as the recorder's
                                  self.param('geometry', 'visible'), int(self.param('crop_px', 64)))
+        self.fresh_frame_timeout_s = float(self.param('fresh_frame_timeout_s', 20.0))
         self._frame: dict | None = None
         self._thresholds: tuple[float | None, float | None] | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()     # notified on every new frame
         self.markers = self.create_publisher(MarkerArray, base.GRASP_MARKERS, base.RELIABLE_QOS)
         self.subscribe_frame(['color', 'depth', 'info', 'instances', 'poses'], self.guarded('frame', self.on_frame))
         self.create_subscription(BankStatistics, base.BANK_STATS, self.guarded(base.BANK_STATS, self.on_stats),
@@ -76,6 +79,7 @@ class GraspPlannerNode(base.BinpickNode):
     def on_frame(self, m: dict) -> None:
         with self._lock:
             self._frame = m
+            self._lock.notify_all()
 
     def on_stats(self, msg: BankStatistics) -> None:
         with self._lock:
@@ -107,10 +111,12 @@ class GraspPlannerNode(base.BinpickNode):
         if goal.object_id not in ('', self.object_id):
             result.failure_reason = f'this planner picks {self.object_id}, not {goal.object_id!r}'
             return
-        with self._lock:
-            m, thresholds = self._frame, self._thresholds
+        self._feedback(goal_handle, 'waiting for a frame')
+        m, thresholds = self._frame_after(self.get_clock().now().nanoseconds)
         if m is None:
-            result.failure_reason = 'no poses'
+            result.failure_reason = (f'no poses estimated on a frame captured after the goal within '
+                                     f'{self.fresh_frame_timeout_s:.0f} s' if self.fresh_frame_timeout_s > 0
+                                     else 'no poses')
             return
         self._feedback(goal_handle, 'scoring')
         poses, labels, frame = self._scored_poses(m)
@@ -139,6 +145,16 @@ class GraspPlannerNode(base.BinpickNode):
         result.success, result.failure_reason = executed.success, executed.failure_reason
         if executed.instance_id >= 0:
             result.instance_id = executed.instance_id
+
+    def _frame_after(self, t_goal_ns: int) -> tuple[dict | None, tuple | None]:
+        """The first frame captured at or after ``t_goal_ns`` (node clock), or None after the timeout; with
+        ``fresh_frame_timeout_s`` 0 the latest frame, however old. Also the acceptance thresholds."""
+        def fresh() -> bool:
+            return self._frame is not None and (self.fresh_frame_timeout_s <= 0
+                                                or msgs.stamp_ns(self._frame['color'].header) >= t_goal_ns)
+        with self._lock:
+            found = self._lock.wait_for(fresh, timeout=max(self.fresh_frame_timeout_s, 0.0))
+            return (self._frame if found else None), self._thresholds
 
     def _scored_poses(self, m: dict):
         """The frame's poses of this part with verification scores, their instance labels, the frame."""

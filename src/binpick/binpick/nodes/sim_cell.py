@@ -3,14 +3,18 @@
 Publishes the raw stereo pair of a bin of parts (``sim/stereo/{left,right}/image_raw``, left camera info)
 for ``stereo_camera`` with ``source: sim``, the ground truth of each capture on ``sim/ground_truth``
 (evaluation only), serves ``sim/remove_instance`` (a part taken out by hand) and ``sim/execute_pick``
-(a planned pick run by the simulated Panda with physics). The bin refills when empty.
+(a planned pick run by the simulated Panda with physics). The bin refills when empty, and also after
+``refill_every`` captures of one bin when that is above 0; ``refill_every`` can be changed while the node runs
+(``ros2 param set``), e.g. set to 0 while picks are planned on what the camera saw.
 """
 from __future__ import annotations
 
 import threading
 
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.action import ActionServer
 from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.parameter import Parameter
 from std_msgs.msg import Header
 
 from binpick.catalog import Catalog
@@ -32,6 +36,7 @@ class SimCellNode(base.BinpickNode):
                              int(self.param('seed', 0)), refill_every=int(self.param('refill_every', 0)))
         self.sim = self.cell.sim
         self._lock = threading.Lock()     # physics: captures, removals and picks one at a time
+        self.add_on_set_parameters_callback(self.on_parameters)
         self.left = self.create_publisher(msgs.Image, base.STEREO_LEFT, base.SENSOR_QOS)
         self.right = self.create_publisher(msgs.Image, base.STEREO_RIGHT, base.SENSOR_QOS)
         self.info = self.create_publisher(msgs.CameraInfo, base.STEREO_INFO, base.SENSOR_QOS)
@@ -58,6 +63,18 @@ class SimCellNode(base.BinpickNode):
         self.right.publish(msgs.image_msg(cap.right_rgb, 'rgb8', header))
         self.left.publish(msgs.image_msg(cap.left_rgb, 'rgb8', header))
         self.captures += 1
+
+    def on_parameters(self, params: list[Parameter]) -> SetParametersResult:
+        """``refill_every`` may change while the node runs; an invalid value is refused with why."""
+        for p in params:
+            if p.name == 'refill_every' and (p.type_ != Parameter.Type.INTEGER or p.value < 0):
+                return SetParametersResult(successful=False, reason=f'refill_every must be an integer >= 0 '
+                                           f'(captures of one bin before a refill, 0: when empty), got {p.value!r}')
+        for p in params:
+            if p.name == 'refill_every':
+                with self._lock:
+                    self.sim.refill_every = p.value
+        return SetParametersResult(successful=True)
 
     def on_remove(self, request, response):
         with self._lock:
