@@ -19,7 +19,7 @@ from binpick.perception.pose.labels import labels_from_bop
 from binpick.perception.pose.network import PoseNetConfig
 from binpick.perception.pose.train import PoseTrainConfig, train_pose
 from binpick.selftrain.calibration import Calibration, fit_thresholds
-from binpick.selftrain.loop import SelfTrainConfig, SelfTrainError, self_train, unlabeled_split
+from binpick.selftrain.loop import SelfTrainConfig, SelfTrainError, mix_labels, self_train, unlabeled_split
 from binpick.selftrain.perceptual import PerceptualDistance
 from binpick.selftrain.scores import PoseScorer, chamfer_distance, mask_similarity
 from binpick.selftrain.selection import passes, select
@@ -185,6 +185,31 @@ def test_self_training_runs_resumes_and_never_opens_ground_truth(teacher, real, 
     with pytest.raises(SelfTrainError, match='other settings'):
         self_train(teacher, real, tmp_path / 'run', store, SelfTrainConfig(criterion='geometry'), CATALOG,
                    progress=False)
+
+
+def test_mix_labels_draws_the_synthetic_share_without_repeats():
+    pseudo, synthetic = list(range(30)), [f's{k}' for k in range(100)]
+    mixed = mix_labels(pseudo, synthetic, 0.5, seed=1)
+    assert mixed[:30] == pseudo and len(mixed) == 60 and len(set(mixed[30:])) == 30
+    assert mixed == mix_labels(pseudo, synthetic, 0.5, seed=1) != mix_labels(pseudo, synthetic, 0.5, seed=2)
+    assert len(mix_labels(pseudo, synthetic, 0.25, seed=1)) == 40
+    assert len(mix_labels(pseudo, synthetic[:5], 0.5, seed=1)) == 35      # as far as they go
+    assert mix_labels(pseudo, synthetic, 0.0, seed=1) == pseudo
+
+
+def test_students_mix_in_synthetic_ground_truth(teacher, real, synthetic, tmp_path):
+    store = _masks_of(real, tmp_path / 'masks')
+    config = SelfTrainConfig(iterations=1, student_epochs=1, batch_size=8, perceptual='effnet-lite0',
+                             synthetic_share=0.5, synthetic=str(synthetic))
+    record = self_train(teacher, real, tmp_path / 'run', store, config, CATALOG, progress=False,
+                        log=lambda *_: None)[0]
+    assert record['accepted'] > 0 and record['synthetic_labels'] == record['accepted']
+    with pytest.raises(SelfTrainError, match='needs a labelled synthetic split'):
+        self_train(teacher, real, tmp_path / 'other', store, SelfTrainConfig(synthetic_share=0.5), CATALOG,
+                   progress=False)
+    with pytest.raises(SelfTrainError, match='no ground-truth labels'):
+        self_train(teacher, real, tmp_path / 'other', store, SelfTrainConfig(synthetic_share=0.5, synthetic=str(real)),
+                   CATALOG, progress=False)
 
 
 def test_calibration_is_fitted_on_the_teachers_synthetic_candidates(teacher, synthetic, tmp_path):

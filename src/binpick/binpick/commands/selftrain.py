@@ -91,7 +91,8 @@ def _cmd_selftrain(args: argparse.Namespace) -> int:
                              calibration=str(Path(args.calibration).resolve()) if args.calibration else '',
                              geometry=args.geometry,
                              perceptual=args.perceptual, student_epochs=args.student_epochs,
-                             student_lr=args.student_lr, seed=args.seed)
+                             student_lr=args.student_lr, seed=args.seed, synthetic_share=args.synthetic_share,
+                             synthetic=str(Path(args.synthetic).resolve()) if args.synthetic else '')
     records = self_train(args.teacher, split_dir, args.out, masks, config, catalog)
     for r in records:
         print(f'iteration {r["iteration"]}: {r["accepted"]} / {r["candidates"]} accepted -> {r["student"]}')
@@ -107,7 +108,8 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
     set_threads(args.threads)
     config = ExperimentConfig.quick(args.object) if args.quick else ExperimentConfig(args.object)
     selftrain = replace(config.selftrain, **{k: v for k, v in (('iterations', args.iterations),
-                                                                 ('student_epochs', args.student_epochs)) if v})
+                                                                 ('student_epochs', args.student_epochs),
+                                                                 ('synthetic_share', args.synthetic_share)) if v})
     config = replace(config, selftrain=selftrain,
                      ablation_iterations=args.ablation_iterations or config.ablation_iterations)
     opt = lambda v: Path(v) if v else None  # noqa: E731
@@ -145,6 +147,9 @@ def register(sub) -> None:
     p.add_argument('--perceptual', choices=['auto', 'lpips-alex', 'effnet-lite0'], default='auto')
     p.add_argument('--student-epochs', type=positive, default=4)
     p.add_argument('--student-lr', type=float, default=1e-4)
+    p.add_argument('--synthetic', help='labelled synthetic dataset (or split) whose ground truth students mix in')
+    p.add_argument('--synthetic-share', type=float, default=0.0,
+                   help='share of each student\'s labels drawn from --synthetic (beyond the paper; 0: none)')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--threads', type=positive)
     p.set_defaults(func=_cmd_selftrain)
@@ -173,6 +178,8 @@ def register(sub) -> None:
     p.add_argument('--ablation-iterations', type=positive,
                    help='iterations of the d_a-only and d_g-only runs (default: as many as --iterations)')
     p.add_argument('--student-epochs', type=positive, help='epochs per student (default 4; quick 1)')
+    p.add_argument('--synthetic-share', type=float,
+                   help='share of each student\'s labels that are synthetic ground truth (beyond the paper; default 0)')
     p.add_argument('--workers', type=positive, default=2)
     p.add_argument('--threads', type=positive)
     p.set_defaults(func=_cmd_experiment)

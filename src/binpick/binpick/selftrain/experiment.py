@@ -155,16 +155,18 @@ def _calibration(out: Path, config: ExperimentConfig, obj, catalog: Catalog, syn
 
 
 def _self_training(out: Path, config: ExperimentConfig, criterion: str, calibration: Path | None, lb: Path,
-                   real: Path, masks_train: MaskStore, catalog: Catalog, diagnose, progress: bool, timed: _Timer,
-                   log) -> tuple[list[dict], str]:
+                   syn: Path, real: Path, masks_train: MaskStore, catalog: Catalog, diagnose, progress: bool,
+                   timed: _Timer, log) -> tuple[list[dict], str]:
     """Self-training from LB on the real train split with one criterion (resumes): its iteration records,
-    and why it stopped early ('' when it ran every iteration)."""
+    and why it stopped early ('' when it ran every iteration). Students mix in the synthetic train split's
+    labels when ``config.selftrain.synthetic_share`` is above 0."""
     iterations = config.selftrain.iterations
     if criterion in ('appearance', 'geometry') and config.ablation_iterations:
         iterations = config.ablation_iterations
     _stage(log, f'self-training from LB, criterion {criterion}, {iterations} iterations')
     settings = replace(config.selftrain, criterion=criterion, iterations=iterations,
-                       calibration=str(calibration) if criterion == 'calibrated' else config.selftrain.calibration)
+                       calibration=str(calibration) if criterion == 'calibrated' else config.selftrain.calibration,
+                       synthetic=str(syn / 'train') if config.selftrain.synthetic_share > 0 else '')
     run, stopped = out / f'selftrain_{criterion}', ''
     try:
         records = timed(f'self-training ({criterion})', self_train, lb, real / 'train', run, masks_train, settings,
@@ -226,8 +228,8 @@ def run_experiment(out: str | Path, config: ExperimentConfig, catalog: Catalog |
         criteria.append('calibrated')
     runs, stopped = {}, {}
     for criterion in criteria:
-        runs[criterion], why = _self_training(out, config, criterion, calibration, bounds['LB'], real, masks_train,
-                                              catalog, diagnose, progress, timed, log)
+        runs[criterion], why = _self_training(out, config, criterion, calibration, bounds['LB'], syn, real,
+                                              masks_train, catalog, diagnose, progress, timed, log)
         if why:
             stopped[criterion] = why
     results = {'object': obj.name, 'symmetric': obj.info.is_symmetric,

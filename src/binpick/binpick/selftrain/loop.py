@@ -29,7 +29,7 @@ from binpick.errors import BinpickError
 from binpick.perception.mask_store import MaskStore
 from binpick.perception.model_registry import sha256
 from binpick.perception.pose.estimator import PoseEstimator
-from binpick.perception.pose.labels import PoseLabel
+from binpick.perception.pose.labels import PoseLabel, labels_from_bop
 from binpick.perception.pose.train import PoseTrainConfig, train_pose
 from binpick.selftrain.perceptual import PerceptualDistance
 from binpick.selftrain.scores import PoseScorer
@@ -57,6 +57,18 @@ class SelfTrainConfig:
     student_lr: float = 1e-4         # the teacher's 1e-3 / 10, the paper's ratio
     batch_size: int = 32
     seed: int = 0
+    # beyond the paper: this share of each student's labels is ground truth drawn from a labelled synthetic
+    # split (``synthetic``), so that the student keeps what the teacher learnt there (0: pseudo labels only)
+    synthetic_share: float = 0.0
+    synthetic: str = ''
+
+
+def _train_split(path: str | Path) -> Path:
+    """``path`` itself, or ``path/train`` for a binpick dataset folder."""
+    path = Path(path)
+    if (path / 'dataset_info.json').is_file() and (path / 'train').is_dir():
+        path = path / 'train'
+    return path
 
 
 def unlabeled_split(path: str | Path) -> Path:
@@ -65,9 +77,7 @@ def unlabeled_split(path: str | Path) -> Path:
     Raises:
         SelfTrainError: when the split holds ground-truth files (they would leak labels).
     """
-    path = Path(path)
-    if (path / 'dataset_info.json').is_file() and (path / 'train').is_dir():
-        path = path / 'train'
+    path = _train_split(path)
     if not path.is_dir():
         raise SelfTrainError(f'{path}: unlabeled folder does not exist')
     for scene in sorted(p for p in path.iterdir() if p.is_dir()):
@@ -99,6 +109,31 @@ def label_frames(estimator: PoseEstimator, scorer: PoseScorer, split: BopSplit, 
     return candidates
 
 
+def synthetic_labels(config: SelfTrainConfig, obj) -> list[PoseLabel]:
+    """The ground-truth labels a student mixes in (none when ``config.synthetic_share`` is 0)."""
+    if not 0.0 <= config.synthetic_share < 1.0:
+        raise SelfTrainError(f'synthetic_share must be in [0, 1), got {config.synthetic_share}')
+    if config.synthetic_share == 0.0:
+        return []
+    if not config.synthetic:
+        raise SelfTrainError('synthetic_share > 0 needs a labelled synthetic split to draw from (--synthetic)')
+    split = _train_split(config.synthetic)
+    labels = labels_from_bop(split, obj.obj_id) if split.is_dir() else []
+    if not labels:
+        raise SelfTrainError(f'{split}: no ground-truth labels of {obj.name} to mix into the students')
+    return labels
+
+
+def mix_labels(pseudo: list[PoseLabel], synthetic: list[PoseLabel], share: float, seed: int) -> list[PoseLabel]:
+    """``pseudo`` plus as many synthetic labels (drawn without replacement, as far as they go) as make up
+    ``share`` of the result."""
+    if not synthetic or share <= 0.0:
+        return list(pseudo)
+    n = min(len(synthetic), round(len(pseudo) * share / (1.0 - share)))
+    pick = np.random.default_rng(seed).choice(len(synthetic), size=n, replace=False)
+    return list(pseudo) + [synthetic[int(i)] for i in pick]
+
+
 def select_candidates(candidates: list[Candidate], criterion: str, calibration=None) -> Selection:
     return select(np.array([c.d_appearance for c in candidates]), np.array([c.d_geo_m for c in candidates]),
                   criterion, calibration)
@@ -122,12 +157,14 @@ def self_train(teacher: str | Path, unlabeled: str | Path, out: str | Path, mask
     out, split_dir = Path(out), unlabeled_split(unlabeled)
     first = PoseEstimator.load(teacher, catalog)
     obj = catalog.get(first.config.object_name)
+    mixed_in = synthetic_labels(config, obj)          # refused before anything is written
     settings = {'teacher': str(teacher), 'teacher_sha256': sha256(Path(teacher)), 'unlabeled': str(split_dir),
                 'object': obj.name, **asdict(config)}
     settings_path = out / 'selftrain.json'
     if settings_path.is_file():
         before = load_json(settings_path)
-        changed = sorted(k for k in settings if k != 'iterations' and before.get(k) != settings[k])
+        defaults = asdict(SelfTrainConfig())       # a setting added since that run: it ran with the default
+        changed = sorted(k for k in settings if k != 'iterations' and before.get(k, defaults.get(k)) != settings[k])
         if changed:
             raise SelfTrainError(f'{out} holds a self-training run with other settings ({", ".join(changed)}); '
                                  'use another --out')
@@ -164,8 +201,9 @@ def self_train(teacher: str | Path, unlabeled: str | Path, out: str | Path, mask
         if n_acc == 0:
             raise NoLabelsAccepted(f'iteration {k}: no pseudo label accepted out of {len(candidates)} candidates; '
                                  f'the model stays {current}')
-        labels = [PoseLabel(split_dir, c.scene_id, c.im_id, Path(c.mask_path), np.array(c.T_cam_obj))
-                  for c, ok in zip(candidates, selection.accepted) if ok]
+        labels = mix_labels([PoseLabel(split_dir, c.scene_id, c.im_id, Path(c.mask_path), np.array(c.T_cam_obj))
+                             for c, ok in zip(candidates, selection.accepted) if ok],
+                            mixed_in, config.synthetic_share, config.seed + k)
         t1 = time.perf_counter()
         train_pose(labels, student, obj.name, catalog, first.config,
                    PoseTrainConfig(epochs=config.student_epochs, lr=config.student_lr,
@@ -175,6 +213,7 @@ def self_train(teacher: str | Path, unlabeled: str | Path, out: str | Path, mask
                   'student_sha256': sha256(student), **selection.to_dict(), 'criterion': config.criterion,
                   'perceptual': scorer.perceptual.name, 'geometry': config.geometry,
                   'accepted_index': np.flatnonzero(selection.accepted).tolist(),
+                  'synthetic_labels': len(labels) - n_acc,
                   'label_seconds': label_s, 'train_seconds': time.perf_counter() - t1}
         if evaluate is not None:
             record['evaluation'] = evaluate(student, candidates, selection)

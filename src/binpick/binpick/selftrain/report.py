@@ -59,9 +59,20 @@ def markdown(results: dict) -> str:
     lines += ['', f'Perceptual distance: `{first.get("perceptual", "?")}`; geometry: `{first.get("geometry", "?")}` '
               '(visible surface by hidden point removal, or the whole model).',
               'Precision is diagnosis only: it uses the evaluation ground truth, which self-training never reads.',
-              '', '![recall per iteration](recall_per_iteration.png)', '',
+              _students(results.get('config', {}).get('selftrain', {})), '',
+              '![recall per iteration](recall_per_iteration.png)', '',
               '![pseudo labels per iteration](pseudo_labels.png)', '']
     return '\n'.join(lines)
+
+
+def _students(st: dict) -> str:
+    """How the students were trained (the run's SelfTrainConfig as a dict)."""
+    if not st:
+        return ''
+    mix = (f'{100 * st["synthetic_share"]:.0f} % of each student\'s labels are synthetic ground truth (beyond the '
+           'paper)' if st.get('synthetic_share') else 'pseudo labels only (as the paper)')
+    return (f'Students: {st["student_epochs"]} epochs each from their teacher, learning rate {st["student_lr"]:g}; '
+            f'{mix}.')
 
 
 def plot(results: dict, out: Path) -> None:
