@@ -13,20 +13,25 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from binpick.catalog.catalog import CatalogObject
-from binpick.geometry import backproject
+from binpick.geometry import backproject, transform_points
 from binpick.grasp.candidates import EstimatedPose, GraspCandidate, GraspFilter, Tote, plan_grasps
 from binpick.grasp.motion import Kinematics, MotionPlanner, PickPlan, PlanningFailed
+
+
+def depth_pixels(depth_m: np.ndarray, max_points: int = 30000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, columns) of at most ``max_points`` pixels with depth (metres, 0 or NaN = none), drawn at random."""
+    vs, us = np.nonzero(np.isfinite(depth_m) & (depth_m > 0))
+    if len(vs) > max_points:
+        pick = np.random.default_rng(seed).choice(len(vs), max_points, replace=False)
+        vs, us = vs[pick], us[pick]
+    return vs, us
 
 
 def cloud_in_base(depth_m: np.ndarray, K: np.ndarray, T_base_cam: np.ndarray, max_points: int = 30000,
                   seed: int = 0) -> np.ndarray:
     """(N, 3) points of a depth image (metres, 0 = none) in the base frame, at most ``max_points``."""
-    vs, us = np.nonzero(np.isfinite(depth_m) & (depth_m > 0))
-    if len(vs) > max_points:
-        pick = np.random.default_rng(seed).choice(len(vs), max_points, replace=False)
-        vs, us = vs[pick], us[pick]
-    pts = backproject(us, vs, depth_m, K)
-    return pts @ T_base_cam[:3, :3].T + T_base_cam[:3, 3]
+    vs, us = depth_pixels(depth_m, max_points, seed)
+    return transform_points(T_base_cam, backproject(us, vs, depth_m, K))
 
 
 @dataclass

@@ -33,7 +33,7 @@ from binpick.grasp.antipodal import gripper_points
 from binpick.grasp.candidates import GraspCandidate, GraspFilter, Tote, TreeCache, check_hand, obstacle_mask
 from binpick.grasp.grasp_set import Gripper
 from binpick.grasp.motion import Kinematics, MotionPlanner
-from binpick.grasp.pipeline import PickDecision, plan_first
+from binpick.grasp.pipeline import PickDecision, depth_pixels, plan_first
 
 
 @dataclass(frozen=True)
@@ -181,12 +181,7 @@ def model_free_grasps(depth_m: np.ndarray, K: np.ndarray, masks: list[np.ndarray
     for k, mask in enumerate(masks):
         grown = cv2.dilate(mask.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
         owner[grown & (owner == 0)] = k + 1
-    vs, us = np.nonzero(depth_m > 0)
-    if len(vs) > max_obstacle_points:
-        keep = np.random.default_rng(0).choice(len(vs), max_obstacle_points, replace=False)
-        obstacle_vs, obstacle_us = vs[keep], us[keep]
-    else:
-        obstacle_vs, obstacle_us = vs, us
+    obstacle_vs, obstacle_us = depth_pixels(depth_m, max_obstacle_points)
     obstacles = backproject(obstacle_us, obstacle_vs, depth_m, K) @ R_bc.T + t_bc
     is_obstacle = obstacle_mask(obstacles, tote, f.floor_band_m, f.wall_band_m)
     obstacle_owner = owner[obstacle_vs, obstacle_us]
