@@ -1,10 +1,13 @@
-"""End-to-end latency, sustained throughput and memory of the online cell on the simulated bin.
+"""End-to-end latency, per-stage profile, sustained throughput and memory of the online cell.
 
-Starts the graph the way `binpick bringup --sim` does (one process per node, the demo models, the
-cell's 640x480 camera, full bins), then for --duration seconds records, for every pose message, the
-time from the capture stamp to its arrival (camera -> stereo depth -> segmentation -> poses), and samples
-the resident memory of every node. Prints median / p95 latency, frames/s, and memory growth after the
-warm-up. Usage:
+Starts the graph the way `binpick bringup` does (one process per node, the demo models, the cell's 640x480
+camera, full bins), then for --duration seconds records, for every frame, when each stage's output arrived
+relative to the capture stamp: the camera (stereo depth), segmentation, poses. Samples the resident memory
+of every node. Prints median / p95 latency per stage, frames/s, and memory growth after the warm-up.
+
+--source sim: the simulated cell renders the bin on the same cores (`binpick bringup --sim`).
+--source replay: a real cell's set-up without a simulator: the stereo camera node replays a folder of
+stereo pairs (rendered once from the simulated cell before the graph starts) at the capture rate.
 
     ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST .venv/bin/python bench/cell_throughput.py --duration 300
 """
@@ -43,12 +46,38 @@ def _children(pid: int) -> list[int]:
     return kids + [g for k in kids for g in _children(k)]
 
 
+STAGES = {'camera': 'capture stamp to depth (stereo matching)',
+          'segmentation': 'depth to instances (waiting for the node, segmentation)',
+          'poses': 'instances to poses (waiting for the node, pose network, ICP)'}
+
+
+def render_pairs(folder: Path, object_name: str, n: int) -> Path:
+    """``n`` stereo pairs of the simulated cell's full bins as FOLDER/left/*.png and FOLDER/right/*.png."""
+    import cv2
+
+    from binpick.catalog import Catalog
+    from binpick.sim.cell import SimCell
+    from binpick.sim.generator import CellConfig
+    for side in ('left', 'right'):
+        (folder / side).mkdir(parents=True)
+    sim = SimCell(Catalog().get(object_name), CellConfig.from_config(), fill='full', seed=0, refill_every=3,
+                  fixed_camera=True)
+    for k in range(n):
+        cap = sim.capture()
+        for side, rgb in (('left', cap.left_rgb), ('right', cap.right_rgb)):
+            cv2.imwrite(str(folder / side / f'{k:04d}.png'), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    sim.close()
+    return folder
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--duration', type=float, default=300.0, help='measured seconds (after the warm-up)')
     parser.add_argument('--warmup', type=float, default=60.0, help='seconds before measuring')
     parser.add_argument('--object', default='zigzag_bracket')
-    parser.add_argument('--period', type=float, default=0.25, help='capture period of the simulated camera (s)')
+    parser.add_argument('--period', type=float, default=0.25, help='capture period of the camera (s)')
+    parser.add_argument('--source', choices=['sim', 'replay'], default='sim')
+    parser.add_argument('--replay-frames', type=int, default=20, help='stereo pairs rendered for --source replay')
     args = parser.parse_args()
 
     import rclpy
@@ -59,31 +88,43 @@ def main() -> None:
     from binpick.demo_models import SHIPPED, model_paths
     from binpick.nodes import base, msgs
     from binpick.sim.generator import CellConfig
-    from binpick_interfaces.msg import ObjectPoseArray
+    from binpick_interfaces.msg import InstanceSegmentation, ObjectPoseArray
 
     cell_dds()
     models = model_paths(SHIPPED, args.object)
     run = Path(tempfile.mkdtemp(prefix='binpick_bench_'))
     cam = CellConfig.from_config().camera
     params = run / 'params.yaml'
-    params.write_text(DEMO_PARAMS.format(period_s=args.period, student_epochs=1, seed=0))
-    values = {'use_sim': 'true', 'object_id': args.object, 'segmentation_checkpoint': str(models['seg']),
-              'pose_checkpoint': str(models['pose']), 'bank_dir': str(run / 'bank'), 'model_dir': str(run / 'models')}
+    params.write_text(DEMO_PARAMS.format(period_s=args.period, student_epochs=1, seed=0, refill_every=3))
+    if args.source == 'replay':
+        folder = render_pairs(run / 'pairs', args.object, args.replay_frames)
+        params.write_text(params.read_text() + f'/**/stereo_camera:\n  ros__parameters:\n    source: folder\n'
+                                               f'    folder: {folder}\n    rate_hz: {1.0 / args.period}\n')
+    values = {'use_sim': str(args.source == 'sim').lower(), 'object_id': args.object,
+              'segmentation_checkpoint': str(models['seg']), 'pose_checkpoint': str(models['pose']),
+              'bank_dir': str(run / 'bank'), 'model_dir': str(run / 'models')}
     procs = start_graph(values, [str(params)], '/binpick_bench')
     rclpy.init()
     node = rclpy.create_node('bench', namespace='/binpick_bench')
-    arrivals: list[tuple[float, float, int]] = []      # (arrival wall time, latency s, poses)
+    arrivals: dict[str, dict[int, float]] = {stage: {} for stage in STAGES}   # stage -> capture stamp -> arrival
+    poses_per_frame: dict[int, int] = {}
 
-    def on_poses(msg: ObjectPoseArray) -> None:
-        now = time.time()
-        arrivals.append((now, now - msgs.stamp_ns(msg.header) / 1e9, len(msg.poses)))
-    node.create_subscription(ObjectPoseArray, base.POSES, on_poses, base.SENSOR_QOS)
+    def arrived(stage: str):
+        def on_message(msg) -> None:
+            arrivals[stage][msgs.stamp_ns(msg.header)] = time.time()
+            if stage == 'poses':
+                poses_per_frame[msgs.stamp_ns(msg.header)] = len(msg.poses)
+        return on_message
+    for stage, (topic, kind) in {'camera': (base.INFO, msgs.CameraInfo),
+                                 'segmentation': (base.INSTANCES, InstanceSegmentation),
+                                 'poses': (base.POSES, ObjectPoseArray)}.items():
+        node.create_subscription(kind, topic, arrived(stage), base.SENSOR_QOS)
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     threading.Thread(target=executor.spin, daemon=True).start()
     try:
         end_warmup = time.time() + args.warmup
-        while time.time() < end_warmup or not arrivals:
+        while time.time() < end_warmup or not arrivals['poses']:
             time.sleep(1.0)
             if any(p.poll() is not None for p in procs.values()):
                 raise SystemExit('a node died during the warm-up')
@@ -102,16 +143,27 @@ def main() -> None:
         node.destroy_node()
         rclpy.shutdown()
 
-    window = [(t, lat, n) for t, lat, n in arrivals if t0 <= t <= t0 + args.duration]
-    lat_ms = np.array([lat for _, lat, _ in window]) * 1000
-    parts = np.array([n for _, _, n in window])
-    print(f'cell: {args.object}, {cam.width}x{cam.height} camera, full bins, captures every {args.period} s, '
-          f'{os.cpu_count()} CPU cores, all nodes on this machine')
-    print(f'measured {args.duration:.0f} s after a {args.warmup:.0f} s warm-up: {len(window)} pose messages, '
-          f'{parts.mean():.1f} poses per frame')
-    print(f'latency camera stamp -> poses received: median {np.median(lat_ms):.0f} ms, p95 '
-          f'{np.percentile(lat_ms, 95):.0f} ms')
-    print(f'throughput: {len(window) / args.duration:.2f} frames/s sustained')
+    # frames captured in the window whose poses arrived, and each stage's arrival after the capture stamp
+    frames = sorted(st for st, t in arrivals['poses'].items() if t0 <= st / 1e9 and t <= t0 + args.duration)
+    print(f'cell: {args.object}, {cam.width}x{cam.height} camera, full bins, source {args.source}, captures every '
+          f'{args.period} s, {os.cpu_count()} CPU cores, all nodes on this machine')
+    captured = [st for st in arrivals['camera'] if t0 <= st / 1e9 <= t0 + args.duration]
+    print(f'measured {args.duration:.0f} s after a {args.warmup:.0f} s warm-up: {len(captured)} frames with depth, '
+          f'{len(frames)} with poses, {np.mean([poses_per_frame[st] for st in frames]):.1f} poses per frame')
+    print('| stage | median ms | p95 ms | (after the capture stamp, and the stage alone) |\n| --- | --- | --- | --- |')
+    previous = None
+    for stage in STAGES:
+        after = np.array([arrivals[stage][st] - st / 1e9 for st in frames if st in arrivals[stage]]) * 1000
+        line = f'| {stage} | {np.median(after):.0f} | {np.percentile(after, 95):.0f} |'
+        if previous is not None:
+            alone = np.array([arrivals[stage][st] - arrivals[previous][st] for st in frames
+                              if st in arrivals[stage] and st in arrivals[previous]]) * 1000
+            line += f' {STAGES[stage]}: median {np.median(alone):.0f} ms, p95 {np.percentile(alone, 95):.0f} ms |'
+        else:
+            line += f' {STAGES[stage]} |'
+        print(line)
+        previous = stage
+    print(f'throughput: {len(frames) / args.duration:.2f} frames/s with poses')
     growth = sum(mem1.values()) - sum(mem0.values())
     print(f'memory of all nodes: {sum(mem0.values()):.0f} MB -> {sum(mem1.values()):.0f} MB (growth {growth:+.1f} MB; '
           f'peak {max(samples):.0f} MB)')

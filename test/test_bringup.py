@@ -106,6 +106,10 @@ def test_bringup_sim_runs_the_graph_and_stops_on_ctrl_c(tmp_path, cell_models):
             rclpy.spin_once(node, timeout_sec=0.2)
         assert got, 'no poses from the graph started by binpick bringup --sim'
         assert wait_for(lambda: (tmp_path / 'bank' / 'bank.json').is_file(), 30)
+        # config/nodes.yaml: the recorder and the retrainer yield the cores to the perception path
+        own = os.nice(0)
+        assert _node_nice(proc.pid, ('segmentation', 'pose_estimation', 'pseudo_label_recorder', 'retrainer')) == {
+            'segmentation': own, 'pose_estimation': own, 'pseudo_label_recorder': own + 10, 'retrainer': own + 10}
     finally:
         node.destroy_node()
         rclpy.shutdown()
@@ -116,6 +120,16 @@ def test_bringup_sim_runs_the_graph_and_stops_on_ctrl_c(tmp_path, cell_models):
             kill_tree(proc)
     assert proc.returncode == 0, out
     assert 'binpick bringup: stopped' in out
+
+
+def _node_nice(pid: int, names: tuple[str, ...]) -> dict[str, int]:
+    """The nice value of each named node process started by ``pid``."""
+    import psutil
+    nice = {}
+    for child in psutil.Process(pid).children():
+        cmd = ' '.join(child.cmdline())
+        nice.update({n: child.nice() for n in names if f'binpick.nodes.{n}' in cmd})
+    return nice
 
 
 def _cpu_hog():

@@ -48,6 +48,9 @@ class BinpickNode(Node):
         if threads > 0:
             import torch
             torch.set_num_threads(threads)
+        nice = int(self.param('nice', 0))
+        if nice > 0:      # lower CPU priority for this thread and every thread started after it (Linux)
+            os.nice(nice)
 
     def param(self, name: str, default: Any) -> Any:
         if not self.has_parameter(name):
