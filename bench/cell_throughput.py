@@ -14,6 +14,7 @@ stereo pairs (rendered once from the simulated cell before the graph starts) at 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import tempfile
 import threading
@@ -46,6 +47,7 @@ def _children(pid: int) -> list[int]:
     return kids + [g for k in kids for g in _children(k)]
 
 
+NAMESPACE = '/binpick_bench'
 STAGES = {'camera': 'capture stamp to depth (stereo matching)',
           'segmentation': 'depth to instances (waiting for the node, segmentation)',
           'poses': 'instances to poses (waiting for the node, pose network, ICP)'}
@@ -70,30 +72,33 @@ def render_pairs(folder: Path, object_name: str, n: int) -> Path:
     return folder
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--duration', type=float, default=300.0, help='measured seconds (after the warm-up)')
-    parser.add_argument('--warmup', type=float, default=60.0, help='seconds before measuring')
+def update_results(path: Path, updates: dict, top: dict | None = None) -> None:
+    """Merge ``updates`` into the JSON at ``path`` (written atomically); ``top``'s latency figures also become
+    the file's headline keys (the issue's target is on the replayed camera)."""
+    from binpick.data import atomic
+    results = json.loads(path.read_text()) if path.is_file() else {}
+    results.update(updates)
+    if top is not None:
+        results.update(latency_ms_p50=top['latency_ms_p50'], latency_ms_p95=top['latency_ms_p95'])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic.write_json(path, results)
+
+
+def cell_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of the cell under test (shared with bench/cell_soak.py)."""
     parser.add_argument('--object', default='zigzag_bracket')
     parser.add_argument('--period', type=float, default=0.25, help='capture period of the camera (s)')
     parser.add_argument('--source', choices=['sim', 'replay'], default='sim')
     parser.add_argument('--replay-frames', type=int, default=20, help='stereo pairs rendered for --source replay')
-    args = parser.parse_args()
 
-    import rclpy
-    from rclpy.executors import SingleThreadedExecutor
 
-    from binpick.commands.cell import cell_dds, start_graph, stop_all
+def start_cell(args: argparse.Namespace, run: Path) -> dict:
+    """Start the cell's graph (the demo models, run folders in ``run``) in NAMESPACE; returns the node processes."""
+    from binpick.commands.cell import cell_dds, start_graph
     from binpick.commands.demo import DEMO_PARAMS
     from binpick.demo_models import SHIPPED, model_paths
-    from binpick.nodes import base, msgs
-    from binpick.sim.generator import CellConfig
-    from binpick_interfaces.msg import InstanceSegmentation, ObjectPoseArray
-
     cell_dds()
     models = model_paths(SHIPPED, args.object)
-    run = Path(tempfile.mkdtemp(prefix='binpick_bench_'))
-    cam = CellConfig.from_config().camera
     params = run / 'params.yaml'
     params.write_text(DEMO_PARAMS.format(period_s=args.period, student_epochs=1, seed=0, refill_every=3))
     if args.source == 'replay':
@@ -103,9 +108,29 @@ def main() -> None:
     values = {'use_sim': str(args.source == 'sim').lower(), 'object_id': args.object,
               'segmentation_checkpoint': str(models['seg']), 'pose_checkpoint': str(models['pose']),
               'bank_dir': str(run / 'bank'), 'model_dir': str(run / 'models')}
-    procs = start_graph(values, [str(params)], '/binpick_bench')
+    return start_graph(values, [str(params)], NAMESPACE)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--duration', type=float, default=300.0, help='measured seconds (after the warm-up)')
+    parser.add_argument('--warmup', type=float, default=60.0, help='seconds before measuring')
+    cell_arguments(parser)
+    parser.add_argument('--results', help='merge the figures into this JSON (e.g. results/cell/results.json)')
+    args = parser.parse_args()
+
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+
+    from binpick.commands.cell import stop_all
+    from binpick.nodes import base, msgs
+    from binpick.sim.generator import CellConfig
+    from binpick_interfaces.msg import InstanceSegmentation, ObjectPoseArray
+
+    cam = CellConfig.from_config().camera
+    procs = start_cell(args, Path(tempfile.mkdtemp(prefix='binpick_bench_')))
     rclpy.init()
-    node = rclpy.create_node('bench', namespace='/binpick_bench')
+    node = rclpy.create_node('bench', namespace=NAMESPACE)
     arrivals: dict[str, dict[int, float]] = {stage: {} for stage in STAGES}   # stage -> capture stamp -> arrival
     poses_per_frame: dict[int, int] = {}
 
@@ -151,13 +176,16 @@ def main() -> None:
     print(f'measured {args.duration:.0f} s after a {args.warmup:.0f} s warm-up: {len(captured)} frames with depth, '
           f'{len(frames)} with poses, {np.mean([poses_per_frame[st] for st in frames]):.1f} poses per frame')
     print('| stage | median ms | p95 ms | (after the capture stamp, and the stage alone) |\n| --- | --- | --- | --- |')
-    previous = None
+    previous, profile = None, {}
     for stage in STAGES:
         after = np.array([arrivals[stage][st] - st / 1e9 for st in frames if st in arrivals[stage]]) * 1000
+        profile[stage] = {'after_capture_ms_p50': float(np.median(after)),
+                          'after_capture_ms_p95': float(np.percentile(after, 95))}
         line = f'| {stage} | {np.median(after):.0f} | {np.percentile(after, 95):.0f} |'
         if previous is not None:
             alone = np.array([arrivals[stage][st] - arrivals[previous][st] for st in frames
                               if st in arrivals[stage] and st in arrivals[previous]]) * 1000
+            profile[stage].update(stage_ms_p50=float(np.median(alone)), stage_ms_p95=float(np.percentile(alone, 95)))
             line += f' {STAGES[stage]}: median {np.median(alone):.0f} ms, p95 {np.percentile(alone, 95):.0f} ms |'
         else:
             line += f' {STAGES[stage]} |'
@@ -165,6 +193,14 @@ def main() -> None:
         previous = stage
     print(f'throughput: {len(frames) / args.duration:.2f} frames/s with poses')
     growth = sum(mem1.values()) - sum(mem0.values())
+    if args.results:
+        latency = {'source': args.source, 'period_s': args.period, 'duration_s': args.duration,
+                   'warmup_s': args.warmup, 'frames_with_poses': len(frames), 'fps': len(frames) / args.duration,
+                   'latency_ms_p50': profile['poses']['after_capture_ms_p50'],
+                   'latency_ms_p95': profile['poses']['after_capture_ms_p95'], 'stages': profile,
+                   'memory_growth_mb': growth, 'cpu_count': os.cpu_count()}
+        update_results(Path(args.results), {f'latency_{args.source}': latency},
+                       top=latency if args.source == 'replay' else None)
     print(f'memory of all nodes: {sum(mem0.values()):.0f} MB -> {sum(mem1.values()):.0f} MB (growth {growth:+.1f} MB; '
           f'peak {max(samples):.0f} MB)')
     for n in procs:
