@@ -174,9 +174,10 @@ def test_bringup_started_in_the_background_stops_under_load(tmp_path, cell_model
 
 
 @pytest.mark.ros
-def test_a_node_killed_with_sigkill_is_named_and_the_rest_stop(tmp_path, cell_models):
-    """kill -9 of a node of the running cell: bringup names it, stops the others, exits 1; what the cell
-    stored (the bank) stays readable."""
+@pytest.mark.parametrize('victim', ['pose_estimation', 'pseudo_label_recorder', 'retrainer'])
+def test_a_node_killed_with_sigkill_is_named_and_the_rest_stop(tmp_path, cell_models, victim):
+    """kill -9 of a node of the running cell (the pose node, and the two that write data): bringup names it,
+    stops the others, exits 1; what the cell stored (the bank, the model registry) stays readable."""
     import re
 
     import psutil
@@ -184,20 +185,24 @@ def test_a_node_killed_with_sigkill_is_named_and_the_rest_stop(tmp_path, cell_mo
     from test_cell_dds import params_file, wait_for
 
     from binpick.data.bank import PseudoLabelBank
+    from binpick.perception.model_registry import ModelRegistry
     proc = _bringup(['--sim', '--params-file', str(params_file(tmp_path, cell_models)), '--namespace',
                      f'/k{os.getpid()}'], tmp_path)
     try:
         started = proc.stdout.readline()
         pids = {name: int(pid) for name, pid in re.findall(r'(\w+) \(pid (\d+)\)', started)}
         assert 'pose_estimation' in pids and len(pids) == len(graph.nodes({'use_sim': 'true'})), started
-        assert wait_for(lambda: (tmp_path / 'bank' / 'bank.json').is_file(), 150), 'the cell banked nothing'
-        os.kill(pids['pose_estimation'], signal.SIGKILL)
+        banked = lambda: (tmp_path / 'bank' / 'bank.json').is_file() and PseudoLabelBank(  # noqa: E731
+            tmp_path / 'bank', CELL_OBJECT).frame_ids()
+        assert wait_for(banked, 150), 'the cell banked nothing'
+        os.kill(pids[victim], signal.SIGKILL)
         t0 = time.monotonic()
         out, _ = proc.communicate(timeout=60)
         took = time.monotonic() - t0
     finally:
         kill_tree(proc)
     assert proc.returncode == 1, out
-    assert 'pose_estimation exited with -9' in out and took < 15.0, (took, out)
+    assert f'{victim} exited with -9' in out and took < 15.0, (took, out)
     assert not [p for p in pids.values() if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
-    assert isinstance(PseudoLabelBank(tmp_path / 'bank', CELL_OBJECT).frame_ids(), list)
+    assert PseudoLabelBank(tmp_path / 'bank', CELL_OBJECT).frame_ids()       # banked frames survive
+    assert ModelRegistry(tmp_path / 'models', cell_models['pose']).current().version == 0
