@@ -87,6 +87,18 @@ def test_icp_refinement_recovers_a_perturbed_pose(dataset):
     assert not refined.fell_back and err(refined.T_cam_obj) < 0.5 * err(T_off)
 
 
+def test_hypotheses_are_the_most_certain_distinct_ones():
+    from binpick.geometry import axis_angle, make_T
+    from binpick.perception.pose.refine import PoseRefiner
+    refiner = PoseRefiner(OBJ)
+    T = make_T(np.eye(3), np.array([0.0, 0.0, 0.5]))
+    near = make_T(axis_angle(np.array([0.0, 0.0, 1.0]), np.deg2rad(1)), T[:3, 3])    # the same pose, nearly
+    far = [make_T(axis_angle(np.array([1.0, 0.0, 0.0]), np.deg2rad(a)), T[:3, 3]) for a in (60, 120, 180)]
+    hypotheses = [T, near, near, far[0], near, far[1], far[2]]
+    assert refiner.distinct(hypotheses) == [0, 3, 5, 6]
+    assert refiner.distinct(hypotheses, limit=2) == [0, 3]       # the limit counts distinct ones only
+
+
 def test_stripped_checkpoint_is_smaller_and_estimates_the_same(trained, dataset, tmp_path):
     ckpt, _, _ = trained
     small = tmp_path / 'shipped.pt'

@@ -94,16 +94,18 @@ class PoseEstimator:
             stack = lambda name: torch.from_numpy(np.stack([getattr(x, name) for x in inputs])).to(self.device)  # noqa: E731
             out = self.net(stack('crop'), stack('points'), stack('point_rgb'), stack('point_uv'))
             for k, (i, x) in enumerate(zip(index, inputs)):
-                rotations = ranked_rotations(out['R'][k], out['sigma'][k], self.hypotheses)
+                rotations = ranked_rotations(out['R'][k], out['sigma'][k], len(out['sigma'][k]))   # every anchor
                 centre, inliers = vote_center(x.observed, out['vectors'][k].cpu().numpy().astype(np.float64), rng=rng)
                 results[i] = self._finish([(make_T(R, centre), conf * inliers) for R, conf in rotations], x.observed)
         return results
 
     def _finish(self, hypotheses: list[tuple[np.ndarray, float]], observed_m: np.ndarray) -> PoseResult:
-        """Refine (and choose among) an instance's hypotheses, most certain first."""
+        """Refine (and choose among) an instance's hypotheses, most certain first: the ``self.hypotheses``
+        most certain ones that are distinct from each other, so that a confident network still gets as
+        many different starting points for ICP."""
         if self.refiner is None:
             return PoseResult(*hypotheses[0])
-        kept = [hypotheses[k] for k in self.refiner.distinct([T for T, _ in hypotheses])]
+        kept = [hypotheses[k] for k in self.refiner.distinct([T for T, _ in hypotheses], limit=self.hypotheses)]
         i, refined = self.refiner.best([T for T, _ in kept], observed_m)
         note = f'refinement fell back to the network pose: {refined.fell_back}' if refined.fell_back else ''
         return PoseResult(refined.T_cam_obj, kept[i][1], d_geo_m=refined.d_geo_m, note=note)

@@ -73,15 +73,17 @@ class PoseRefiner:
             T = T_cam_obj
         return Refinement(T, chamfer_distance(self.visible_model(T), observed_m), reason)
 
-    def distinct(self, hypotheses: list[np.ndarray], min_distance: float = 0.1) -> list[int]:
-        """Indices of the hypotheses to keep, in order: each one within ``min_distance`` x diameter (ADD, or
-        ADD-S for a symmetric part) of an earlier kept one is dropped, since anchors that are equal under the
-        part's symmetry add nothing."""
+    def distinct(self, hypotheses: list[np.ndarray], min_distance: float = 0.1, limit: int | None = None) -> list[int]:
+        """Indices of the hypotheses to keep, in order, at most ``limit``: each one within ``min_distance`` x
+        diameter (ADD, or ADD-S for a symmetric part) of an earlier kept one is dropped, since anchors that
+        are equal under the part's symmetry add nothing."""
         from scipy.spatial import cKDTree
         pts = self.model_pts[::8]
         kept: list[int] = []
         cams: list[np.ndarray] = []   # the kept hypotheses' model points in the camera frame
         for i, T in enumerate(hypotheses):
+            if limit is not None and len(kept) >= limit:
+                break
             cam = pts @ T[:3, :3].T + T[:3, 3]
             near = [cKDTree(other).query(cam)[0].mean() if self.symmetric
                     else np.linalg.norm(cam - other, axis=1).mean() for other in cams]
