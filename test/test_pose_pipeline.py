@@ -99,6 +99,19 @@ def test_hypotheses_are_the_most_certain_distinct_ones():
     assert refiner.distinct(hypotheses, limit=2) == [0, 3]       # the limit counts distinct ones only
 
 
+def test_the_best_fit_wins_and_the_most_certain_breaks_a_tie():
+    from binpick.geometry import axis_angle, make_T
+    from binpick.perception.pose.refine import PoseRefiner, RefineConfig
+    T_true = make_T(axis_angle(np.array([1.0, 0.2, 0.0]), np.deg2rad(30)), np.array([0.01, -0.02, 0.5]))
+    refiner = PoseRefiner(OBJ, RefineConfig(iterations=0))         # no ICP: the fit of each hypothesis as given
+    observed = refiner.visible_model(T_true)
+    shifted = lambda mm: make_T(T_true[:3, :3], T_true[:3, 3] + [mm / 1000, 0, 0])  # noqa: E731
+    assert refiner.best([shifted(5), T_true], observed)[0] == 1                 # a clearly better fit wins
+    assert refiner.best([shifted(0.2), T_true], observed)[0] == 0               # within 0.5 mm: a tie
+    assert PoseRefiner(OBJ, RefineConfig(iterations=0, fit_margin_m=0.0)).best(
+        [shifted(0.2), T_true], observed)[0] == 1
+
+
 def test_stripped_checkpoint_is_smaller_and_estimates_the_same(trained, dataset, tmp_path):
     ckpt, _, _ = trained
     small = tmp_path / 'shipped.pt'

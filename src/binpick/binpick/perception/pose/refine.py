@@ -27,6 +27,7 @@ class RefineConfig:
     max_correspondence: float = 0.1
     min_fitness: float = 0.3           # share of model points with a correspondence; below: diverged
     max_jump: float = 0.5              # translation change allowed, x diameter; above: diverged
+    fit_margin_m: float = 0.0005       # fits this close to the best count as a tie, won by the most certain
 
 
 @dataclass
@@ -93,8 +94,12 @@ class PoseRefiner:
         return kept
 
     def best(self, hypotheses: list[np.ndarray], observed_m: np.ndarray) -> tuple[int, Refinement]:
-        """Refine every hypothesis and return the index and refinement of the one with the smallest
-        Chamfer distance to the observed points."""
+        """Refine every hypothesis (most certain first) and return the index and refinement of the first one
+        whose Chamfer distance to the observed points is within ``fit_margin_m`` of the smallest: the fit
+        decides, and the network's certainty breaks near-ties (`bench/hypotheses.py`)."""
         refined = [self.refine(T, observed_m) for T in hypotheses]
-        i = int(np.argmin([r.d_geo_m for r in refined]))
+        d_geo_m = np.array([r.d_geo_m for r in refined])
+        d_geo_m[~np.isfinite(d_geo_m)] = np.inf
+        ties = np.flatnonzero(d_geo_m <= d_geo_m.min() + self.config.fit_margin_m)
+        i = int(ties[0]) if len(ties) else 0
         return i, refined[i]

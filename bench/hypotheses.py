@@ -1,0 +1,124 @@
+"""How the full inference path should choose among its hypotheses: rules compared on the same ICP runs.
+
+For every target instance of a split (ground-truth masks, instances >= 10 % visible: a diagnosis), the
+network's anchors are ranked by certainty, the first --pool distinct ones (as `PoseRefiner.distinct`) are
+each refined by ICP once, and each refined pose is marked right or wrong (ADD(-S) < 10 % of the diameter).
+Then every selection rule is replayed on those same refinements:
+
+- `top-K, best fit`: the distinct ones among the K most certain anchors, the smallest Chamfer distance
+  (the full path before stop 23);
+- `K distinct, best fit`: the K most certain distinct anchors, the smallest Chamfer distance;
+- `K distinct, most certain within X mm of the best fit`: the network's ranking breaks near-ties of fit.
+
+Usage: .venv/bin/python bench/hypotheses.py --ckpt A.pt [--ckpt B.pt] --data runs/teacher/zigzag_bracket/real
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+
+def refinements(ckpt: Path, split_dir: Path, pool: int, max_images: int | None, min_visib: float = 0.1):
+    """Per instance: (raw rank of each kept hypothesis, Chamfer distance in metres, correct) arrays."""
+    import torch
+    from tqdm import tqdm
+
+    from binpick.catalog import Catalog
+    from binpick.data.bop import BopSplit
+    from binpick.evaluation.pose_error import add_or_adds, is_correct
+    from binpick.geometry import make_T
+    from binpick.perception.pose.estimator import PoseEstimator
+    from binpick.perception.pose.inputs import SkipInstance, prepare_instance
+    from binpick.perception.pose.network import ranked_rotations
+    from binpick.perception.pose.voting import vote_center
+
+    catalog = Catalog()
+    est = PoseEstimator.load(ckpt, catalog)
+    obj = catalog.get(est.config.object_name)
+    pts = obj.sample_points(1000)
+    split = BopSplit(split_dir)
+    frames = [(s, i) for s in split.scene_ids() for i in split.image_ids(s)]
+    if max_images:
+        frames = frames[::max(1, len(frames) // max_images)][:max_images]
+    out = []
+    rng = np.random.default_rng(0)
+    for scene_id, im_id in tqdm(frames, desc=ckpt.name, unit='image'):
+        f = split.frame(scene_id, im_id, with_masks=True)
+        for k, g in enumerate(f.gt):
+            if g.obj_id != obj.obj_id or f.gt_info[k].visib_fract < min_visib:
+                continue
+            try:
+                x = prepare_instance(f.rgb, f.depth_m, f.camera.K, f.masks_visib[k], est.config.n_points,
+                                     est.config.crop_px, rng)
+            except SkipInstance:
+                out.append((np.zeros(0, int), np.zeros(0), np.zeros(0, bool)))
+                continue
+            with torch.no_grad():
+                o = est.net(*(torch.from_numpy(a[None]) for a in (x.crop, x.points, x.point_rgb, x.point_uv)))
+            rotations = ranked_rotations(o['R'][0], o['sigma'][0], len(o['sigma'][0]))
+            centre, _ = vote_center(x.observed, o['vectors'][0].numpy().astype(np.float64), rng=rng)
+            hyps = [make_T(R, centre) for R, _ in rotations]
+            kept = est.refiner.distinct(hyps, limit=pool)
+            refined = [est.refiner.refine(hyps[i], x.observed) for i in kept]
+            correct = [bool(is_correct(add_or_adds(r.T_cam_obj, g.T_cam_obj, pts, obj.info.is_symmetric),
+                                       obj.info.diameter_m)) for r in refined]
+            out.append((np.array(kept), np.array([r.d_geo_m for r in refined]), np.array(correct)))
+    return out
+
+
+def rules(ks: list[int], margins_mm: list[float]):
+    """name -> function(raw ranks, d_geo, ...) -> index into the kept list, or -1."""
+    def top_k(k):
+        def rule(rank, d):
+            m = rank < k
+            return int(np.flatnonzero(m)[np.argmin(d[m])]) if m.any() else -1
+        return rule
+
+    def distinct_k(k, margin_m=None):
+        def rule(rank, d):
+            d = d[:k]
+            if not len(d):
+                return -1
+            if margin_m is None:
+                return int(np.argmin(d))
+            return int(np.flatnonzero(d <= d.min() + margin_m)[0])
+        return rule
+    out = {}
+    for k in ks:
+        out[f'top-{k}, best fit'] = top_k(k)
+        out[f'{k} distinct, best fit'] = distinct_k(k)
+        for mm in margins_mm:
+            out[f'{k} distinct, most certain within {mm} mm of the best fit'] = distinct_k(k, mm / 1000)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--ckpt', action='append', required=True)
+    parser.add_argument('--data', required=True, help='binpick synth dataset (its test split is used)')
+    parser.add_argument('--split', default='test')
+    parser.add_argument('--pool', type=int, default=20, help='distinct hypotheses refined per instance')
+    parser.add_argument('--max-images', type=int)
+    parser.add_argument('--k', type=int, nargs='+', default=[5, 10, 20])
+    parser.add_argument('--margin-mm', type=float, nargs='+', default=[0.1, 0.25, 0.5, 1.0])
+    args = parser.parse_args()
+    import torch
+    torch.set_num_threads(1)
+    results = {c: refinements(Path(c), Path(args.data) / args.split, args.pool, args.max_images) for c in args.ckpt}
+    print(f'\nADD(-S) recall with ground-truth masks, {args.data}/{args.split}, '
+          f'{len(next(iter(results.values())))} instances >= 10 % visible\n')
+    print('| rule | ' + ' | '.join(Path(c).name for c in args.ckpt) + ' |\n| --- |' + ' --- |' * len(args.ckpt))
+    print('| oracle: any of the pool is right | ' + ' | '.join(
+        f'{100 * np.mean([c.any() for _, _, c in r]):.1f} %' for r in results.values()) + ' |')
+    for name, rule in rules(args.k, args.margin_mm).items():
+        cells = []
+        for r in results.values():
+            picks = [rule(rank, d) for rank, d, _ in r]
+            cells.append(f'{100 * np.mean([i >= 0 and c[i] for i, (_, _, c) in zip(picks, r)]):.1f} %')
+        print(f'| {name} | ' + ' | '.join(cells) + ' |')
+
+
+if __name__ == '__main__':
+    main()
