@@ -107,7 +107,8 @@ def _bank(cell, args: argparse.Namespace, wait) -> None:
 
 
 def _self_train(cell, args: argparse.Namespace, wait):
-    """One job through the service, followed through the action; waits for the swap when published."""
+    """One job through the service, followed through the action; waits for the swap when published.
+    Returns the job's result and the model version in service after it."""
     from tqdm import tqdm
     print('== self-training: service call, then the action for progress', flush=True)
     wait(cell.retrainer_ready, 30, 'waiting for the retrainer')
@@ -126,25 +127,26 @@ def _self_train(cell, args: argparse.Namespace, wait):
     print(f'   {result.message}', flush=True)
     if not result.success:
         raise BinpickError(f'self-training failed: {result.message}')
-    before, after = cell.probe.serving(), f'pose-v{result.model_version}'
-    if result.model_version > 0:
-        wait(lambda: cell.probe.serving() == after, 120, f'waiting for the pose node to serve {after}')
-        print(f'== the pose node swapped {before} -> {after} without stopping', flush=True)
+    before = cell.probe.serving()
+    if result.model_version <= 0:          # not published: the model in service stays
+        return result, before
+    after = f'pose-v{result.model_version}'
+    wait(lambda: cell.probe.serving() == after, 120, f'waiting for the pose node to serve {after}')
+    print(f'== the pose node swapped {before} -> {after} without stopping', flush=True)
     return result, after
 
 
-def _estimate_after(cell, args: argparse.Namespace, wait, version: str) -> None:
-    """Wait for ``args.after_frames`` frames estimated by ``version``."""
+def _estimate(cell, args: argparse.Namespace, wait, version: str) -> None:
+    """Wait until ``args.after_frames`` frames estimated by ``version`` have arrived with their ground truth."""
     from tqdm import tqdm
-    t_after = time.monotonic()
     bar = tqdm(total=args.after_frames, desc=f'frames with {version}', unit='frame')
 
     def count() -> int:
-        return sum(1 for p, _, t in cell.probe.frames if p.model_version == version and t > t_after)
-    wait(lambda: count() >= args.after_frames, 60 * args.after_frames, 'estimating with the new model', bar, count)
+        return sum(1 for p, _, _ in cell.probe.frames if p.model_version == version)
+    wait(lambda: count() >= args.after_frames, 60 * args.after_frames, f'estimating with {version}', bar, count)
 
 
-def _report(obj, run: Path, pairs, picks: dict, result, seconds: float) -> None:
+def _report(obj, run: Path, pairs, picks: dict, jobs: list, seconds: float) -> None:
     """Print the before/after table and the picks; write demo_results.json into the run folder."""
     from binpick.evaluation.online_eval import OnlineScore, table
     pts_m = obj.sample_points(1000)
@@ -161,8 +163,9 @@ def _report(obj, run: Path, pairs, picks: dict, result, seconds: float) -> None:
             failures = Counter(o.failure_reason for o in outcomes if not o.success)
             print(f'| {version} | {sum(o.success for o in outcomes)} / {len(outcomes)} | '
                   + (', '.join(f'{k} {v}' for k, v in failures.items()) or '–') + ' |')
-    results = {'object': obj.name, 'metric': metric, 'seconds': seconds, 'job': result.message,
-               'metrics': result.metrics, 'rows': {k: vars(v) for k, v in rows.items()},
+    results = {'object': obj.name, 'metric': metric, 'seconds': seconds,
+               'jobs': [{'message': j.message, 'model_version': j.model_version, 'metrics': j.metrics} for j in jobs],
+               'rows': {k: vars(v) for k, v in rows.items()},
                'picks': {k: [vars(o) for o in v] for k, v in picks.items()}}
     atomic.write_json(run / 'demo_results.json', results)
     print(f'\ndemo finished in {seconds / 60:.1f} min; results in {run / "demo_results.json"}')
@@ -189,15 +192,19 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             def wait(predicate, timeout_s, what, bar=None, value=None):
                 _wait(predicate, timeout_s, procs, what, bar, value)
             _bank(cell, args, wait)
-            picks = {cell.probe.serving(): _picks(cell, args.picks, wait)}
-            result, after = _self_train(cell, args, wait)
-            _estimate_after(cell, args, wait, after)
+            first = cell.probe.serving()
+            _estimate(cell, args, wait, first)
+            picks, jobs = {first: _picks(cell, args.picks, wait)}, []
+            for _ in range(args.jobs):           # each job trains on the bank as it is then
+                result, serving = _self_train(cell, args, wait)
+                jobs.append(result)
+                _estimate(cell, args, wait, serving)
             pairs = cell.probe.pose_pairs()
-            if after not in picks:
-                picks[after] = _picks(cell, args.picks, wait)
+            if serving not in picks:
+                picks[serving] = _picks(cell, args.picks, wait)
     finally:
         stop_all(procs)
-    _report(obj, run, pairs, picks, result, time.monotonic() - t_start)
+    _report(obj, run, pairs, picks, jobs, time.monotonic() - t_start)
     return 0
 
 
@@ -206,8 +213,10 @@ def register(sub) -> None:
     p.add_argument('--object', default='zigzag_bracket')
     p.add_argument('--work', default='binpick_demo', help='folder for the runs (each run in its own subfolder)')
     p.add_argument('--frames', type=positive, default=30, help='frames to bank before self-training')
-    p.add_argument('--after-frames', type=positive, default=30, help='frames to estimate with the new model')
-    p.add_argument('--iterations', type=positive, default=1, help='teacher-student iterations of the job')
+    p.add_argument('--after-frames', type=positive, default=100,
+                   help='frames estimated by each model in service (v0 and after each job) for the table')
+    p.add_argument('--jobs', type=positive, default=2, help='self-training jobs, one after the other')
+    p.add_argument('--iterations', type=positive, default=1, help='teacher-student iterations of each job')
     p.add_argument('--picks', type=int, default=5, help='picks by the simulated Panda with each model (0: none)')
     p.add_argument('--student-epochs', type=positive, default=2)
     p.add_argument('--period', type=float, default=1.0, help='seconds between captures of the simulated camera')
