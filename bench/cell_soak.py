@@ -50,22 +50,15 @@ def main() -> None:
     args = parser.parse_args()
 
     from binpick.commands.cell import stop_all
+    from binpick.commands.demo import wait_on_graph
     from binpick.data import atomic
-    from binpick.errors import BinpickError
     from binpick.nodes.cell_probe import CellClient
 
     procs = start_cell(args, Path(tempfile.mkdtemp(prefix='binpick_soak_')))
     samples, job, outcome = [], None, None
 
     def wait(predicate, timeout_s: float, what: str) -> None:
-        end = time.monotonic() + timeout_s
-        while not predicate():
-            dead = [n for n, p in procs.items() if p.poll() is not None]
-            if dead:
-                raise BinpickError(f'node {", ".join(dead)} exited while {what}')
-            if time.monotonic() > end:
-                raise BinpickError(f'timed out after {timeout_s:.0f} s while {what}')
-            time.sleep(0.5)
+        wait_on_graph(predicate, timeout_s, procs, what)
 
     def sample(t0: float) -> None:
         samples.append({'t_s': time.monotonic() - t0, 'rss_mb': {n: rss_mb(p.pid) for n, p in procs.items()}})

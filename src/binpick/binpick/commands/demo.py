@@ -30,7 +30,7 @@ DEMO_PARAMS = """# written by binpick demo
 """
 
 
-def _wait(predicate, timeout_s: float, procs, what: str, bar=None, value=None) -> None:
+def wait_on_graph(predicate, timeout_s: float, procs, what: str, bar=None, value=None) -> None:
     """Wait for ``predicate``; fail if a node of the graph dies or the time is up."""
     end = time.monotonic() + timeout_s
     while not predicate():
@@ -190,7 +190,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     try:
         with CellClient(NAMESPACE) as cell:
             def wait(predicate, timeout_s, what, bar=None, value=None):
-                _wait(predicate, timeout_s, procs, what, bar, value)
+                wait_on_graph(predicate, timeout_s, procs, what, bar, value)
             _bank(cell, args, wait)
             first = cell.probe.serving()
             _estimate(cell, args, wait, first)
