@@ -189,7 +189,7 @@ def run_experiment(out: str | Path, config: ExperimentConfig, catalog: Catalog |
     checkpoints instead of making them.
     """
     from binpick.perception.segmentation import Segmenter
-    from binpick.selftrain.report import write_report
+    from binpick.selftrain.report import summary, write_report
 
     catalog = catalog or Catalog()
     obj = catalog.get(config.object_name)
@@ -239,6 +239,7 @@ def run_experiment(out: str | Path, config: ExperimentConfig, catalog: Catalog |
                'calibration': asdict(Calibration.load(calibration)) if calibration else None,
                'selftrain': runs, 'stopped': stopped, 'seconds_this_run': timed.seconds,
                'total_seconds_this_run': time.perf_counter() - t_start}
+    results.update(summary(results))
     atomic.write_json(out / 'results.json', results)
     write_report(results, out)
     return results
