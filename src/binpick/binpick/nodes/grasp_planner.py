@@ -147,8 +147,8 @@ class GraspPlannerNode(base.BinpickNode):
             result.instance_id = executed.instance_id
 
     def _frame_after(self, t_goal_ns: int) -> tuple[dict | None, tuple | None]:
-        """The first frame captured at or after ``t_goal_ns`` (node clock), or None after the timeout; with
-        ``fresh_frame_timeout_s`` 0 the latest frame, however old. Also the acceptance thresholds."""
+        """The latest frame once one was captured at or after ``t_goal_ns`` (node clock), or None after the
+        timeout; with ``fresh_frame_timeout_s`` 0 the latest frame, however old. Also the acceptance thresholds."""
         def fresh() -> bool:
             return self._frame is not None and (self.fresh_frame_timeout_s <= 0
                                                 or msgs.stamp_ns(self._frame['color'].header) >= t_goal_ns)

@@ -2,8 +2,9 @@
 frames, the verification scores select pseudo labels (mu + sigma), a student initialised from the
 teacher is trained on them with the pose trainer, and the student becomes the next teacher.
 
-Ground truth is never read here: the unlabeled split is refused if it holds any, and frames are read
-without it. Output folder (resumable after a kill, each file written atomically):
+Ground truth of the unlabeled frames is never read here: the unlabeled split is refused if it holds
+any, and frames are read without it. (Students may mix in ground truth of a separate synthetic split,
+``synthetic_share``.) Output folder (resumable after a kill, each file written atomically):
 
     OUT/selftrain.json              the run's settings (a rerun with other settings is refused)
     OUT/masks/                      predicted masks of the unlabeled frames (MaskStore)
