@@ -106,10 +106,10 @@ def test_bringup_sim_runs_the_graph_and_stops_on_ctrl_c(tmp_path, cell_models):
             rclpy.spin_once(node, timeout_sec=0.2)
         assert got, 'no poses from the graph started by binpick bringup --sim'
         assert wait_for(lambda: (tmp_path / 'bank' / 'bank.json').is_file(), 30)
-        # config/nodes.yaml: the recorder and the retrainer yield the cores to the perception path
+        # config/nodes.yaml: the recorder yields the cores to the perception path
         own = os.nice(0)
         assert _node_nice(proc.pid, ('segmentation', 'pose_estimation', 'pseudo_label_recorder', 'retrainer')) == {
-            'segmentation': own, 'pose_estimation': own, 'pseudo_label_recorder': own + 10, 'retrainer': own + 10}
+            'segmentation': own, 'pose_estimation': own, 'pseudo_label_recorder': own + 10, 'retrainer': own}
     finally:
         node.destroy_node()
         rclpy.shutdown()
