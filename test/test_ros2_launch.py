@@ -37,8 +37,11 @@ def ros2(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
 def launch(tmp_path: Path, *arguments: str) -> subprocess.Popen:
     """`ros2 launch binpick bringup.launch.py ARGUMENTS`, its output in tmp_path/launch.log."""
     log = open(tmp_path / 'launch.log', 'w')   # noqa: SIM115 - closed by the process's end
+    # as from a terminal: a suite started in the background passes SIGINT on as ignored, and the upstream
+    # `ros2 launch` then never sees Ctrl-C (binpick's own commands install their handlers, tested elsewhere)
     return subprocess.Popen([ROS2, 'launch', 'binpick', 'bringup.launch.py', *arguments], stdout=log,
-                            stderr=subprocess.STDOUT, cwd=tmp_path)
+                            stderr=subprocess.STDOUT, cwd=tmp_path,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def wait_until(predicate, timeout_s: float, proc: subprocess.Popen, log: Path) -> None:
