@@ -22,17 +22,12 @@ import numpy as np
 
 def refinements(ckpt: Path, split_dir: Path, pool: int, max_images: int | None, min_visib: float = 0.1):
     """Per instance: (raw rank of each kept hypothesis, Chamfer distance in metres, correct) arrays."""
-    import torch
     from tqdm import tqdm
 
     from binpick.catalog import Catalog
     from binpick.data.bop import BopSplit
     from binpick.evaluation.pose_error import add_or_adds, is_correct
-    from binpick.geometry import make_T
     from binpick.perception.pose.estimator import PoseEstimator
-    from binpick.perception.pose.inputs import SkipInstance, prepare_instance
-    from binpick.perception.pose.network import ranked_rotations
-    from binpick.perception.pose.voting import vote_center
 
     catalog = Catalog()
     est = PoseEstimator.load(ckpt, catalog)
@@ -49,19 +44,13 @@ def refinements(ckpt: Path, split_dir: Path, pool: int, max_images: int | None, 
         for k, g in enumerate(f.gt):
             if g.obj_id != obj.obj_id or f.gt_info[k].visib_fract < min_visib:
                 continue
-            try:
-                x = prepare_instance(f.rgb, f.depth_m, f.camera.K, f.masks_visib[k], est.config.n_points,
-                                     est.config.crop_px, rng)
-            except SkipInstance:
+            h = est.candidate_poses(f.rgb, f.depth_m, f.camera.K, [f.masks_visib[k]], rng)[0]
+            if h.skipped:
                 out.append((np.zeros(0, int), np.zeros(0), np.zeros(0, bool)))
                 continue
-            with torch.no_grad():
-                o = est.net(*(torch.from_numpy(a[None]) for a in (x.crop, x.points, x.point_rgb, x.point_uv)))
-            rotations = ranked_rotations(o['R'][0], o['sigma'][0], len(o['sigma'][0]))
-            centre, _ = vote_center(x.observed, o['vectors'][0].numpy().astype(np.float64), rng=rng)
-            hyps = [make_T(R, centre) for R, _ in rotations]
+            hyps = [T for T, _ in h.poses]
             kept = est.refiner.distinct(hyps, limit=pool)
-            refined = [est.refiner.refine(hyps[i], x.observed) for i in kept]
+            refined = [est.refiner.refine(hyps[i], h.observed_m) for i in kept]
             correct = [bool(is_correct(add_or_adds(r.T_cam_obj, g.T_cam_obj, pts, obj.info.is_symmetric),
                                        obj.info.diameter_m)) for r in refined]
             out.append((np.array(kept), np.array([r.d_geo_m for r in refined]), np.array(correct)))
