@@ -121,8 +121,10 @@ def test_stripped_checkpoint_is_smaller_and_estimates_the_same(trained, dataset,
     assert small.stat().st_size < 0.5 * ckpt.stat().st_size
     frame = BopSplit(dataset / 'test').frame(0, 0, with_masks=True)
     masks = [m for m in frame.masks_visib if m.sum() > 100]
-    full = PoseEstimator.load(ckpt, CATALOG).estimate(frame.rgb, frame.depth_m, frame.camera.K, masks)
-    half = PoseEstimator.load(small, CATALOG).estimate(frame.rgb, frame.depth_m, frame.camera.K, masks)
+    # the network alone: the refinement's choice among near-equal hypotheses is discrete and may flip
+    # with float16 weights, the network's voted centres may not
+    full = PoseEstimator.load(ckpt, CATALOG, inference='net').estimate(frame.rgb, frame.depth_m, frame.camera.K, masks)
+    half = PoseEstimator.load(small, CATALOG, inference='net').estimate(frame.rgb, frame.depth_m, frame.camera.K, masks)
     for a, b in zip(full, half):
         assert (a.T_cam_obj is None) == (b.T_cam_obj is None)
         if a.T_cam_obj is not None:
