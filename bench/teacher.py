@@ -120,10 +120,10 @@ def evaluate_part(args) -> dict:
         stores[name] = lambda s, i, _rgb, store=store: store.masks(s, i)
 
     lb = {mode: PoseEstimator.load(args.lb, catalog, inference=mode) for mode in ('net', 'icp', 'full')}
-    lb['full_5'] = PoseEstimator.load(args.lb, catalog, inference='full', hypotheses=5)
-    lb['full_20'] = PoseEstimator.load(args.lb, catalog, inference='full', hypotheses=20)
+    lb['full_2'] = PoseEstimator.load(args.lb, catalog, inference='full', hypotheses=2)
+    lb['full_10'] = PoseEstimator.load(args.lb, catalog, inference='full', hypotheses=10)
     rows: dict = {}
-    for mode in ('net', 'icp', 'full', 'full_5', 'full_20'):
+    for mode in ('net', 'icp', 'full', 'full_2', 'full_10'):
         rows[f'lb_{mode}_real'] = _pose_row(lb[mode], domains['real'] / 'test', obj, stores['real'],
                                             max_images=args.max_images)
         print(mode, rows[f'lb_{mode}_real'], flush=True)
@@ -148,6 +148,7 @@ def evaluate_part(args) -> dict:
     out['oracle_recall_harsh'] = rows['oracle_harsh']['recall']
     out['ub_recall_real'] = rows['ub_full_real']['recall'] if args.ub else None
     out['ms_per_instance'] = rows['lb_full_real']['ms_per_instance']
+    out['hypotheses'] = lb['full'].hypotheses
 
     real = BopSplit(domains['real'] / 'test')
     peer_masks = lambda s, i: stores['real'](s, i, None)  # noqa: E731
@@ -181,9 +182,10 @@ def report(results: dict) -> str:
                   '| --- | --- | --- | --- | --- |']
         labels = {'lb_net_real': ('LB, network alone, real', 'predicted'),
                   'lb_icp_real': ('LB, + ICP, real', 'predicted'),
-                  'lb_full_real': ('**LB, full path (the cell, 10 anchors), real**', 'predicted'),
-                  'lb_full_5_real': ('LB, full path with 5 anchors, real', 'predicted'),
-                  'lb_full_20_real': ('LB, full path with 20 anchors, real', 'predicted'),
+                  'lb_full_real': (f'**LB, full path (the cell, {r.get("hypotheses", 10)} anchors), real**',
+                                   'predicted'),
+                  'lb_full_2_real': ('LB, full path with 2 anchors, real', 'predicted'),
+                  'lb_full_10_real': ('LB, full path with 10 anchors, real', 'predicted'),
                   'lb_full_real_gt_masks': ('LB, full path, real', 'ground truth'),
                   'ub_full_real': ('UB, full path, real', 'predicted'),
                   'oracle_real': ('oracle (ICP from GT), real', 'ground truth'),

@@ -120,3 +120,17 @@ def test_a_shipped_model_keeps_the_mask_threshold_it_was_shipped_with(trained, d
     # the same detections; a lower threshold only adds pixels
     assert all(np.array_equal(a.box_xyxy, b.box_xyxy) and (b.mask <= a.mask).all() for a, b in pairs)
     assert sum(a.mask.sum() for a, _ in pairs) > sum(b.mask.sum() for _, b in pairs)
+
+
+def test_the_frozen_backbone_segments_as_the_trained_model(trained, dataset):
+    from binpick.data.bop import BopSplit
+    ckpt, _, _ = trained
+    eager = Segmenter.load(ckpt, CATALOG, freeze=False, score_threshold=0.0)
+    frozen = Segmenter.load(ckpt, CATALOG, score_threshold=0.0)
+    assert isinstance(frozen.model.backbone, torch.jit.ScriptModule)
+    assert not isinstance(eager.model.backbone, torch.jit.ScriptModule)
+    rgb = BopSplit(dataset / 'test').frame(0, 0).rgb
+    a, b = eager.segment(rgb), frozen.segment(rgb)
+    assert a and len(a) == len(b)
+    assert max(abs(x.score - y.score) for x, y in zip(a, b)) < 1e-3
+    assert all((x.mask != y.mask).mean() < 0.01 for x, y in zip(a, b))

@@ -110,7 +110,7 @@ def register(sub) -> None:
                    help='net: the network alone; icp: + ICP against the observed points; full (default, what the '
                    'cell runs): several anchors, each refined by ICP, the best match to the depth kept')
     p.add_argument('--hypotheses', type=positive,
-                   help='anchors tried per instance with --inference full (default: the estimator\'s, 10)')
+                   help='most certain anchors tried per instance with --inference full (default: the estimator\'s, 5)')
     p.add_argument('--rule', choices=sorted(RULES), default=DEFAULT_RULE,
                    help='bop19 (default): targets at least 10 %% visible, only as many best-scored estimates per '
                    'image as targets; binpick: targets at least 30 %% visible, every estimate scored')

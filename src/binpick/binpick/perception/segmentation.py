@@ -13,7 +13,7 @@ import torch
 
 from binpick.catalog import Catalog
 from binpick.perception import checkpoint
-from binpick.perception.seg_model import SegConfig, build_model
+from binpick.perception.seg_model import SegConfig, build_model, freeze_backbone_for_cpu
 
 KIND = 'segmentation'
 
@@ -47,8 +47,9 @@ class Segmenter:
         self.model.roi_heads.nms_thresh = nms_iou  # Mask R-CNN's own per-class box NMS
 
     @classmethod
-    def load(cls, path: str | Path, catalog: Catalog | None = None, **kwargs) -> Segmenter:
-        """Load a ``binpick train-seg`` checkpoint; refuses one trained for other objects or CAD."""
+    def load(cls, path: str | Path, catalog: Catalog | None = None, freeze: bool = True, **kwargs) -> Segmenter:
+        """Load a ``binpick train-seg`` checkpoint; refuses one trained for other objects or CAD.
+        ``freeze``: on the CPU, the backbone as an optimised trace (``seg_model.freeze_backbone_for_cpu``)."""
         catalog = catalog or Catalog()
         raw = checkpoint.load(path, KIND)
         config = SegConfig(**raw['config'])
@@ -60,6 +61,8 @@ class Segmenter:
         checkpoint.check_objects(path, raw, objects)
         model = build_model(config, pretrained_backbone=False)
         model.load_state_dict(raw['model'])
+        if freeze and kwargs.get('device', 'cpu') == 'cpu':
+            freeze_backbone_for_cpu(model, config)
         return cls(model, config, **kwargs)
 
     @torch.no_grad()
