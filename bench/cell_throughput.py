@@ -94,10 +94,10 @@ def cell_arguments(parser: argparse.ArgumentParser) -> None:
 
 def start_cell(args: argparse.Namespace, run: Path) -> dict:
     """Start the cell's graph (the demo models, run folders in ``run``) in NAMESPACE; returns the node processes."""
-    from binpick.commands.cell import cell_dds, start_graph
+    from binpick.commands.cell import cell_environment, start_graph
     from binpick.commands.demo import DEMO_PARAMS
     from binpick.demo_models import SHIPPED, model_paths
-    cell_dds()
+    cell_environment()
     models = model_paths(SHIPPED, args.object)
     params = run / 'params.yaml'
     params.write_text(DEMO_PARAMS.format(period_s=args.period, student_epochs=1, seed=0, refill_every=3))

@@ -33,5 +33,5 @@ def _nodes(context):
 def generate_launch_description() -> LaunchDescription:
     arguments = [DeclareLaunchArgument(name, default_value=default, description='see config/graph.yaml')
                  for name, default in graph.default_arguments().items()]
-    environment = [SetEnvironmentVariable(k, v) for k, v in graph.dds_environment().items()]
+    environment = [SetEnvironmentVariable(k, v) for k, v in graph.node_environment().items()]
     return LaunchDescription(arguments + environment + [OpaqueFunction(function=_nodes)])

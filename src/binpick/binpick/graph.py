@@ -45,12 +45,19 @@ def _param_text(value) -> str:
     return text if isinstance(value, (int, float)) else "'" + text.replace("'", "") + "'"
 
 
-def dds_environment() -> dict[str, str]:
-    """Environment for the cell's processes: the Fast DDS profile ``config/fastdds.xml`` (a shared-memory
-    segment that holds whole camera frames) unless the user has chosen a profile."""
-    if 'FASTRTPS_DEFAULT_PROFILES_FILE' in os.environ:
-        return {}
-    return {'FASTRTPS_DEFAULT_PROFILES_FILE': str(config_dir() / 'fastdds.xml')}
+def node_environment() -> dict[str, str]:
+    """Environment for the cell's processes, where the user has not set it:
+    - ``FASTRTPS_DEFAULT_PROFILES_FILE``: the Fast DDS profile ``config/fastdds.xml`` (a shared-memory
+      segment that holds whole camera frames);
+    - ``MALLOC_ARENA_MAX=2``: glibc gives each thread that allocates its own heap arena; a node whose
+      executor threads receive camera frames that its worker thread frees grew by hundreds of MB in
+      minutes (the recorder), where two arenas keep it flat (bench/cell_soak.py)."""
+    env = {}
+    if 'FASTRTPS_DEFAULT_PROFILES_FILE' not in os.environ:
+        env['FASTRTPS_DEFAULT_PROFILES_FILE'] = str(config_dir() / 'fastdds.xml')
+    if 'MALLOC_ARENA_MAX' not in os.environ:
+        env['MALLOC_ARENA_MAX'] = '2'
+    return env
 
 
 def graph_file() -> Path:

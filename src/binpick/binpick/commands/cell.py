@@ -19,10 +19,10 @@ def local_dds_for_sim() -> None:
     os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
 
 
-def cell_dds() -> None:
-    """The Fast DDS profile of the cell for this process and the nodes it starts (see graph.dds_environment)."""
-    from binpick.graph import dds_environment
-    os.environ.update(dds_environment())
+def cell_environment() -> None:
+    """The cell's environment for the nodes this process starts (``graph.node_environment``)."""
+    from binpick.graph import node_environment
+    os.environ.update(node_environment())
 
 
 def node_command(executable: str) -> list[str]:
@@ -83,7 +83,7 @@ def _cmd_bringup(args: argparse.Namespace) -> int:
     stop = stop_on_signals()   # SIGINT and SIGTERM, also when started as a background job
     if args.sim:
         local_dds_for_sim()
-    cell_dds()
+    cell_environment()
     values = graph_arguments(args)
     procs = start_graph(values, args.params_file or [], args.namespace)
     print(f'binpick bringup: {", ".join(f"{n} (pid {p.pid})" for n, p in procs.items())}; Ctrl-C stops the cell',
@@ -105,7 +105,7 @@ def _cmd_record(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists():
         raise BinpickError(f'{out}: exists; a bag is never overwritten')
-    cell_dds()
+    cell_environment()
     frames = record(out, args.duration, args.namespace or '', on_start=lambda text: print(text, flush=True))
     print(f'{out}: {frames} frames', flush=True)
     return 0

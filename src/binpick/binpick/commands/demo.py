@@ -173,7 +173,7 @@ def _report(obj, run: Path, pairs, picks: dict, jobs: list, seconds: float) -> N
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from binpick.catalog import Catalog
-    from binpick.commands.cell import cell_dds, local_dds_for_sim, stop_all
+    from binpick.commands.cell import cell_environment, local_dds_for_sim, stop_all
     from binpick.nodes.cell_probe import CellClient
     from binpick.stopping import stop_on_signals
 
@@ -182,7 +182,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     stop_on_signals(interrupted)   # also when started as a background job, where SIGINT arrives ignored
     t_start = time.monotonic()
     local_dds_for_sim()
-    cell_dds()
+    cell_environment()
     obj = Catalog().get(args.object)
     run = Path(args.work) / f'run-{datetime.now():%Y%m%d-%H%M%S}'           # never reuses recorded data
     run.mkdir(parents=True)
