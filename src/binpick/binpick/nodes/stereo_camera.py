@@ -44,7 +44,7 @@ class StereoCameraNode(base.BinpickNode):
             self.reader = (FolderSource(Path(self.param('folder', '')), bool(self.param('loop', True)))
                            if self.source == 'folder' else
                            CaptureSource(self.param('left_device', '0'), self.param('right_device', '1')))
-            self.create_timer(1.0 / float(self.param('rate_hz', 2.0)), self.guarded('source', self.grab))
+            self.create_timer(1.0 / float(self.param('rate_hz', 1.0)), self.guarded('source', self.grab))
         else:
             raise ValueError(f'parameter source: {self.source!r}; expected sim, folder or device')
         self.get_logger().info(f'stereo camera: source {self.source}, {self.cell.camera.width}x'
