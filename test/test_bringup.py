@@ -49,6 +49,16 @@ def test_graph_names_nodes_parameter_files_and_executables(tmp_path):
         graph.nodes({'segmentation_checkpoint': str(tmp_path / 'nope.pt')})
 
 
+def test_node_environment_keeps_the_users_settings(monkeypatch):
+    monkeypatch.delenv('MALLOC_ARENA_MAX', raising=False)
+    monkeypatch.delenv('FASTRTPS_DEFAULT_PROFILES_FILE', raising=False)
+    env = graph.node_environment()
+    assert env['MALLOC_ARENA_MAX'] == '2' and Path(env['FASTRTPS_DEFAULT_PROFILES_FILE']).is_file()
+    monkeypatch.setenv('MALLOC_ARENA_MAX', '8')
+    monkeypatch.setenv('FASTRTPS_DEFAULT_PROFILES_FILE', '/etc/my_profile.xml')
+    assert graph.node_environment() == {}
+
+
 def test_launch_file_reads_the_same_definition():
     source = LAUNCH.read_text()
     assert 'graph.nodes(' in source and 'graph.default_arguments()' in source
@@ -88,6 +98,7 @@ def test_bringup_fails_when_a_node_dies(tmp_path):
 
 @pytest.mark.ros
 def test_bringup_sim_runs_the_graph_and_stops_on_ctrl_c(tmp_path, cell_models):
+    import psutil
     import rclpy
     from test_cell_dds import params_file, wait_for
 
@@ -110,6 +121,9 @@ def test_bringup_sim_runs_the_graph_and_stops_on_ctrl_c(tmp_path, cell_models):
         own = os.nice(0)
         assert _node_nice(proc.pid, ('segmentation', 'pose_estimation', 'pseudo_label_recorder', 'retrainer')) == {
             'segmentation': own, 'pose_estimation': own, 'pseudo_label_recorder': own + 10, 'retrainer': own}
+        # every node with the cell's environment (graph.node_environment)
+        arenas = os.environ.get('MALLOC_ARENA_MAX', '2')
+        assert {c.environ().get('MALLOC_ARENA_MAX') for c in psutil.Process(proc.pid).children()} == {arenas}
     finally:
         node.destroy_node()
         rclpy.shutdown()
