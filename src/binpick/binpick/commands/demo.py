@@ -112,7 +112,7 @@ def _self_train(cell, args: argparse.Namespace, wait):
     from tqdm import tqdm
     print('== self-training: service call, then the action for progress', flush=True)
     wait(cell.retrainer_ready, 30, 'waiting for the retrainer')
-    print(f'   {cell.trigger(args.iterations, wait)}', flush=True)
+    print(f'   {cell.trigger(args.iterations, wait, max_frames=args.job_frames)}', flush=True)
     bar, stage = tqdm(total=100, desc='job', unit='%'), ['']
 
     def feedback(job_id, now, iteration, iterations, progress):
@@ -217,6 +217,9 @@ def register(sub) -> None:
                    help='frames estimated by each model in service (v0 and after each job) for the table')
     p.add_argument('--jobs', type=positive, default=2, help='self-training jobs, one after the other')
     p.add_argument('--iterations', type=positive, default=1, help='teacher-student iterations of each job')
+    p.add_argument('--job-frames', type=int, default=40,
+                   help='each job trains on the newest this many banked frames (0: all; a job\'s time grows with '
+                   'them: about 20 min for 90 frames on 2 cores beside the running cell)')
     p.add_argument('--picks', type=int, default=5, help='picks by the simulated Panda with each model (0: none)')
     p.add_argument('--student-epochs', type=positive, default=2)
     p.add_argument('--period', type=float, default=1.0, help='seconds between captures of the simulated camera')

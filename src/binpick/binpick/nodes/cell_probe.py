@@ -116,9 +116,10 @@ class CellClient:
     def retrainer_ready(self) -> bool:
         return self.probe.trigger.service_is_ready() and self.probe.action.server_is_ready()
 
-    def trigger(self, iterations: int, wait: Wait) -> str:
-        """Start a self-training job through the service; returns its description, raises when refused."""
-        reply = self.probe.trigger.call_async(TriggerSelfTrain.Request(iterations=iterations))
+    def trigger(self, iterations: int, wait: Wait, max_frames: int = 0) -> str:
+        """Start a self-training job through the service (on the newest ``max_frames`` banked frames; 0: all);
+        returns its description, raises when refused."""
+        reply = self.probe.trigger.call_async(TriggerSelfTrain.Request(iterations=iterations, max_frames=max_frames))
         wait(reply.done, 30, f'calling {base.SELF_TRAIN}')
         if not reply.result().accepted:
             raise BinpickError(f'self-training refused: {reply.result().reason}')
