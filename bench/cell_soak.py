@@ -46,6 +46,7 @@ def main() -> None:
     parser.add_argument('--every', type=float, default=15.0, help='seconds between memory samples')
     parser.add_argument('--out', default='results/cell', help='folder for soak.json and soak.png')
     parser.add_argument('--results', help='merge memory_growth_mb into this JSON')
+    parser.add_argument('--job-frames', type=int, default=40, help='the job trains on the newest this many frames')
     cell_arguments(parser)
     args = parser.parse_args()
 
@@ -74,7 +75,7 @@ def main() -> None:
                 if job is None and time.monotonic() - t0 >= args.duration / 2:
                     wait(cell.retrainer_ready, 60, 'waiting for the retrainer')
                     start = time.monotonic() - t0
-                    print(f'job: {cell.trigger(1, wait)}', flush=True)
+                    print(f'job: {cell.trigger(1, wait, max_frames=args.job_frames)}', flush=True)
                     outcome = cell.follow_job(lambda *a: None, wait)
                     job = (start, time.monotonic() - t0)
                     print(f'job done in {job[1] - job[0]:.0f} s: {outcome.message}', flush=True)
