@@ -151,7 +151,8 @@ def main() -> None:
         node.create_subscription(kind, topic, arrived(stage), base.SENSOR_QOS)
     executor = SingleThreadedExecutor()
     executor.add_node(node)
-    threading.Thread(target=executor.spin, daemon=True).start()
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
     try:
         end_warmup = time.time() + args.warmup
         while time.time() < end_warmup or not arrivals['poses']:
@@ -170,6 +171,7 @@ def main() -> None:
     finally:
         stop_all(procs)
         executor.shutdown()
+        spinner.join(timeout=5.0)   # a spin still inside rclpy at exit aborts the process (std::terminate)
         node.destroy_node()
         rclpy.shutdown()
 
