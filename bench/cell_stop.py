@@ -71,8 +71,10 @@ def one_round(sig: signal.Signals, run: Path, k: int, timeout_s: float) -> tuple
         for p in hogs:
             p.kill()
             p.wait()
-        if bringup.poll() is None:
-            bringup.kill()
+        if bringup.poll() is None:   # a failed round leaves nothing behind
+            for p in [*psutil.Process(bringup.pid).children(recursive=True), psutil.Process(bringup.pid)]:
+                p.kill()
+            bringup.wait()
 
 
 def main() -> None:
