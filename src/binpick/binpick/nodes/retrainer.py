@@ -8,6 +8,9 @@ or a cancel leaves the model in service unchanged.
 """
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import gc
 import threading
 import traceback
 import uuid
@@ -35,6 +38,14 @@ class Job:
         self.cancel = threading.Event()
         self.done = threading.Event()
         self.result: JobResult | None = None
+
+
+def release_freed_memory() -> None:
+    """Give the memory a finished job freed back to the system (glibc keeps freed heap pages for reuse:
+    without this the node held about 1.2 GB more after a job than before it)."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):   # not glibc: nothing to trim
+        ctypes.CDLL('libc.so.6').malloc_trim(0)
 
 
 class RetrainerNode(base.BinpickNode):
@@ -97,6 +108,7 @@ class RetrainerNode(base.BinpickNode):
             job.result = JobResult(False, f'job {job.id} failed: {e}', self.registry.current())
             self.get_logger().error(traceback.format_exc())
         self.get_logger().info(job.result.message)
+        release_freed_memory()
         if job.result.published:
             m = job.result.model
             self.updates.publish(ModelUpdate(
