@@ -53,7 +53,7 @@ def one_round(sig: signal.Signals, run: Path, k: int, timeout_s: float) -> tuple
     bringup = subprocess.Popen(
         [sys.executable, '-m', 'binpick.cli', 'bringup', '--sim', '--namespace', namespace, '--bank',
          str(run / f'bank{k}'), '--models', str(run / f'models{k}')],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=(run / f'bringup{k}.err').open('w'),
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))   # what `cmd &` in a script does
     hogs = [subprocess.Popen([sys.executable, '-c', HOG.format(s=timeout_s + 120)]) for _ in range(os.cpu_count() or 2)]
     try:
@@ -66,6 +66,9 @@ def one_round(sig: signal.Signals, run: Path, k: int, timeout_s: float) -> tuple
         took = time.monotonic() - t0
         if alive:
             raise SystemExit(f'round {k}: still running 60 s after {sig.name}: {[p.pid for p in alive]}')
+        late = [line for line in (run / f'bringup{k}.err').read_text().splitlines() if 'did not stop' in line]
+        for line in late:
+            print(f'  {line}', flush=True)
         return took, bringup.wait()
     finally:
         for p in hogs:
