@@ -50,11 +50,13 @@ def one_round(sig: signal.Signals, run: Path, k: int, timeout_s: float) -> tuple
     """Seconds from the signal until every process of the graph has exited, and the bringup's exit code."""
     import psutil
     namespace = f'/stop{os.getpid()}_{k}'
-    bringup = subprocess.Popen(
-        [sys.executable, '-m', 'binpick.cli', 'bringup', '--sim', '--namespace', namespace, '--bank',
-         str(run / f'bank{k}'), '--models', str(run / f'models{k}')],
-        stdout=subprocess.DEVNULL, stderr=(run / f'bringup{k}.err').open('w'),
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))   # what `cmd &` in a script does
+    err = run / f'bringup{k}.err'
+    with err.open('w') as err_file:   # the child keeps its own copy of the descriptor
+        bringup = subprocess.Popen(
+            [sys.executable, '-m', 'binpick.cli', 'bringup', '--sim', '--namespace', namespace, '--bank',
+             str(run / f'bank{k}'), '--models', str(run / f'models{k}')],
+            stdout=subprocess.DEVNULL, stderr=err_file,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))   # what `cmd &` in a script does
     hogs = [subprocess.Popen([sys.executable, '-c', HOG.format(s=timeout_s + 120)]) for _ in range(os.cpu_count() or 2)]
     try:
         if not wait_for_poses(namespace, timeout_s):
@@ -66,7 +68,7 @@ def one_round(sig: signal.Signals, run: Path, k: int, timeout_s: float) -> tuple
         took = time.monotonic() - t0
         if alive:
             raise SystemExit(f'round {k}: still running 60 s after {sig.name}: {[p.pid for p in alive]}')
-        late = [line for line in (run / f'bringup{k}.err').read_text().splitlines() if 'did not stop' in line]
+        late = [line for line in err.read_text().splitlines() if 'did not stop' in line]
         for line in late:
             print(f'  {line}', flush=True)
         return took, bringup.wait()
