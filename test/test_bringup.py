@@ -59,21 +59,29 @@ def test_node_environment_keeps_the_users_settings(monkeypatch):
     assert graph.node_environment() == {}
 
 
-def test_launch_file_reads_the_same_definition():
+def test_launch_file_reads_the_same_definition(monkeypatch):
     source = LAUNCH.read_text()
     assert 'graph.nodes(' in source and 'graph.default_arguments()' in source
     if importlib.util.find_spec('launch_ros') is None:
         pytest.skip('launch_ros is not installed here (ROS 2 Jazzy install only); the launch file was checked as text')
+    from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
+
     from launch import LaunchContext
     spec = importlib.util.spec_from_file_location('bringup_launch', LAUNCH)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     description = module.generate_launch_description()
+    expected = graph.node_environment()
+    for name in expected:
+        monkeypatch.delenv(name, raising=False)   # launch sets it in this process; undone after the test
     context = LaunchContext()
     for action in description.entities:
         action.visit(context)
-    names = {e.name for e in description.entities if hasattr(e, 'name')}
+    names = {e.name for e in description.entities if isinstance(e, DeclareLaunchArgument)}
     assert set(graph.default_arguments()) <= names
+    # the nodes get the cell's environment, as with binpick bringup
+    assert sum(isinstance(e, SetEnvironmentVariable) for e in description.entities) == len(expected)
+    assert {name: os.environ.get(name) for name in expected} == expected
 
 
 def _bringup(args, tmp_path, **kwargs):
