@@ -26,29 +26,12 @@ from cell_throughput import update_results  # noqa: E402
 HOG = 'import time\nend = time.monotonic() + {s}\nwhile time.monotonic() < end: pass'
 
 
-def wait_for_poses(namespace: str, timeout_s: float) -> bool:
-    """True once the graph in ``namespace`` has published poses."""
-    import rclpy
-
-    from binpick.nodes import base
-    from binpick_interfaces.msg import ObjectPoseArray
-    rclpy.init()
-    node = rclpy.create_node('stop_bench', namespace=namespace)
-    got = []
-    node.create_subscription(ObjectPoseArray, base.POSES, got.append, base.SENSOR_QOS)
-    try:
-        end = time.monotonic() + timeout_s
-        while not got and time.monotonic() < end:
-            rclpy.spin_once(node, timeout_sec=0.2)
-        return bool(got)
-    finally:
-        node.destroy_node()
-        rclpy.shutdown()
-
-
 def one_round(sig: signal.Signals, run: Path, k: int, timeout_s: float) -> tuple[float, int]:
     """Seconds from the signal until every process of the graph has exited, and the bringup's exit code."""
     import psutil
+
+    from binpick.commands.demo import wait_on_graph
+    from binpick.nodes.cell_probe import CellClient
     namespace = f'/stop{os.getpid()}_{k}'
     err = run / f'bringup{k}.err'
     with err.open('w') as err_file:   # the child keeps its own copy of the descriptor
@@ -59,8 +42,9 @@ def one_round(sig: signal.Signals, run: Path, k: int, timeout_s: float) -> tuple
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))   # what `cmd &` in a script does
     hogs = [subprocess.Popen([sys.executable, '-c', HOG.format(s=timeout_s + 120)]) for _ in range(os.cpu_count() or 2)]
     try:
-        if not wait_for_poses(namespace, timeout_s):
-            raise SystemExit(f'round {k}: no poses within {timeout_s:.0f} s')
+        with CellClient(namespace) as cell:   # every node running, models loaded
+            wait_on_graph(lambda: cell.probe.serving() != '', timeout_s, {'bringup': bringup},
+                          f'round {k}: waiting for the first poses')
         processes = [psutil.Process(bringup.pid), *psutil.Process(bringup.pid).children(recursive=True)]
         t0 = time.monotonic()
         bringup.send_signal(sig)
