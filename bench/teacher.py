@@ -182,8 +182,7 @@ def report(results: dict) -> str:
                   '| --- | --- | --- | --- | --- |']
         labels = {'lb_net_real': ('LB, network alone, real', 'predicted'),
                   'lb_icp_real': ('LB, + ICP, real', 'predicted'),
-                  'lb_full_real': (f'**LB, full path (the cell, {r.get("hypotheses", 10)} anchors), real**',
-                                   'predicted'),
+                  'lb_full_real': (f'**LB, full path (the cell, {r["hypotheses"]} anchors), real**', 'predicted'),
                   'lb_full_2_real': ('LB, full path with 2 anchors, real', 'predicted'),
                   'lb_full_10_real': ('LB, full path with 10 anchors, real', 'predicted'),
                   'lb_full_real_gt_masks': ('LB, full path, real', 'ground truth'),

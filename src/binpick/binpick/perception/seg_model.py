@@ -91,11 +91,11 @@ def build_model(config: SegConfig, pretrained_backbone: bool = True) -> MaskRCNN
         box_detections_per_img=config.detections_per_image)
 
 
-def freeze_backbone_for_cpu(model: MaskRCNN, config: SegConfig) -> bool:
+def freeze_backbone_for_cpu(model: MaskRCNN, config: SegConfig) -> None:
     """Replace ``model``'s backbone by a frozen TorchScript trace optimised for CPU inference (batch norm
     folded into the convolutions, oneDNN layouts and fusions): about 3 times faster on one core, the same
-    features to 1e-4. For inference only (the trace cannot train); single images of any size. Returns
-    False, leaving the model as it was, where this torch cannot trace it."""
+    features to 1e-4. For inference only (the trace cannot train); single images of any size. Where this
+    torch cannot trace it, the model stays as it was."""
     import warnings
     stride = 32
     h = -(-config.min_size // stride) * stride
@@ -109,7 +109,6 @@ def freeze_backbone_for_cpu(model: MaskRCNN, config: SegConfig) -> bool:
             frozen = torch.jit.optimize_for_inference(torch.jit.freeze(traced))
             frozen(example)
     except (RuntimeError, AttributeError):
-        return False
+        return
     frozen.out_channels = backbone.out_channels
     model.backbone = frozen
-    return True
