@@ -1,7 +1,7 @@
 """Memory of the online cell over a long run, with a self-training job in the middle.
 
 Starts the graph as `bench/cell_throughput.py` does, waits --warmup seconds, then samples the resident
-memory of every node every --every seconds for --duration seconds. Halfway it starts a self-training job
+memory of every node (with its children: the retrainer's job runs in one) every --every seconds for --duration seconds. Halfway it starts a self-training job
 through the retrainer's service and follows it to the end. Prints a per-node table (after the warm-up,
 before the job, after the job, at the end), writes the samples and a plot (RSS per node over time, the job
 shaded), and merges `memory_growth_mb` into --results. Usage:
@@ -65,6 +65,10 @@ def main() -> None:
         samples.append({'t_s': time.monotonic() - t0, 'rss_mb': {n: rss_mb(p.pid) for n, p in procs.items()}})
         print(f'{samples[-1]["t_s"] / 60:5.1f} min: {sum(samples[-1]["rss_mb"].values()):.0f} MB', flush=True)
 
+    def sample_due(t0: float) -> None:
+        if time.monotonic() - t0 - samples[-1]['t_s'] >= args.every:
+            sample(t0)
+
     try:
         with CellClient(NAMESPACE) as cell:
             time.sleep(args.warmup)
@@ -76,7 +80,7 @@ def main() -> None:
                     wait(cell.retrainer_ready, 60, 'waiting for the retrainer')
                     start = time.monotonic() - t0
                     print(f'job: {cell.trigger(1, wait, max_frames=args.job_frames)}', flush=True)
-                    outcome = cell.follow_job(lambda *a: None, wait)
+                    outcome = cell.follow_job(lambda *_: sample_due(t0), wait)     # the job's child counts
                     job = (start, time.monotonic() - t0)
                     print(f'job done in {job[1] - job[0]:.0f} s: {outcome.message}', flush=True)
                     sample(t0)

@@ -12,6 +12,7 @@ from binpick.data.bank import PseudoLabelBank
 from binpick.data.bop import BopSplit
 from binpick.perception.model_registry import ModelRegistry
 from binpick.perception.pose.estimator import PoseEstimator
+from binpick.selftrain.job_process import JobSpec, run_job_in_child
 from binpick.selftrain.online import JobConfig, bank_frame, run_job
 from binpick.selftrain.perceptual import PerceptualDistance
 from binpick.selftrain.scores import PoseScorer
@@ -92,6 +93,29 @@ def test_cancel_and_failure_keep_the_model_in_service(bank, models, scorer, tmp_
     failed = run_job(bank, registry, scorer, tmp_path / 'jobs', FAST, CATALOG, log=lambda *_: None)
     assert not failed.success and '000001' in failed.message and 'candidates[0]' in failed.message
     assert registry.current().version == 0
+
+
+def test_a_job_in_a_child_process_reports_back_publishes_and_cancels(bank, models, tmp_path):
+    spec = JobSpec(bank.root, CELL_OBJECT, tmp_path / 'models', models['pose'], tuple(CATALOG.roots),
+                   'effnet-lite0', threads=1)
+    stages, lines = [], []
+    result = run_job_in_child(spec, dataclasses.replace(FAST, min_gain=-1.0), job_id='child1',
+                              on_progress=lambda p: stages.append(p.stage), log=lines.append)
+    assert result.success and result.published, result.message
+    assert {'selecting', 'training', 'validating', 'publishing', 'done'} <= set(stages)
+    assert any('job child1 iteration 1' in line for line in lines)
+    assert spec.registry().current().version == 1 == result.model.version
+    assert not (bank.root / 'in_use.json').exists()          # the child released the frames it read
+    # cancelled from this process while the child trains: nothing new in service
+    cancel = threading.Event()
+    cancelled = run_job_in_child(spec, FAST, job_id='child2', cancel=cancel, log=lambda *_: None,
+                                 on_progress=lambda p: p.stage == 'training' and cancel.set())
+    assert not cancelled.success and 'cancelled during training' in cancelled.message
+    assert spec.registry().current().version == 1
+    # a job that cannot start says why, from the child
+    bad = run_job_in_child(dataclasses.replace(spec, object_id='no_such_part'), FAST, job_id='child3',
+                           log=lambda *_: None)
+    assert not bad.success and 'no_such_part' in bad.message and bad.model.version == 1
 
 
 def test_eviction_spares_frames_a_job_reads_in_another_process(bank, tmp_path):

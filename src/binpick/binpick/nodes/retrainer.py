@@ -8,9 +8,6 @@ or a cancel leaves the model in service unchanged.
 """
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import gc
 import threading
 import traceback
 import uuid
@@ -20,12 +17,9 @@ from pathlib import Path
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 
 from binpick.catalog import Catalog
-from binpick.data.bank import PseudoLabelBank
 from binpick.nodes import base
-from binpick.perception.model_registry import ModelRegistry
-from binpick.selftrain.online import JobConfig, JobProgress, JobResult, run_job
-from binpick.selftrain.perceptual import PerceptualDistance
-from binpick.selftrain.scores import PoseScorer
+from binpick.selftrain.job_process import JobSpec, run_job_in_child
+from binpick.selftrain.online import JobConfig, JobProgress, JobResult
 from binpick_interfaces.action import SelfTrain
 from binpick_interfaces.msg import ModelUpdate
 from binpick_interfaces.srv import TriggerSelfTrain
@@ -40,14 +34,6 @@ class Job:
         self.result: JobResult | None = None
 
 
-def release_freed_memory() -> None:
-    """Give the memory a finished job freed back to the system (glibc keeps freed heap pages for reuse:
-    without this the node held about 1.2 GB more after a job than before it)."""
-    gc.collect()
-    with contextlib.suppress(OSError, AttributeError):   # not glibc: nothing to trim
-        ctypes.CDLL('libc.so.6').malloc_trim(0)
-
-
 class RetrainerNode(base.BinpickNode):
     def __init__(self, **kwargs) -> None:
         super().__init__('retrainer', **kwargs)
@@ -56,15 +42,18 @@ class RetrainerNode(base.BinpickNode):
         self.bank_dir, model_dir = Path(self.param('bank_dir', '')), Path(self.param('model_dir', ''))
         if not str(self.bank_dir) or not str(model_dir):
             raise ValueError('parameters bank_dir and model_dir must be set')
-        self.registry = ModelRegistry(model_dir, self.param('pose_checkpoint', '') or None)
+        initial = self.param('pose_checkpoint', '') or None
+        self.spec = JobSpec(self.bank_dir, self.object_id, model_dir, None if initial is None else Path(initial),
+                            tuple(self.catalog.roots), self.param('perceptual', 'auto'),
+                            self.param('geometry', 'visible'), int(self.param('crop_px', 64)),
+                            int(self.param('threads', 0)))
+        self.registry = self.spec.registry()
         self.defaults = JobConfig(iterations=int(self.param('iterations', 1)),
                                   student_epochs=int(self.param('student_epochs', 2)),
                                   student_lr=float(self.param('student_lr', 1e-4)),
                                   batch_size=int(self.param('batch_size', 16)),
                                   holdout_every=int(self.param('holdout_every', 5)),
                                   min_gain=float(self.param('min_gain', 0.0)))
-        self.perceptual, self.geometry = self.param('perceptual', 'auto'), self.param('geometry', 'visible')
-        self.crop_px = int(self.param('crop_px', 64))
         self.job: Job | None = None
         self._lock = threading.Lock()
         self.updates = self.create_publisher(ModelUpdate, base.MODEL_UPDATES, base.LATCHED_QOS)
@@ -97,18 +86,14 @@ class RetrainerNode(base.BinpickNode):
             return self.job, f'self-training job {self.job.id}: {config.iterations} iteration(s)'
 
     def _run(self, job: Job) -> None:
-        try:
-            scorer = PoseScorer(self.catalog.get(self.object_id), PerceptualDistance(self.perceptual), self.geometry,
-                                self.crop_px)
-            bank = PseudoLabelBank(self.bank_dir, self.object_id)
-            job.result = run_job(bank, self.registry, scorer, self.bank_dir.parent / 'jobs', job.config, self.catalog,
-                                 job_id=job.id, on_progress=lambda p: setattr(job, 'progress', p), cancel=job.cancel,
-                                 log=self.get_logger().info)
-        except Exception as e:  # noqa: BLE001 - the job failed before it started; the model stays
+        try:     # in a child process: the memory a job takes goes back to the system when it ends
+            job.result = run_job_in_child(self.spec, job.config, job_id=job.id,
+                                          on_progress=lambda p: setattr(job, 'progress', p), cancel=job.cancel,
+                                          log=self.get_logger().info)
+        except Exception as e:  # noqa: BLE001 - the child could not start; the model stays
             job.result = JobResult(False, f'job {job.id} failed: {e}', self.registry.current())
             self.get_logger().error(traceback.format_exc())
         self.get_logger().info(job.result.message)
-        release_freed_memory()
         if job.result.published:
             m = job.result.model
             self.updates.publish(ModelUpdate(
