@@ -1,10 +1,11 @@
 """Memory of the online cell over a long run, with a self-training job in the middle.
 
 Starts the graph as `bench/cell_throughput.py` does, waits --warmup seconds, then samples the resident
-memory of every node (with its children: the retrainer's job runs in one) every --every seconds for --duration seconds. Halfway it starts a self-training job
-through the retrainer's service and follows it to the end. Prints a per-node table (after the warm-up,
-before the job, after the job, at the end), writes the samples and a plot (RSS per node over time, the job
-shaded), and merges `memory_growth_mb` into --results. Usage:
+memory of every node (with its children: the retrainer's job runs in one) every --every seconds for
+--duration seconds. Halfway it starts a self-training job through the retrainer's service and follows it
+to the end. Prints a per-node table (after the warm-up, before the job, after the job, at the end), writes
+the samples and a plot (RSS per node over time, the job shaded), and merges `memory_growth_mb` into
+--results. Usage:
 
     ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST .venv/bin/python bench/cell_soak.py --duration 1800 \
         --out results/cell --results results/cell/results.json
