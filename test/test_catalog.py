@@ -93,20 +93,21 @@ def _box_file(tmp_path, size_mm=(40.0, 30.0, 20.0), name='box.stl'):
 def test_add_user_object(tmp_path):
     root = tmp_path / 'catalog'
     obj = add_object('block_a', _box_file(tmp_path), 'mm', ['discrete:z:2', 'flip:x'], root=root,
-                     grasp_samples=150)
+                     grasp_samples=20, hold_trials=1)
     assert obj.obj_id >= 101 and obj.kind == 'discrete-symmetric'
     assert obj.info.diameter_m == pytest.approx(np.linalg.norm([0.04, 0.03, 0.02]), rel=1e-6)
     catalog = Catalog([BUILTIN_DIR, root])
     assert 'block_a' in catalog and len(catalog) == len(BUILTIN) + 1
     assert catalog.get('block_a').mesh.is_watertight
-    assert len(catalog.get('block_a').grasps().grasps) > 0
+    grasps = catalog.get('block_a').grasps().grasps
+    assert len(grasps) > 0 and all(g.hold == 1.0 for g in grasps)   # one trial each: held, or dropped
     with pytest.raises(CatalogError, match='exists already'):
         add_object('block_a', _box_file(tmp_path), 'mm', [], root=root)
 
 
 def test_add_refuses_bad_meshes_and_writes_nothing(tmp_path):
     root = tmp_path / 'catalog'
-    add_object('good', _box_file(tmp_path), 'mm', [], root=root, grasp_samples=100)
+    add_object('good', _box_file(tmp_path), 'mm', [], root=root, grasp_samples=100, hold_trials=0)
     before = {p: p.read_bytes() for p in root.rglob('*') if p.is_file()}
 
     open_mesh = trimesh.creation.box(extents=(40.0, 30.0, 20.0))

@@ -24,7 +24,8 @@ def new_part(tmp_path_factory):
     hole = trimesh.creation.box(extents=(14.0, 14.0, 12.0))
     mesh_file = root / 'plate.stl'
     outer.difference(hole).export(mesh_file)
-    add_object('square_frame', mesh_file, 'mm', ['discrete:z:4'], root=root / 'parts', grasp_samples=150)
+    add_object('square_frame', mesh_file, 'mm', ['discrete:z:4'], root=root / 'parts', grasp_samples=150,
+               hold_trials=0)
     return Catalog([BUILTIN_DIR, root / 'parts'])
 
 

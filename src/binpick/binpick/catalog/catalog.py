@@ -256,7 +256,7 @@ def check_symmetries(mesh: trimesh.Trimesh, discrete: list[np.ndarray],
 
 def add_object(name: str, mesh_file: str | Path, units: str, symmetry: list[str],
                root: Path | None = None, center: bool = False, description: str = '',
-               grasp_samples: int = 1500, catalog: Catalog | None = None) -> CatalogObject:
+               grasp_samples: int = 1500, hold_trials: int = 5, catalog: Catalog | None = None) -> CatalogObject:
     """Validate a user's CAD mesh and add it (mesh, models_info, grasps) to a catalog folder.
 
     Args:
@@ -266,6 +266,7 @@ def add_object(name: str, mesh_file: str | Path, units: str, symmetry: list[str]
         symmetry: specs for :func:`parse_symmetry`, in the (optionally centred) object frame.
         root: catalog folder to write (default: :func:`user_catalog_dir`).
         center: move the origin to the centre of the bounding box first.
+        hold_trials: physics trials per grasp (:func:`check_grasp_holds`); 0 keeps every sampled grasp untested.
 
     Raises:
         CatalogError: the name is taken or malformed, the mesh is empty, open, of implausible
@@ -302,8 +303,21 @@ def add_object(name: str, mesh_file: str | Path, units: str, symmetry: list[str]
     info = compute_model_info(mesh.vertices, discrete, continuous)
     grasps = GraspSet(name, Gripper(), sample_antipodal_grasps(mesh, n_surface=grasp_samples))
     obj_id = max([FIRST_USER_OBJ_ID - 1] + [o.obj_id for o in catalog]) + 1
-    return write_object(root, name, obj_id, mesh, info, grasps, kind_of(info),
-                        description or f'added from {mesh_file.name}')
+    obj = write_object(root, name, obj_id, mesh, info, grasps, kind_of(info),
+                       description or f'added from {mesh_file.name}')
+    if hold_trials:
+        check_grasp_holds(obj, hold_trials)
+    return obj
+
+
+def check_grasp_holds(obj: CatalogObject, trials: int = 5, progress: bool = False) -> GraspSet:
+    """Keep only the grasps of ``obj`` its hand holds through a lift and a swing in ``trials`` physics trials
+    (:func:`binpick.sim.hand.keep_holding`), scored by their hold rate; rewrites its grasp file."""
+    from binpick.sim.hand import keep_holding
+    grasps = obj.grasps()
+    tested = GraspSet(grasps.object_name, grasps.gripper, keep_holding(obj, grasps.grasps, trials, progress=progress))
+    tested.save(obj.grasps_path)
+    return tested
 
 
 def build_builtin(root: Path = BUILTIN_DIR, names: list[str] | None = None) -> list[CatalogObject]:
@@ -317,6 +331,7 @@ def build_builtin(root: Path = BUILTIN_DIR, names: list[str] | None = None) -> l
         mesh, discrete, continuous = build_part(name)
         info = compute_model_info(mesh.vertices, discrete, continuous)
         grasps = GraspSet(name, Gripper(), sample_antipodal_grasps(mesh))
-        written.append(write_object(root, name, spec.obj_id, mesh, info, grasps, spec.kind,
-                                    spec.description))
+        obj = write_object(root, name, spec.obj_id, mesh, info, grasps, spec.kind, spec.description)
+        check_grasp_holds(obj)
+        written.append(obj)
     return written

@@ -1,10 +1,11 @@
-"""binpick catalog list | show | add | build-builtin."""
+"""binpick catalog list | show | add | hold-test | build-builtin."""
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
 from binpick.catalog.catalog import BUILTIN_DIR
+from binpick.sim.hand import MIN_HOLD
 
 
 def _cmd_catalog_list(args: argparse.Namespace) -> int:
@@ -41,9 +42,22 @@ def _cmd_catalog_add(args: argparse.Namespace) -> int:
     from binpick.catalog.catalog import add_object
     obj = add_object(args.name, args.mesh, args.units, args.symmetry or ['none'],
                      root=Path(args.catalog) if args.catalog else None, center=args.center,
-                     description=args.description)
+                     description=args.description, hold_trials=args.hold_trials)
     print(f'added {obj.name} (obj_id {obj.obj_id}, diameter {obj.info.diameter_m * 1000:.1f} mm, '
           f'{obj.kind}, {len(obj.grasps().grasps)} grasps) to {obj.root}')
+    return 0
+
+
+def _cmd_catalog_hold_test(args: argparse.Namespace) -> int:
+    from binpick.catalog import Catalog
+    from binpick.catalog.catalog import check_grasp_holds
+    catalog = Catalog()
+    for name in args.names:
+        obj = catalog.get(name)
+        before = len(obj.grasps().grasps)
+        kept = check_grasp_holds(obj, args.trials, progress=True)
+        print(f'{name}: {len(kept.grasps)} of {before} grasps held in at least {MIN_HOLD:.0%} of {args.trials} '
+              f'trials; {obj.grasps_path}')
     return 0
 
 
@@ -73,9 +87,18 @@ def register(sub) -> None:
                    help='none | continuous:AXIS | discrete:AXIS:N | flip:AXIS (repeatable; AXIS x, y or z)')
     p.add_argument('--center', action='store_true', help='move the origin to the bounding-box centre')
     p.add_argument('--description', default='')
+    p.add_argument('--hold-trials', type=int, default=5, metavar='N',
+                   help='physics trials per grasp: keep the grasps the hand holds through a lift and a swing '
+                   '(0: keep every sampled grasp)')
     p.add_argument('--catalog', help='catalog folder to write (default: $BINPICK_CATALOG or '
                    '~/.local/share/binpick/catalog)')
     p.set_defaults(func=_cmd_catalog_add)
+    p = csub.add_parser('hold-test', help='test the grasps of objects in physics and keep those that hold '
+                        '(rewrites their grasp files)')
+    p.add_argument('names', nargs='+')
+    p.add_argument('--trials', type=int, default=5, help='trials per grasp (the first exact, the others with '
+                   'a pose error of up to 2 mm and 3 degrees)')
+    p.set_defaults(func=_cmd_catalog_hold_test)
     p = csub.add_parser('build-builtin', help='regenerate the built-in parts (developers)')
     p.add_argument('names', nargs='*')
     p.set_defaults(func=_cmd_catalog_build_builtin)

@@ -33,11 +33,13 @@ class Gripper:
 
 @dataclass
 class Grasp:
-    """One grasp: ``T_obj_grasp`` (gripper TCP pose in the object frame), opening width, quality."""
+    """One grasp: ``T_obj_grasp`` (gripper TCP pose in the object frame), opening width, quality, and the
+    share of physics trials in which the hand held the part (``sim/hand.py``; None: not tested)."""
 
     T_obj_grasp: np.ndarray
     width: float
     score: float
+    hold: float | None = None
 
     @property
     def approach(self) -> np.ndarray:
@@ -65,6 +67,7 @@ class GraspSet:
                 'approach': [round(float(v), 6) for v in g.approach],
                 'width': round(float(g.width), 6),
                 'score': round(float(g.score), 4),
+                **({} if g.hold is None else {'hold': round(float(g.hold), 4)}),
             } for g in self.grasps],
         }
         return yaml.safe_dump(doc, sort_keys=False, default_flow_style=None)
@@ -103,5 +106,7 @@ class GraspSet:
                                       'width a number') from None
             if not np.isfinite(q).all() or np.linalg.norm(q) < 1e-6:
                 raise DataFormatError(path, f'{where}.quaternion_xyzw', 'not a rotation')
-            grasps.append(Grasp(make_T(matrix_from_quat(q), p), width, float(g.get('score', 1.0))))
+            hold = g.get('hold')
+            grasps.append(Grasp(make_T(matrix_from_quat(q), p), width, float(g.get('score', 1.0)),
+                                None if hold is None else float(hold)))
         return cls(str(doc['object']), gripper, grasps)

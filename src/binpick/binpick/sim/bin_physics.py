@@ -33,6 +33,17 @@ class BinSpec:
         return boxes
 
 
+def part_mass_kg(obj: CatalogObject) -> float:
+    """A part's mass: steel-ish, lighter for stabler stacking (kg)."""
+    return max(0.01, obj.mesh.volume * 7800.0 * 0.3)
+
+
+def part_dynamics(client: int, body: int) -> None:
+    """A part's friction and damping."""
+    pb.changeDynamics(body, -1, lateralFriction=0.5, rollingFriction=0.001, spinningFriction=0.001,
+                      linearDamping=0.1, angularDamping=0.1, physicsClientId=client)
+
+
 def _random_rotation(rng: np.random.Generator) -> np.ndarray:
     q = rng.normal(size=4)
     return matrix_from_quat(q / np.linalg.norm(q))
@@ -50,7 +61,7 @@ class BinPhysics(PybulletClient):
         self._collision = pb.createCollisionShape(pb.GEOM_MESH, fileName=str(obj.collision_path),
                                                   physicsClientId=self.client)
         self.bodies: list[int] = []
-        self._mass_kg = max(0.01, obj.mesh.volume * 7800.0 * 0.3)  # steel-ish, lighter for stabler stacking
+        self._mass_kg = part_mass_kg(obj)
 
     def _build_bin(self) -> None:
         self.bin_bodies = []
@@ -72,8 +83,7 @@ class BinPhysics(PybulletClient):
             body = pb.createMultiBody(self._mass_kg, self._collision, basePosition=pos,
                                       baseOrientation=quat_from_matrix(_random_rotation(self.rng)).tolist(),
                                       physicsClientId=self.client)
-            pb.changeDynamics(body, -1, lateralFriction=0.5, rollingFriction=0.001, spinningFriction=0.001,
-                              linearDamping=0.1, angularDamping=0.1, physicsClientId=self.client)
+            part_dynamics(self.client, body)
             self.bodies.append(body)
         self.settle(settle_s)
         self.remove_outside()

@@ -21,6 +21,7 @@ from binpick.grasp.motion import PickPlan
 from binpick.sim.bin_physics import TIME_STEP_S
 from binpick.sim.cell import SimCell, StereoCapture
 from binpick.sim.generator import CellConfig
+from binpick.sim.hand import GRIP_FORCE_N, pad_fingers
 from binpick.sim.robot import ARM_JOINTS, READY_Q, PandaArm
 
 FINGER_JOINTS = (9, 10)
@@ -56,7 +57,7 @@ class PickCell:
     """
 
     def __init__(self, obj: CatalogObject, cell: CellConfig, fill: str = 'full', seed: int = 0,
-                 grip_force_n: float = 35.0, refill_every: int = 0) -> None:
+                 grip_force_n: float = GRIP_FORCE_N, refill_every: int = 0) -> None:
         self.sim = SimCell(obj, cell, fill=fill, seed=seed, refill_every=refill_every, fixed_camera=True)
         self.T_base_cam = np.asarray(cell.T_base_cam, dtype=np.float64)
         self.T_world_base = invert(cell.T_base_tote)             # the world frame is the tote's
@@ -89,9 +90,7 @@ class PickCell:
         self.robot = pb.loadURDF('franka_panda/panda.urdf', self.T_world_base[:3, 3].tolist(),
                                  quat_from_matrix(self.T_world_base[:3, :3]).tolist(), useFixedBase=True,
                                  physicsClientId=self.client)
-        for link in FINGER_LINKS:     # rubber pads: with the parts' 0.5, an effective friction of 0.75
-            pb.changeDynamics(self.robot, link, lateralFriction=1.5, spinningFriction=0.01,
-                              physicsClientId=self.client)
+        pad_fingers(self.client, self.robot, FINGER_LINKS)
         self._robot_world = self.sim.physics
 
     def _set_arm(self, q: np.ndarray, finger_m: float = 0.04) -> None:
