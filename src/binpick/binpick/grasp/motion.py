@@ -1,9 +1,10 @@
 """Motion plans for a pick: pre-grasp → grasp → lift → place, in the arm's joint space (ROS-free).
 
 ``MotionPlanner`` is the one interface the grasp pipeline plans through. ``BuiltinPlanner`` implements
-it with the Panda's IK and OMPL's RRT-Connect (from the package index), collision-checked by a
-caller-given test of a joint configuration (in the simulated cell: the arm against the tote in the
-pybullet world). A MoveIt 2 adapter implements the same interface where ``moveit_py`` is installed.
+it with the Panda's IK and a joint-space planner for the free moves: OMPL's RRT-Connect (from the package
+index) by default, collision-checked by a caller-given test of a joint configuration (in the simulated
+cell: the arm against the tote in the pybullet world). ``grasp/moveit_adapter.py`` plans the free moves
+with MoveIt 2 instead, where ``moveit_py`` is installed.
 
 A pick is planned as:
 - transit: from the current joints to the pre-grasp, ``pregrasp_m`` back along the approach
@@ -149,21 +150,27 @@ class PickMotion:
     transit_timeout_s: float = 1.0
 
 
+JointPlanner = Callable[[np.ndarray, np.ndarray], 'np.ndarray | None']   # (q_from, q_to) -> path or None
+
+
 class BuiltinPlanner:
-    """IK + RRT-Connect (OMPL). ``valid(q)``: the arm at ``q`` collides with nothing it must not touch
-    (checked along every stage, the straight approach and lift too); ``q_place``: where parts are
-    released, outside the tote."""
+    """IK for the straight moves, a joint-space planner for the free ones. ``valid(q)``: the arm at ``q``
+    collides with nothing it must not touch (checked along every stage, the straight approach and lift
+    too); ``q_place``: where parts are released, outside the tote; ``free_moves``: plans a joint path
+    between two configurations, or None (default: OMPL's RRT-Connect with ``valid``)."""
 
     def __init__(self, kinematics: Kinematics, valid: Callable[[np.ndarray], bool], q_place: np.ndarray,
-                 motion: PickMotion | None = None) -> None:
+                 motion: PickMotion | None = None, free_moves: JointPlanner | None = None) -> None:
         self.kinematics, self.valid, self.q_place = kinematics, valid, np.asarray(q_place, dtype=np.float64)
         self.motion = motion or PickMotion()
+        self.free_moves = free_moves or (lambda q_from, q_to: rrt_connect(
+            q_from, q_to, self.valid, self.kinematics.lower, self.kinematics.upper, self.motion.transit_timeout_s,
+            self.motion.check_step_rad))
 
     def _transit(self, q_from: np.ndarray, q_to: np.ndarray, stage: str) -> np.ndarray:
         if not self.valid(q_to):
             raise PlanningFailed('planning failed', f'the {stage} goal collides')
-        path = rrt_connect(q_from, q_to, self.valid, self.kinematics.lower, self.kinematics.upper,
-                           self.motion.transit_timeout_s, self.motion.check_step_rad)
+        path = self.free_moves(q_from, q_to)
         if path is None:
             raise PlanningFailed('planning failed', f'no collision-free {stage} path')
         return densify(path, self.motion.max_step_rad)

@@ -25,7 +25,8 @@ from visualization_msgs.msg import Marker, MarkerArray
 from binpick.catalog import Catalog
 from binpick.geometry import invert
 from binpick.grasp.candidates import EstimatedPose, Tote
-from binpick.grasp.motion import BuiltinPlanner, PickPlan
+from binpick.grasp.motion import BuiltinPlanner, MotionPlanner, PickPlan
+from binpick.grasp.moveit_adapter import moveit_available, moveit_planner
 from binpick.grasp.pipeline import GraspPipeline, cloud_in_base
 from binpick.nodes import base, msgs
 from binpick.nodes.cell_params import cell_config
@@ -40,6 +41,7 @@ from binpick_interfaces.msg import BankStatistics
 
 ACCEPTANCE = ('bank', 'calibrated')
 EXECUTE = ('sim', 'none')
+PLANNERS = ('builtin', 'moveit')
 
 
 class GraspPlannerNode(base.BinpickNode):
@@ -50,14 +52,15 @@ class GraspPlannerNode(base.BinpickNode):
         obj = Catalog().get(self.object_id)
         self.acceptance = self.param('acceptance', 'bank')
         self.execute_mode = self.param('execute', 'sim')
-        if self.acceptance not in ACCEPTANCE or self.execute_mode not in EXECUTE:
-            raise ValueError(f'acceptance must be one of {ACCEPTANCE} and execute one of {EXECUTE}, '
-                             f'got {self.acceptance!r} and {self.execute_mode!r}')
+        planner_kind = self.param('planner', 'builtin')
+        if self.acceptance not in ACCEPTANCE or self.execute_mode not in EXECUTE or planner_kind not in PLANNERS:
+            raise ValueError(f'acceptance must be one of {ACCEPTANCE}, execute one of {EXECUTE} and planner one of '
+                             f'{PLANNERS}, got {self.acceptance!r}, {self.execute_mode!r} and {planner_kind!r}')
         calibration_file = self.param('calibration_file', '')
         self.calibration = Calibration.load(calibration_file) if self.acceptance == 'calibrated' else None
         self.T_base_cam = cell.T_base_cam
         self.kinematics = PandaArm(obstacles=cell.tote_boxes())
-        planner = BuiltinPlanner(self.kinematics, self.kinematics.arm_is_free, Q_PLACE)
+        planner = self._planner(planner_kind, cell)
         self.pipeline = GraspPipeline(obj, cell.T_base_cam, Tote(cell.T_base_tote, cell.bin.inner_size_m),
                                       self.kinematics, planner)
         self.scorer = PoseScorer(obj, PerceptualDistance(self.param('perceptual', 'auto')),   # as the recorder's
@@ -74,7 +77,19 @@ class GraspPlannerNode(base.BinpickNode):
         self.executor_client = ActionClient(self, ExecutePick, base.EXECUTE_PICK, callback_group=group)
         self.server = ActionServer(self, Pick, base.PICK, execute_callback=self.pick, callback_group=group)
         self.get_logger().info(f'grasp planner for {self.object_id}: {len(self.pipeline.grasps.grasps)} CAD grasps, '
-                               f'acceptance {self.acceptance}, execute {self.execute_mode}')
+                               f'acceptance {self.acceptance}, execute {self.execute_mode}, planner {planner_kind}')
+
+    def _planner(self, kind: str, cell) -> MotionPlanner:
+        """The built-in planner, or MoveIt's free moves (``planner: moveit``: ``moveit_py`` and the robot's
+        MoveIt configuration among this node's parameters, as a MoveIt launch file gives them)."""
+        if kind == 'builtin':
+            return BuiltinPlanner(self.kinematics, self.kinematics.arm_is_free, Q_PLACE)
+        if not moveit_available():
+            raise ValueError('planner: moveit, but moveit_py is not installed (a ROS 2 install with MoveIt 2 has '
+                             'it; the pip set-up does not): use planner: builtin')
+        from moveit.planning import MoveItPy
+        return moveit_planner(MoveItPy(node_name=f'{self.get_name()}_moveit'), self.kinematics,
+                              self.kinematics.arm_is_free, Q_PLACE, cell.tote_boxes())
 
     def on_frame(self, m: dict) -> None:
         with self._lock:
