@@ -30,24 +30,20 @@ os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
 
 
 def rss_mb(pid: int) -> float:
-    """Resident memory of a process and its children (MB), from /proc."""
-    total = 0.0
-    for p in [pid, *_children(pid)]:
-        try:
-            for line in Path(f'/proc/{p}/status').read_text().splitlines():
-                if line.startswith('VmRSS:'):
-                    total += int(line.split()[1]) / 1024
-        except FileNotFoundError:
-            pass
-    return total
-
-
-def _children(pid: int) -> list[int]:
+    """Resident memory of a process and all its descendants (MB); the retrainer's job runs in a child."""
+    import psutil
+    total = 0
     try:
-        kids = [int(c) for c in Path(f'/proc/{pid}/task/{pid}/children').read_text().split()]
-    except FileNotFoundError:
-        return []
-    return kids + [g for k in kids for g in _children(k)]
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    for p in processes:
+        try:
+            total += p.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total / 2**20
 
 
 NAMESPACE = '/binpick_bench'
