@@ -1,11 +1,11 @@
 """Memory of the online cell over a long run, with a self-training job in the middle.
 
-Starts the graph as `bench/cell_throughput.py` does, waits --warmup seconds, then samples the resident
-memory of every node (with its children: the retrainer's job runs in one) every --every seconds for
---duration seconds. Halfway it starts a self-training job through the retrainer's service and follows it
-to the end. Prints a per-node table (after the warm-up, before the job, after the job, at the end), writes
-the samples and a plot (RSS per node over time, the job shaded), and merges `memory_growth_mb` into
---results. Usage:
+Starts the graph as `bench/cell_throughput.py` does, waits for the first poses and then --warmup seconds
+of the running graph, then samples the resident memory of every node (with its children: the retrainer's
+job runs in one) every --every seconds for --duration seconds. Halfway it starts a self-training job
+through the retrainer's service and follows it to the end. Prints a per-node table (after the warm-up,
+before the job, after the job, at the end), writes the samples and a plot (RSS per node over time, the
+job shaded), and merges `memory_growth_mb` into --results. Usage:
 
     ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST .venv/bin/python bench/cell_soak.py --duration 1800 \
         --out results/cell --results results/cell/results.json
@@ -43,7 +43,8 @@ def plot(samples: list[dict], job: tuple[float, float] | None, out: Path) -> Non
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--duration', type=float, default=1800.0, help='measured seconds (after the warm-up)')
-    parser.add_argument('--warmup', type=float, default=120.0)
+    parser.add_argument('--warmup', type=float, default=120.0, help='seconds of the running graph (from its first '
+                        'poses) before the first sample')
     parser.add_argument('--every', type=float, default=15.0, help='seconds between memory samples')
     parser.add_argument('--out', default='results/cell', help='folder for soak.json and soak.png')
     parser.add_argument('--results', help='merge memory_growth_mb into this JSON')
@@ -72,8 +73,8 @@ def main() -> None:
 
     try:
         with CellClient(NAMESPACE) as cell:
-            time.sleep(args.warmup)
-            wait(lambda: cell.probe.serving() != '', 300, 'waiting for the first poses')
+            wait(lambda: cell.probe.serving() != '', 600, 'waiting for the first poses')
+            time.sleep(args.warmup)       # the warm-up counts from the first poses: the graph runs through it
             t0 = time.monotonic()
             while time.monotonic() - t0 < args.duration:
                 sample(t0)

@@ -17,6 +17,7 @@ The replay run at the cell's period gives the headline figures of --results (`la
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import tempfile
@@ -39,10 +40,8 @@ def rss_mb(pid: int) -> float:
     except psutil.NoSuchProcess:
         return 0.0
     for p in processes:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):     # a child that ended meanwhile
             total += p.memory_info().rss
-        except psutil.NoSuchProcess:
-            pass
     return total / 2**20
 
 

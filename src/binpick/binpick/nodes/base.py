@@ -1,6 +1,9 @@
 """What every binpick node shares: parameters, guarded callbacks, QoS, and ``main``."""
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import gc
 import os
 import sys
 import traceback
@@ -37,6 +40,15 @@ FRAME_TOPICS = {'color': (COLOR, Image), 'depth': (DEPTH, Image), 'info': (INFO,
                 'instances': (INSTANCES, InstanceSegmentation), 'poses': (POSES, ObjectPoseArray)}
 
 
+def release_freed_memory() -> None:
+    """Give the heap pages this process freed back to the system. glibc keeps freed memory for reuse, and
+    with images, tensors and messages of many sizes freed by several threads, a node's resident size crept
+    up by about 100 MB in 30 minutes without this (segmentation, soak of stop 25)."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):   # not glibc: nothing to trim
+        ctypes.CDLL('libc.so.6').malloc_trim(0)
+
+
 class BinpickNode(Node):
     """A node whose callbacks never take it down: a bad message is logged with its topic and counted."""
 
@@ -48,6 +60,9 @@ class BinpickNode(Node):
         if threads > 0:
             import torch
             torch.set_num_threads(threads)
+        trim_s = float(self.param('trim_memory_s', 30.0))
+        if trim_s > 0:
+            self.create_timer(trim_s, release_freed_memory)
         nice = int(self.param('nice', 0))
         if nice > 0:      # lower CPU priority for this thread and every thread started after it (Linux)
             os.nice(nice)
