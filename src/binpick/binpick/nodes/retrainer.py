@@ -4,7 +4,8 @@
 request while one runs is refused. The ``binpick/self_train`` action (SelfTrain) starts a job, or follows
 the running one: feedback per stage, cancel, and the result. A job that produces a model not worse than
 the one in service publishes it as a new version and announces it on ``binpick/model_updates``; a crash
-or a cancel leaves the model in service unchanged.
+or a cancel leaves the model in service unchanged. Each job runs in a child process
+(``selftrain/job_process.py``), so the node returns to its idle size when the job ends.
 """
 from __future__ import annotations
 
