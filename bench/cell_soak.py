@@ -20,7 +20,10 @@ from pathlib import Path
 
 os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
 
+import numpy as np  # noqa: E402
 from cell_throughput import NAMESPACE, cell_arguments, rss_mb, start_cell, update_results  # noqa: E402
+
+WINDOW_S = 300.0     # the medians of the table are over windows this long
 
 
 def plot(samples: list[dict], job: tuple[float, float] | None, out: Path) -> None:
@@ -49,12 +52,16 @@ def main() -> None:
     parser.add_argument('--out', default='results/cell', help='folder for soak.json and soak.png')
     parser.add_argument('--results', help='merge memory_growth_mb into this JSON')
     parser.add_argument('--job-frames', type=int, default=40, help='the job trains on the newest this many frames')
+    parser.add_argument('--report', metavar='SOAK_JSON', help='only print and plot the figures of a saved run')
     cell_arguments(parser)
     args = parser.parse_args()
+    if args.report:
+        from binpick.data.jsonfields import load_json
+        report(load_json(Path(args.report)), Path(args.out), Path(args.results) if args.results else None)
+        return
 
     from binpick.commands.cell import stop_all
     from binpick.commands.demo import wait_on_graph
-    from binpick.data import atomic
     from binpick.nodes.cell_probe import CellClient
 
     procs = start_cell(args, Path(tempfile.mkdtemp(prefix='binpick_soak_')))
@@ -91,30 +98,58 @@ def main() -> None:
     finally:
         stop_all(procs)
 
-    names = list(samples[0]['rss_mb'])
-    before_job = max((s for s in samples if job is None or s['t_s'] <= job[0]), key=lambda s: s['t_s'])
-    after_job = min((s for s in samples if job is not None and s['t_s'] >= job[1]), key=lambda s: s['t_s'],
-                    default=samples[-1])
-    rows = {'after warm-up': samples[0], 'before the job': before_job, 'after the job': after_job,
-            'end': samples[-1]}
-    print('\n| node | ' + ' | '.join(rows) + ' | growth (MB) |\n| --- |' + ' --- |' * (len(rows) + 1))
-    for n in [*names, 'all']:
-        value = (lambda s: sum(s['rss_mb'].values())) if n == 'all' else (lambda s, n=n: s['rss_mb'][n])
-        print(f'| {n} | ' + ' | '.join(f'{value(s):.0f}' for s in rows.values())
-              + f' | {value(samples[-1]) - value(samples[0]):+.0f} |')
-    growth = sum(samples[-1]['rss_mb'].values()) - sum(samples[0]['rss_mb'].values())
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     soak = {'source': args.source, 'period_s': args.period, 'warmup_s': args.warmup, 'duration_s': args.duration,
-            'job_s': job, 'job': outcome.message if outcome else None, 'memory_growth_mb': growth,
-            'samples': samples}
+            'job_s': job, 'job': outcome.message if outcome else None, 'samples': samples}
+    report(soak, Path(args.out), Path(args.results) if args.results else None)
+
+
+def total(sample: dict) -> float:
+    return sum(sample['rss_mb'].values())
+
+
+def report(soak: dict, out: Path, results: Path | None) -> None:
+    """Print the per-node table, write soak.json and soak.png, merge the growth into ``results``.
+
+    Nodes give freed memory back every 30 s (``trim_memory_s``), so a node's resident size swings by up to a
+    few hundred MB with the frame it is working on; one sample at each end would measure that phase, not
+    growth. Each column is therefore the median over a window of ``WINDOW_S``, and growth is the end window's
+    median minus the first's; ``trend`` is the least-squares slope over all samples times the duration."""
+    from binpick.data import atomic
+    samples, job = soak['samples'], soak['job_s']
+    t = np.array([s['t_s'] for s in samples])
+    end = t[-1]
+    start_job, end_job = (job[0], job[1]) if job else (end, end)
+    windows = {'after warm-up': (0.0, WINDOW_S), 'before the job': (start_job - WINDOW_S, start_job),
+               'after the job': (end_job, end_job + WINDOW_S), 'end': (end - WINDOW_S, end + 1.0)}
+
+    def median(value, window) -> float:
+        picked = [value(s) for s, ts in zip(samples, t) if window[0] <= ts <= window[1]]
+        return float(np.median(picked)) if picked else float('nan')
+
+    def trend(value) -> float:
+        return float(np.polyfit(t, [value(s) for s in samples], 1)[0] * (end - t[0]))
+
+    print(f'\nmedians over {WINDOW_S / 60:.0f}-minute windows (MB)\n| node | ' + ' | '.join(windows)
+          + ' | growth | trend |\n| --- |' + ' --- |' * (len(windows) + 2))
+    figures = {}
+    for n in [*samples[0]['rss_mb'], 'all']:
+        value = total if n == 'all' else (lambda s, n=n: s['rss_mb'][n])
+        m = [median(value, w) for w in windows.values()]
+        figures[n] = {'growth_mb': m[-1] - m[0], 'trend_mb': trend(value)}
+        print(f'| {n} | ' + ' | '.join(f'{v:.0f}' for v in m)
+              + f' | {figures[n]["growth_mb"]:+.0f} | {figures[n]["trend_mb"]:+.0f} |')
+    growth = figures['all']['growth_mb']
+    soak = {**soak, 'window_s': WINDOW_S, 'memory_growth_mb': growth, 'memory_trend_mb': figures['all']['trend_mb'],
+            'memory_growth_endpoints_mb': total(samples[-1]) - total(samples[0]), 'per_node': figures}
+    out.mkdir(parents=True, exist_ok=True)
     atomic.write_json(out / 'soak.json', soak)
     plot(samples, job, out / 'soak.png')
-    print(f'memory growth of all nodes over {args.duration / 60:.0f} min: {growth:+.0f} MB; '
+    print(f'memory growth of all nodes over {end / 60:.0f} min: {growth:+.0f} MB (trend '
+          f'{figures["all"]["trend_mb"]:+.0f} MB, endpoints {soak["memory_growth_endpoints_mb"]:+.0f} MB); '
           f'{out / "soak.json"}, {out / "soak.png"}')
-    if args.results:
-        update_results(Path(args.results), {'memory_growth_mb': growth,
-                                            'soak': {k: v for k, v in soak.items() if k != 'samples'}})
+    if results is not None:
+        update_results(results, {'memory_growth_mb': growth,
+                                 'soak': {k: v for k, v in soak.items() if k != 'samples'}})
 
 
 if __name__ == '__main__':
