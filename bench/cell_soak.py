@@ -113,7 +113,8 @@ def report(soak: dict, out: Path, results: Path | None) -> None:
     Nodes give freed memory back every 30 s (``trim_memory_s``), so a node's resident size swings by up to a
     few hundred MB with the frame it is working on; one sample at each end would measure that phase, not
     growth. Each column is therefore the median over a window of ``WINDOW_S``, and growth is the end window's
-    median minus the first's; ``trend`` is the least-squares slope over all samples times the duration."""
+    median minus the first's; ``trend`` is the least-squares slope over the samples outside the job times the
+    duration."""
     from binpick.data import atomic
     samples, job = soak['samples'], soak['job_s']
     t = np.array([s['t_s'] for s in samples])
@@ -126,8 +127,10 @@ def report(soak: dict, out: Path, results: Path | None) -> None:
         picked = [value(s) for s, ts in zip(samples, t) if window[0] <= ts <= window[1]]
         return float(np.median(picked)) if picked else float('nan')
 
-    def trend(value) -> float:
-        return float(np.polyfit(t, [value(s) for s in samples], 1)[0] * (end - t[0]))
+    outside_job = [k for k, ts in enumerate(t) if not start_job <= ts <= end_job]
+
+    def trend(value) -> float:     # the job's own memory (its child) is not growth: fitted without it
+        return float(np.polyfit(t[outside_job], [value(samples[k]) for k in outside_job], 1)[0] * (end - t[0]))
 
     print(f'\nmedians over {WINDOW_S / 60:.0f}-minute windows (MB)\n| node | ' + ' | '.join(windows)
           + ' | growth | trend |\n| --- |' + ' --- |' * (len(windows) + 2))
