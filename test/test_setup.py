@@ -45,3 +45,15 @@ def test_binpick_command_is_on_the_venv_path():
         pytest.skip('binpick is not installed in this interpreter prefix')
     out = subprocess.run([str(exe), '--version'], env=CLEAN_ENV, capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.startswith('binpick ')
+
+
+def test_node_executables_start_nothing_when_imported_by_a_spawned_child():
+    """multiprocessing's spawn imports the parent's script as ``__mp_main__``: the retrainer's job process
+    must not start a second retrainer (it did, and the job never reported back)."""
+    from binpick.stopping import node_launcher_code
+    script = Path(sys.prefix, 'lib', 'binpick', 'retrainer')
+    assert script.read_text().endswith(node_launcher_code('binpick.nodes.retrainer'))
+    code = node_launcher_code('binpick.nodes.retrainer')
+    names = {'__name__': '__mp_main__'}
+    exec(compile(code, str(script), 'exec'), names)     # would raise SystemExit after running the node
+    assert 'main' not in names

@@ -28,9 +28,12 @@ def exit_on_signals() -> None:
 
 
 def node_launcher_code(module: str, function: str = 'main') -> str:
-    """Python code that starts a node: quiet exit on a signal during imports, then ``module.function()``."""
-    return (f'import sys\nfrom binpick.stopping import exit_on_signals\nexit_on_signals()\n'
-            f'from {module} import {function}\nsys.exit({function}())\n')
+    """Python code that starts a node: quiet exit on a signal during imports, then ``module.function()``.
+
+    Guarded by ``__name__ == '__main__'``: a process spawned by the node (the retrainer's job) imports this
+    script again as ``__mp_main__`` and must not start a second node."""
+    return ("if __name__ == '__main__':\n    import sys\n    from binpick.stopping import exit_on_signals\n"
+            f'    exit_on_signals()\n    from {module} import {function}\n    sys.exit({function}())\n')
 
 
 def stop_on_signals(on_stop: Callable[[int], None] | None = None) -> threading.Event:

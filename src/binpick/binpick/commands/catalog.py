@@ -5,7 +5,6 @@ import argparse
 from pathlib import Path
 
 from binpick.catalog.catalog import BUILTIN_DIR
-from binpick.sim.hand import MIN_HOLD
 
 
 def _cmd_catalog_list(args: argparse.Namespace) -> int:
@@ -51,6 +50,7 @@ def _cmd_catalog_add(args: argparse.Namespace) -> int:
 def _cmd_catalog_hold_test(args: argparse.Namespace) -> int:
     from binpick.catalog import Catalog
     from binpick.catalog.catalog import check_grasp_holds
+    from binpick.sim.hand import MIN_HOLD  # here: pybullet prints a banner on stdout when imported
     catalog = Catalog()
     for name in args.names:
         obj = catalog.get(name)
