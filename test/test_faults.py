@@ -77,3 +77,36 @@ def test_a_worker_stops_in_time_and_says_when_it_left_a_frame_unfinished():
     quick.stop()
     assert 'quick-test' not in flow.ABANDONED and 2 in done
     flow.ABANDONED.remove('slow-test')
+
+
+def test_a_frame_worker_gives_the_heap_a_frame_freed_back():
+    """``after_each`` runs after every item; with ``trim_heap`` the memory an item allocated and freed (in the
+    worker's own arena, pinned below a block that stays) leaves the process."""
+    import threading
+
+    import psutil
+
+    from binpick.nodes import flow
+    from binpick.nodes.base import trim_heap
+    rss = lambda: psutil.Process().memory_info().rss / 2**20  # noqa: E731
+    kept, calls, done = [], [], threading.Event()
+
+    def frame(_item) -> None:
+        chunks = [bytearray(4000) for _ in range(40_000)]      # 160 MB of heap blocks, freed on return
+        kept.append(bytearray(4000))                           # pins the heap's top above them
+        del chunks
+
+    def after() -> None:
+        trim_heap()
+        calls.append(rss())
+        if len(calls) == 2:
+            done.set()
+    before = rss()
+    worker = flow.LatestWorker(frame, name='trim-test', after_each=after)
+    for item in (1, 2):
+        worker.submit(item)
+        while len(calls) < item and not done.is_set():
+            done.wait(0.05)
+    assert done.wait(30)
+    worker.stop()
+    assert calls[1] < before + 40, (before, calls)

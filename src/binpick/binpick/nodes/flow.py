@@ -44,10 +44,12 @@ ABANDONED: list[str] = []   # names of workers whose stop() left an item unfinis
 
 class LatestWorker:
     """Runs ``process(item)`` in its own thread on the most recent item submitted; an item still waiting
-    when a newer one arrives is dropped (counted in ``dropped``)."""
+    when a newer one arrives is dropped (counted in ``dropped``). ``after_each()``, if given, runs after every
+    item, even one that raised."""
 
-    def __init__(self, process: Callable[[Any], None], name: str = 'worker') -> None:
-        self.process, self.dropped, self.processed = process, 0, 0
+    def __init__(self, process: Callable[[Any], None], name: str = 'worker',
+                 after_each: Callable[[], None] | None = None) -> None:
+        self.process, self.after_each, self.dropped, self.processed = process, after_each, 0, 0
         self._item, self._has_item = None, False
         self._cond = threading.Condition()
         self._stop = False
@@ -78,6 +80,8 @@ class LatestWorker:
             try:
                 self.process(item)
             finally:
+                if self.after_each is not None:
+                    self.after_each()
                 with self._cond:
                     self._busy = False
                     self.processed += 1

@@ -10,7 +10,6 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from binpick.catalog import Catalog
 from binpick.nodes import base, msgs
-from binpick.nodes.flow import LatestWorker
 from binpick.nodes.frames import perceived_frame
 from binpick.perception.model_registry import ModelRegistry, sha256
 from binpick.perception.pose.estimator import DEFAULT_HYPOTHESES, PoseEstimator
@@ -32,7 +31,7 @@ class PoseEstimationNode(base.BinpickNode):
         self._swap_lock = threading.Lock()
         self.poses = self.create_publisher(ObjectPoseArray, base.POSES, base.SENSOR_QOS)
         self.markers = self.create_publisher(MarkerArray, base.MARKERS, base.SENSOR_QOS)
-        self.worker = LatestWorker(self.guarded('frame', self.estimate), 'pose')
+        self.worker = self.frame_worker('frame', self.estimate, 'pose')
         self.subscribe_frame(['color', 'depth', 'info', 'instances'], self.worker.submit)
         self.create_subscription(ModelUpdate, base.MODEL_UPDATES, self.guarded(base.MODEL_UPDATES, self.on_update),
                                  base.LATCHED_QOS)

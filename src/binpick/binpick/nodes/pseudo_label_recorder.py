@@ -11,7 +11,6 @@ from std_msgs.msg import Header
 from binpick.catalog import Catalog
 from binpick.data.bank import PseudoLabelBank
 from binpick.nodes import base, msgs
-from binpick.nodes.flow import LatestWorker
 from binpick.nodes.frames import perceived_frame
 from binpick.selftrain.online import bank_frame
 from binpick.selftrain.perceptual import PerceptualDistance
@@ -33,7 +32,7 @@ class RecorderNode(base.BinpickNode):
                                  self.param('geometry', 'visible'), int(self.param('crop_px', 64)))
         self.scores = {f: [(c.d_appearance, c.d_geo_m) for c in self.bank.candidates(f)] for f in self.bank.frame_ids()}
         self.stats = self.create_publisher(BankStatistics, base.BANK_STATS, base.RELIABLE_QOS)
-        self.worker = LatestWorker(self.guarded('frame', self.record), 'recorder')
+        self.worker = self.frame_worker('frame', self.record, 'recorder')
         self.subscribe_frame(['color', 'depth', 'info', 'instances', 'poses'], self.worker.submit)
         self.get_logger().info(f'banking {self.object_id} frames in {bank_dir} ({len(self.scores)} there; '
                                f'{self.scorer.perceptual.name}, {self.scorer.geometry} geometry)')

@@ -6,7 +6,6 @@ from sensor_msgs.msg import RegionOfInterest
 
 from binpick.catalog import Catalog
 from binpick.nodes import base, msgs
-from binpick.nodes.flow import LatestWorker
 from binpick.perception.model_registry import sha256
 from binpick.perception.segmentation import Segmenter
 from binpick_interfaces.msg import Instance, InstanceSegmentation
@@ -21,7 +20,7 @@ class SegmentationNode(base.BinpickNode):
         self.segmenter = Segmenter.load(path, Catalog(), score_threshold=float(self.param('score_threshold', 0.5)))
         self.version = f'seg-{sha256(path)[:12]}'
         self.publisher = self.create_publisher(InstanceSegmentation, base.INSTANCES, base.SENSOR_QOS)
-        self.worker = LatestWorker(self.guarded(base.COLOR, self.segment), 'segmentation')
+        self.worker = self.frame_worker(base.COLOR, self.segment, 'segmentation')
         self.create_subscription(msgs.Image, base.COLOR, self.worker.submit, base.SENSOR_QOS)
         self.get_logger().info(f'segmentation model {path} ({self.version})')
 

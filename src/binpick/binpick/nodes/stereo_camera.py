@@ -15,7 +15,7 @@ from binpick.data.bag import depth_to_rep118
 from binpick.geometry import backproject
 from binpick.nodes import base, msgs
 from binpick.nodes.cell_params import cell_config
-from binpick.nodes.flow import LatestWorker, StampSync
+from binpick.nodes.flow import StampSync
 from binpick.perception.stereo import stereo_depth
 from binpick.perception.stereo_source import CaptureSource, FolderSource
 
@@ -32,7 +32,7 @@ class StereoCameraNode(base.BinpickNode):
         self.depth = self.create_publisher(msgs.Image, base.DEPTH, base.SENSOR_QOS)
         self.info = self.create_publisher(msgs.CameraInfo, base.INFO, base.SENSOR_QOS)
         self.points = self.create_publisher(msgs.PointCloud2, base.POINTS, base.SENSOR_QOS)
-        self.worker = LatestWorker(self.guarded('stereo', self.publish_pair), 'stereo')
+        self.worker = self.frame_worker('stereo', self.publish_pair, 'stereo')
         self.published = 0
         if self.source == 'sim':
             sync = StampSync(['left', 'right'], lambda stamp, m: self.worker.submit((m['left'].header.stamp, m)))
