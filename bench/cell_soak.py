@@ -48,7 +48,7 @@ def main() -> None:
     parser.add_argument('--duration', type=float, default=1800.0, help='measured seconds (after the warm-up)')
     parser.add_argument('--warmup', type=float, default=120.0, help='seconds of the running graph (from its first '
                         'poses) before the first sample')
-    parser.add_argument('--every', type=float, default=15.0, help='seconds between memory samples')
+    parser.add_argument('--every', type=float, default=5.0, help='seconds between memory samples')
     parser.add_argument('--out', default='results/cell', help='folder for soak.json and soak.png')
     parser.add_argument('--results', help='merge memory_growth_mb into this JSON')
     parser.add_argument('--job-frames', type=int, default=40, help='the job trains on the newest this many frames')
