@@ -30,7 +30,7 @@ from scipy.spatial import cKDTree
 
 from binpick.geometry import backproject
 from binpick.grasp.antipodal import gripper_points
-from binpick.grasp.candidates import GraspCandidate, GraspFilter, Tote, TreeCache, check_hand, obstacle_mask
+from binpick.grasp.candidates import GraspCandidate, GraspFilter, LazyCache, Tote, check_hand, obstacle_mask
 from binpick.grasp.grasp_set import Gripper
 from binpick.grasp.motion import Kinematics, MotionPlanner
 from binpick.grasp.pipeline import PickDecision, depth_pixels, plan_first
@@ -236,7 +236,7 @@ def model_free_grasps(depth_m: np.ndarray, K: np.ndarray, masks: list[np.ndarray
     def obstacle_tree(k: int) -> cKDTree | None:        # everything observed but the part itself and the tote
         others = obstacles[is_obstacle & (obstacle_owner != k + 1)]
         return cKDTree(others) if len(others) else None
-    trees = TreeCache(obstacle_tree)
+    trees = LazyCache(obstacle_tree)
     for prior, k, rank, a_index, T, opening in ranked:
         if max_candidates is not None and len(out) >= max_candidates:
             break
