@@ -51,3 +51,13 @@ def test_batch_norm_statistics_follow_training():
     net = PoseNet(PoseNetConfig('x', n_points=64, crop_px=32), pretrained_backbone=False)
     momenta = {m.momentum for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)}
     assert momenta == {0.1}
+
+
+def test_the_vector_head_split_is_the_head_on_the_joined_features():
+    torch.manual_seed(1)
+    net = PoseNet(PoseNetConfig('x', n_points=64, crop_px=32, point_dim=32, global_dim=48), pretrained_backbone=False)
+    f, g = torch.randn(3, 256, 64), torch.randn(3, 48)
+    joined = net.vector_head(torch.cat([f, g[:, :, None].expand(-1, -1, 64)], dim=1))
+    assert torch.allclose(net._vectors(f, g), joined, atol=1e-5)
+    net._vectors(f, g).sum().backward()        # and it trains: the first layer's global columns get gradients
+    assert net.vector_head[0][0].weight.grad[:, 256:].abs().sum() > 0

@@ -44,8 +44,10 @@ def prepare_instance(rgb: np.ndarray, depth_m: np.ndarray, K: np.ndarray, mask: 
     if mask.shape != (h, w) or rgb.shape[:2] != (h, w):
         raise SkipInstance(f'mask {mask.shape} / image {rgb.shape[:2]} do not match the depth {depth_m.shape}')
     rng = rng or np.random.default_rng(0)
-    valid = mask & np.isfinite(depth_m) & (depth_m > 0)
-    vs, us = np.nonzero(valid)
+    ys, xs = np.nonzero(mask)                       # one pass over the image; the rest on the mask's pixels
+    z = depth_m[ys, xs]
+    valid = np.isfinite(z) & (z > 0)
+    vs, us = ys[valid], xs[valid]
     if len(us) < MIN_POINTS:
         raise SkipInstance(f'only {len(us)} mask pixels with valid depth (need {MIN_POINTS})')
     pick = rng.choice(len(us), n_points, replace=len(us) < n_points)
@@ -53,7 +55,6 @@ def prepare_instance(rgb: np.ndarray, depth_m: np.ndarray, K: np.ndarray, mask: 
     observed = backproject(us, vs, depth_m, K)
     centroid = observed.mean(axis=0)
 
-    ys, xs = np.nonzero(mask)
     cx, cy = (xs.min() + xs.max()) / 2.0, (ys.min() + ys.max()) / 2.0
     half = max(xs.max() - xs.min(), ys.max() - ys.min(), 8) * 0.6
     x0, y0 = cx - half, cy - half

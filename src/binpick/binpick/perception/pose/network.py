@@ -117,9 +117,19 @@ class PoseNet(nn.Module):
         out = self.anchor_head(torch.cat([g, crop_code], dim=1)).view(-1, 60, 4)
         R = self.anchors[None] @ quaternion_to_matrix(bounded_deviation(out[..., :3]))
         log_sigma = out[..., 3].clamp(-12.0, 6.0)   # log-sigma output: even steps at every scale
-        v = self.vector_head(torch.cat([f, g[:, :, None].expand(-1, -1, f.shape[-1])], dim=1)).transpose(1, 2)
+        v = self._vectors(f, g).transpose(1, 2)
         return {'R': R, 'sigma': log_sigma.exp(), 'log_sigma': log_sigma,
                 'vectors': v / v.norm(dim=-1, keepdim=True).clamp(min=1e-9)}
+
+    def _vectors(self, f: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        """The vector head on each point's features ``f`` (B, C, N) joined with the global ``g`` (B, G). Its
+        first layer is applied to the two parts apart, the same sum: the global part once per instance
+        rather than once per point (a third of the network's arithmetic)."""
+        first = self.vector_head[0][0]
+        c = f.shape[1]
+        h = nn.functional.conv1d(f, first.weight[:, :c]) + (first.weight[:, c:, 0] @ g[:, :, None]
+                                                            + first.bias[:, None])
+        return self.vector_head[1](self.vector_head[0][1:](h))
 
 
 def ranked_rotations(R: torch.Tensor, sigma: torch.Tensor, k: int = 1) -> list[tuple[np.ndarray, float]]:

@@ -32,15 +32,20 @@ def vote_center(points: np.ndarray, unit_vectors: np.ndarray, iterations: int = 
     pairs = rng.integers(0, n, size=(iterations, 2))
     pairs = pairs[pairs[:, 0] != pairs[:, 1]]
     # all hypotheses at once: the point nearest to each pair of lines (tiny ridge for parallel rays)
-    P = np.eye(3)[None] - dirs[:, :, None] * dirs[:, None, :]                       # (N, 3, 3)
+    used = np.unique(pairs)
+    P = np.zeros((n, 3, 3))
+    P[used] = np.eye(3)[None] - dirs[used, :, None] * dirs[used, None, :]           # (N, 3, 3)
     Pp = (P @ points[:, :, None])[..., 0]                                           # (N, 3)
     A = P[pairs[:, 0]] + P[pairs[:, 1]] + 1e-9 * np.eye(3)
     centres = np.linalg.solve(A, (Pp[pairs[:, 0]] + Pp[pairs[:, 1]])[..., None])[..., 0]   # (H, 3)
-    to_c = centres[:, None, :] - points[None]                                        # (H, N, 3)
-    cos = np.einsum('hnk,nk->hn', to_c, dirs) / np.linalg.norm(to_c, axis=2).clip(min=1e-9)
-    counts = (cos > inlier_cos).sum(axis=1)
+    # a ray points at a centre when cos(ray, centre - point) > inlier_cos: with dot = (c - p).d and
+    # dist2 = |c - p|^2, dot > 0 and dot^2 > inlier_cos^2 dist2, each as (H, 3) x (3, N) products
+    dot = centres @ dirs.T - np.einsum('nk,nk->n', points, dirs)[None]               # (H, N)
+    dist2 = (centres ** 2).sum(1)[:, None] - 2 * centres @ points.T + (points ** 2).sum(1)[None]
+    inlier = (dot > 0) & (dot * dot > inlier_cos * inlier_cos * dist2)
+    counts = inlier.sum(axis=1)
     best_count = int(counts.max()) if len(counts) else 0
-    best = cos[int(np.argmax(counts))] > inlier_cos if len(counts) else None
+    best = inlier[int(np.argmax(counts))] if len(counts) else None
     if best_count < 2:
         return closest_point_to_lines(points, dirs), 0.0
     return closest_point_to_lines(points[best], dirs[best]), best_count / n
