@@ -32,9 +32,7 @@ def vote_center(points: np.ndarray, unit_vectors: np.ndarray, iterations: int = 
     pairs = rng.integers(0, n, size=(iterations, 2))
     pairs = pairs[pairs[:, 0] != pairs[:, 1]]
     # all hypotheses at once: the point nearest to each pair of lines (tiny ridge for parallel rays)
-    used = np.unique(pairs)
-    P = np.zeros((n, 3, 3))
-    P[used] = np.eye(3)[None] - dirs[used, :, None] * dirs[used, None, :]           # (N, 3, 3)
+    P = np.eye(3)[None] - dirs[:, :, None] * dirs[:, None, :]                       # (N, 3, 3)
     Pp = (P @ points[:, :, None])[..., 0]                                           # (N, 3)
     A = P[pairs[:, 0]] + P[pairs[:, 1]] + 1e-9 * np.eye(3)
     centres = np.linalg.solve(A, (Pp[pairs[:, 0]] + Pp[pairs[:, 1]])[..., None])[..., 0]   # (H, 3)
