@@ -11,8 +11,8 @@ from binpick.catalog import Catalog
 from binpick.geometry import make_T
 from binpick.grasp.candidates import EstimatedPose
 from binpick.grasp.motion import BuiltinPlanner, PlanningFailed, cartesian_path, densify, rrt_connect
-from binpick.grasp.moveit_adapter import moveit_available, moveit_planner
 from binpick.grasp.pipeline import GraspPipeline
+from binpick.nodes.moveit_adapter import moveit_available, moveit_planner
 from binpick.sim.generator import CellConfig
 from binpick.sim.pick_cell import Q_HOME, Q_PLACE, PickCell
 from binpick.sim.robot import PandaArm

@@ -3,7 +3,7 @@
 ``MotionPlanner`` is the one interface the grasp pipeline plans through. ``BuiltinPlanner`` implements
 it with the Panda's IK and a joint-space planner for the free moves: OMPL's RRT-Connect (from the package
 index) by default, collision-checked by a caller-given test of a joint configuration (in the simulated
-cell: the arm against the tote in the pybullet world). ``grasp/moveit_adapter.py`` plans the free moves
+cell: the arm against the tote in the pybullet world). ``nodes/moveit_adapter.py`` plans the free moves
 with MoveIt 2 instead, where ``moveit_py`` is installed.
 
 A pick is planned as:

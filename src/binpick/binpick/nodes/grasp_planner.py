@@ -26,11 +26,11 @@ from binpick.catalog import Catalog
 from binpick.geometry import invert
 from binpick.grasp.candidates import EstimatedPose, Tote
 from binpick.grasp.motion import BuiltinPlanner, MotionPlanner, PickPlan
-from binpick.grasp.moveit_adapter import moveit_available, moveit_planner
 from binpick.grasp.pipeline import GraspPipeline, cloud_in_base
 from binpick.nodes import base, msgs
 from binpick.nodes.cell_params import cell_config
 from binpick.nodes.frames import perceived_frame
+from binpick.nodes.moveit_adapter import moveit_available, moveit_planner
 from binpick.selftrain.calibration import Calibration
 from binpick.selftrain.perceptual import PerceptualDistance
 from binpick.selftrain.scores import PoseScorer
