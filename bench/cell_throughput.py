@@ -30,19 +30,35 @@ import numpy as np
 os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
 
 
+def _tree(pid: int) -> list:
+    """A process and all its descendants (psutil), empty when it has ended."""
+    import psutil
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
 def rss_mb(pid: int) -> float:
     """Resident memory of a process and all its descendants (MB); the retrainer's job runs in a child."""
     import psutil
     total = 0
-    try:
-        root = psutil.Process(pid)
-        processes = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0.0
-    for p in processes:
+    for p in _tree(pid):
         with contextlib.suppress(psutil.NoSuchProcess):     # a child that ended meanwhile
             total += p.memory_info().rss
     return total / 2**20
+
+
+def cpu_s(pid: int) -> float:
+    """CPU time (user + system, seconds) of a process and its live descendants so far."""
+    import psutil
+    total = 0.0
+    for p in _tree(pid):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = p.cpu_times()
+            total += times.user + times.system
+    return total
 
 
 NAMESPACE = '/binpick_bench'
@@ -90,6 +106,8 @@ def cell_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f'capture period of the camera (s; default {CELL_PERIOD_S}, the cell\'s)')
     parser.add_argument('--source', choices=['sim', 'replay'], default='sim')
     parser.add_argument('--replay-frames', type=int, default=20, help='stereo pairs rendered for --source replay')
+    parser.add_argument('--params', action='append', default=[], metavar='YAML',
+                        help='a ROS 2 parameter file applied over the bench\'s (repeatable), e.g. a thread count')
 
 
 def start_cell(args: argparse.Namespace, run: Path) -> dict:
@@ -108,7 +126,7 @@ def start_cell(args: argparse.Namespace, run: Path) -> dict:
     values = {'use_sim': str(args.source == 'sim').lower(), 'object_id': args.object,
               'segmentation_checkpoint': str(models['seg']), 'pose_checkpoint': str(models['pose']),
               'bank_dir': str(run / 'bank'), 'model_dir': str(run / 'models')}
-    return start_graph(values, [str(params)], NAMESPACE)
+    return start_graph(values, [str(params), *args.params], NAMESPACE)
 
 
 def main() -> None:
@@ -156,6 +174,7 @@ def main() -> None:
                 raise SystemExit('a node died during the warm-up')
         t0 = time.time()
         mem0 = {n: rss_mb(p.pid) for n, p in procs.items()}
+        cpu0 = {n: cpu_s(p.pid) for n, p in procs.items()}
         samples = []
         while time.time() < t0 + args.duration:
             time.sleep(10.0)
@@ -163,6 +182,8 @@ def main() -> None:
             if any(p.poll() is not None for p in procs.values()):
                 raise SystemExit('a node died during the measurement')
         mem1 = {n: rss_mb(p.pid) for n, p in procs.items()}
+        elapsed = time.time() - t0
+        cpu_share = {n: (cpu_s(p.pid) - cpu0[n]) / elapsed for n, p in procs.items()}  # cores in use
     finally:
         stop_all(procs)
         executor.shutdown()
@@ -200,13 +221,19 @@ def main() -> None:
                    'warmup_s': args.warmup, 'frames_with_poses': len(frames), 'fps': len(frames) / args.duration,
                    'latency_ms_p50': profile['poses']['after_capture_ms_p50'],
                    'latency_ms_p95': profile['poses']['after_capture_ms_p95'], 'stages': profile,
-                   'memory_growth_mb': growth, 'cpu_count': os.cpu_count()}
-        update_results(Path(args.results), {f'latency_{args.source}_{args.period:g}s': latency},
-                       top=latency if args.source == 'replay' and args.period == CELL_PERIOD_S else None)
+                   'memory_growth_mb': growth, 'cpu_count': os.cpu_count(), 'params': args.params,
+                   'cpu_cores_used': cpu_share}
+        # a run with the user's parameter files is kept apart; the headline is the default cell's
+        key = '_'.join([f'latency_{args.source}_{args.period:g}s', *(Path(p).stem for p in args.params)])
+        headline = args.source == 'replay' and args.period == CELL_PERIOD_S and not args.params
+        update_results(Path(args.results), {key: latency}, top=latency if headline else None)
     print(f'memory of all nodes: {sum(mem0.values()):.0f} MB -> {sum(mem1.values()):.0f} MB (growth {growth:+.1f} MB; '
           f'peak {max(samples):.0f} MB)')
     for n in procs:
         print(f'  {n}: {mem0[n]:.0f} -> {mem1[n]:.0f} MB')
+    print(f'CPU in use over the window: {sum(cpu_share.values()):.2f} of {os.cpu_count()} cores')
+    for n, share in cpu_share.items():
+        print(f'  {n}: {share:.2f} cores')
 
 
 if __name__ == '__main__':
