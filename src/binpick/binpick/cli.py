@@ -10,7 +10,7 @@ import signal
 import sys
 
 from binpick import __version__
-from binpick.commands import catalog, cell, demo, picking, pose, register, segmentation, selftrain, synth
+from binpick.commands import catalog, cell, demo, picking, pose, register, segmentation, selftrain, synth, uois
 from binpick.errors import BinpickError
 
 
@@ -19,7 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      'picking for ROS 2 cells.')
     parser.add_argument('--version', action='version', version=f'binpick {__version__}')
     sub = parser.add_subparsers(dest='command', required=True)
-    for group in (catalog, synth, segmentation, pose, selftrain, cell, picking, demo, register):
+    for group in (catalog, synth, segmentation, pose, selftrain, cell, picking, demo, register, uois):
         group.register(sub)
     return parser
 

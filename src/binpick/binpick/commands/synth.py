@@ -30,6 +30,18 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_synth_shapes(args: argparse.Namespace) -> int:
+    from binpick.modelfree.shape_synth import ShapeSynthRequest, run
+    from binpick.sim.generator import CellConfig
+    cell = CellConfig.from_config(args.camera_config, args.cell_config)
+    request = ShapeSynthRequest(args.domain, args.scenes, args.test_scenes, args.frames_per_scene, args.shapes,
+                                args.shape_set, args.seed)
+    written = run(request, Path(args.out), cell, workers=args.workers)
+    print(f'{written} scene(s) written to {args.out} ({args.scenes} train + {args.test_scenes} test scenes of '
+          f'{args.shapes} {args.shape_set} shapes)')
+    return 0
+
+
 def register(sub) -> None:
     p = sub.add_parser('synth', help='simulate bins and write a BOP dataset (synthetic or real-emulated)',
                        description='Simulate bins of one catalog object and write them as a BOP dataset. '
@@ -52,3 +64,22 @@ def register(sub) -> None:
     p.add_argument('--camera-config', default='camera', help='camera parameter file (default config/camera.yaml)')
     p.add_argument('--cell-config', default='cell', help='cell parameter file (default config/cell.yaml)')
     p.set_defaults(func=_cmd_synth)
+
+    p = sub.add_parser('synth-shapes', help='class-agnostic bins of procedural shapes (BOP dataset, UOIS training)',
+                       description='Simulate totes of procedurally generated shapes (boxes of five proportions, '
+                       'cylinders, L- and T-profiles; or, with --shape-set test, the test-only wedge and U-channel), '
+                       'packed at random, semi-ordered or ordered, one shape per tote, every part its own instance. '
+                       'Resumable: rerun the same command to finish or extend a dataset.')
+    p.add_argument('--out', required=True, help='dataset folder')
+    p.add_argument('--domain', choices=['synthetic', 'real', 'real_harsh'], default='synthetic')
+    p.add_argument('--shape-set', choices=['train', 'test'], default='train',
+                   help='train: the training kinds; test: kinds kept out of training (default train)')
+    p.add_argument('--shapes', type=positive, default=48, help='random shapes in the dataset (default 48)')
+    p.add_argument('--scenes', type=int, default=20, help='train scenes (default 20)')
+    p.add_argument('--test-scenes', type=int, default=2, help='test scenes (default 2)')
+    p.add_argument('--frames-per-scene', type=positive, default=5, help='views of each settled tote (default 5)')
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--workers', type=positive, default=1, help='processes (default 1)')
+    p.add_argument('--camera-config', default='camera', help='camera parameter file (default config/camera.yaml)')
+    p.add_argument('--cell-config', default='cell', help='cell parameter file (default config/cell.yaml)')
+    p.set_defaults(func=_cmd_synth_shapes)

@@ -14,6 +14,7 @@ from binpick.geometry import make_T, matrix_from_quat, quat_from_matrix
 from binpick.sim.pybullet_client import PybulletClient
 
 TIME_STEP_S = 1.0 / 240.0
+PACKINGS = ('random', 'semi', 'ordered')    # dropped at random; in rows, jittered; in rows and layers
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,16 @@ def _random_rotation(rng: np.random.Generator) -> np.ndarray:
     return matrix_from_quat(q / np.linalg.norm(q))
 
 
+def resting_rotation(extents_m: np.ndarray) -> np.ndarray:
+    """``R_world_obj`` laying a part flat: its longest bounding-box side along x, its shortest vertical."""
+    R = np.zeros((3, 3))
+    for row, axis in enumerate(np.argsort(extents_m)[::-1]):
+        R[row, axis] = 1.0
+    if np.linalg.det(R) < 0:
+        R[1] *= -1.0
+    return R
+
+
 class BinPhysics(PybulletClient):
     """Physics of one bin; drop parts, settle them, read their poses, remove picked ones."""
 
@@ -71,6 +82,12 @@ class BinPhysics(PybulletClient):
         for body in self.bin_bodies:
             pb.changeDynamics(body, -1, lateralFriction=0.6, physicsClientId=self.client)
 
+    def _add_part(self, position_m, R_world_obj: np.ndarray) -> None:
+        body = pb.createMultiBody(self._mass_kg, self._collision, basePosition=list(position_m),
+                                  baseOrientation=quat_from_matrix(R_world_obj).tolist(), physicsClientId=self.client)
+        part_dynamics(self.client, body)
+        self.bodies.append(body)
+
     def drop(self, n: int, settle_s: float = 3.0) -> None:
         """Drop ``n`` parts from random poses above the bin, settle, and remove those outside it."""
         if n <= 0:
@@ -80,11 +97,33 @@ class BinPhysics(PybulletClient):
         for k in range(n):
             pos = [self.rng.uniform(-L / 2 + r, L / 2 - r), self.rng.uniform(-W / 2 + r, W / 2 - r),
                    H + r + k * 0.6 * r]
-            body = pb.createMultiBody(self._mass_kg, self._collision, basePosition=pos,
-                                      baseOrientation=quat_from_matrix(_random_rotation(self.rng)).tolist(),
-                                      physicsClientId=self.client)
-            part_dynamics(self.client, body)
-            self.bodies.append(body)
+            self._add_part(pos, _random_rotation(self.rng))
+        self.settle(settle_s)
+        self.remove_outside()
+
+    def pack(self, n: int, packing: str = 'random', settle_s: float = 3.0) -> None:
+        """Put ``n`` parts in the bin: ``random`` drops them (:meth:`drop`); ``ordered`` lays them flat in rows
+        and layers, the way a supplier packs a tote; ``semi`` in rows with gaps, each turned and shifted a
+        little. Parts that do not fit are left out; a part too long to lie flat in the bin is dropped."""
+        if packing not in PACKINGS:
+            raise ValueError(f'packing {packing!r}: expected one of {", ".join(PACKINGS)}')
+        if packing == 'random':
+            return self.drop(n, settle_s)
+        L, W, H = self.bin.inner_size_m
+        R = resting_rotation(self.obj.mesh.extents)
+        dx, dy, dz = np.sort(self.obj.mesh.extents)[::-1]
+        max_yaw = 0.0 if packing == 'ordered' else 0.2
+        gap = 0.002 + dx * np.sin(max_yaw) + (0.0 if packing == 'ordered' else 0.2 * dy)
+        nx, ny = int((L - gap) // (dx + gap)), int((W - gap) // (dy + gap))
+        if nx == 0 or ny == 0:
+            return self.drop(n, settle_s)
+        slots = [(i, j, k) for k in range(max(1, int(H // (dz + 0.001)))) for j in range(ny) for i in range(nx)]
+        for i, j, k in slots[:n]:
+            x = (i - (nx - 1) / 2) * (dx + gap) + self.rng.uniform(-0.3, 0.3) * gap * (max_yaw > 0)
+            y = (j - (ny - 1) / 2) * (dy + gap) + self.rng.uniform(-0.3, 0.3) * gap * (max_yaw > 0)
+            yaw = self.rng.uniform(-max_yaw, max_yaw) + np.pi * self.rng.integers(2)
+            R_yaw = np.array([[np.cos(yaw), -np.sin(yaw), 0], [np.sin(yaw), np.cos(yaw), 0], [0, 0, 1]])
+            self._add_part([x, y, dz / 2 + 0.0005 + k * (dz + 0.001)], R_yaw @ R)
         self.settle(settle_s)
         self.remove_outside()
 

@@ -109,13 +109,14 @@ class SceneGenerator:
         self.cell_calibration = domains.cell_calibration(cell_seed)
         self.renderer = SceneRenderer(obj, cell.bin, textures=domains.textures(domain, seed=0))
 
-    def generate(self, seed: int, n_objects: int, n_frames: int) -> list[SynthFrame]:
-        """A settled bin of ``n_objects`` parts seen in ``n_frames`` frames; deterministic in ``seed``."""
+    def generate(self, seed: int, n_objects: int, n_frames: int, packing: str = 'random') -> list[SynthFrame]:
+        """A settled bin of ``n_objects`` parts (``packing``: random, semi or ordered, see
+        :meth:`BinPhysics.pack`) seen in ``n_frames`` frames; deterministic in ``seed``."""
         if n_objects <= 0 or n_frames <= 0:
             raise ValueError(f'need at least one object and one frame, got {n_objects} and {n_frames}')
         rng = np.random.default_rng(seed)
         with BinPhysics(self.obj, self.cell.bin, seed=int(rng.integers(1 << 31))) as physics:
-            physics.drop(n_objects)
+            physics.pack(n_objects, packing)
             T_world_obj = physics.poses()
         make = self._real_frame if self.domain in domains.REAL_DOMAINS else self._synthetic_frame
         scene_error = domains.calibration_error(rng, harsh=True)   # drawn in every domain: same random stream

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Issue 16's segmentation figures: class-agnostic training bins of procedural shapes, the UCN trained on
+# them, and F1 / AP50 on parts it never saw (the seven catalog parts and the test-only shapes, real-emulated
+# stereo), against the non-learned depth baseline. Every step is resumable: rerun after a stop.
+#   bash bench/uois.sh [WORKDIR]
+# Env: EPOCHS (default 4), ITERS (iterations per epoch, default 500), SCENES (real-emulated training
+# scenes, default 120), THREADS (torch threads, default all cores).
+# Wall time on 2 cores: datasets about 10 min, training about 1.1 s per iteration, evaluation about 10 min.
+set -euo pipefail
+WORK=${1:-runs/uois}
+BP=${BINPICK:-.venv/bin/binpick}
+THREADS_ARG=${THREADS:+--threads $THREADS}
+mkdir -p "$WORK"
+stamp() { echo "$(date -u +%FT%TZ) $*" >> "$WORK/times.txt"; }
+
+# 1. training bins (shapes nobody will test on) in both domains, and the unseen test parts
+stamp "datasets start"
+$BP synth-shapes --out "$WORK/shapes_real" --domain real --shapes 48 --scenes "${SCENES:-120}" --test-scenes 4 \
+  --workers 2 --seed 0
+$BP synth-shapes --out "$WORK/shapes_syn" --domain synthetic --shapes 48 --scenes 40 --test-scenes 0 --workers 2 \
+  --seed 1
+$BP synth-shapes --out "$WORK/unseen_shapes" --shape-set test --domain real --shapes 6 --scenes 0 --test-scenes 6 \
+  --workers 2 --seed 7
+UNSEEN=("$WORK/unseen_shapes")
+for part in tube_fitting spacer_ring spur_gear hex_nut eye_bolt zigzag_bracket connector_block; do
+  $BP synth --object "$part" --domain real --scenes 1 --test-scenes 2 --out "$WORK/unseen_$part" --workers 2 --seed 5
+  UNSEEN+=("$WORK/unseen_$part")
+done
+stamp "datasets done"
+
+# 2. the UCN on the training bins
+$BP train-uois --data "$WORK/shapes_real" "$WORK/shapes_syn" --val "$WORK/shapes_real" --out "$WORK/uois.pt" \
+  --epochs "${EPOCHS:-4}" --iterations "${ITERS:-500}" --resume $THREADS_ARG
+stamp "training done"
+
+# 3. figures: the model and the baseline on every unseen set
+$BP eval-uois --ckpt "$WORK/uois.pt" --data "${UNSEEN[@]}" --json "$WORK/eval_ucn.json" $THREADS_ARG
+$BP eval-uois --baseline --data "${UNSEEN[@]}" --json "$WORK/eval_baseline.json"
+stamp "evaluation done"

@@ -1,0 +1,127 @@
+"""Procedural shapes for class-agnostic training data, and the shapes kept for testing only (metres).
+
+Training kinds (``TRAIN_KINDS``): boxes of small, medium, big, thin and long proportions, cylinders, and
+L- and T-profiles, each with random dimensions. Test-only kinds (``TEST_KINDS``): a wedge (triangular
+prism) and a U-channel, never drawn for training, so a segmentation trained on the first is tested on
+shapes it has not seen (as are the seven built-in catalog parts).
+
+Every shape is a watertight manifold3d solid with its origin at its bounding-box centre, written into a
+catalog folder of its own (``write_shape_catalog``) so the bin simulator and the renderer take it as
+any catalog part.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import manifold3d as mf
+import numpy as np
+import trimesh
+
+from binpick.catalog.catalog import Catalog, kind_of, write_object
+from binpick.catalog.models_info import compute_model_info
+from binpick.catalog.shapes import to_trimesh
+from binpick.grasp.grasp_set import GraspSet, Gripper
+
+FIRST_SHAPE_OBJ_ID = 2001    # above the built-ins (1-7) and the user range's usual ids
+
+
+def _box(x: float, y: float, z: float) -> mf.Manifold:
+    return mf.Manifold.cube((x, y, z))
+
+
+def _prism(polygon_xy: list[tuple[float, float]], length: float) -> mf.Manifold:
+    return mf.CrossSection([polygon_xy]).extrude(length)
+
+
+def _u(rng: np.random.Generator, lo_mm: float, hi_mm: float) -> float:
+    return float(rng.uniform(lo_mm, hi_mm)) / 1000.0
+
+
+def box_small(rng):
+    return _box(_u(rng, 15, 35), _u(rng, 15, 35), _u(rng, 10, 30))
+
+
+def box_medium(rng):
+    return _box(_u(rng, 35, 70), _u(rng, 30, 60), _u(rng, 15, 45))
+
+
+def box_big(rng):
+    return _box(_u(rng, 70, 120), _u(rng, 50, 90), _u(rng, 25, 60))
+
+
+def box_thin(rng):
+    return _box(_u(rng, 30, 90), _u(rng, 25, 70), _u(rng, 3, 8))
+
+
+def box_long(rng):
+    return _box(_u(rng, 80, 150), _u(rng, 12, 30), _u(rng, 10, 25))
+
+
+def cylinder(rng):
+    radius, height = _u(rng, 8, 30), _u(rng, 10, 90)
+    return mf.Manifold.cylinder(height, radius, radius, 40)
+
+
+def l_profile(rng):
+    a, b, t, length = _u(rng, 20, 50), _u(rng, 15, 45), _u(rng, 3, 8), _u(rng, 30, 120)
+    return _prism([(0, 0), (a, 0), (a, t), (t, t), (t, b), (0, b)], length)
+
+
+def t_profile(rng):
+    w, h, t, length = _u(rng, 25, 60), _u(rng, 20, 50), _u(rng, 3, 8), _u(rng, 30, 120)
+    flange = _box(w, t, length).translate((-w / 2, h - t, 0))
+    web = _box(t, h - t, length).translate((-t / 2, 0, 0))
+    return flange + web
+
+
+def wedge(rng):
+    """Test only: a right triangular prism."""
+    a, b, length = _u(rng, 25, 60), _u(rng, 15, 40), _u(rng, 20, 70)
+    return _prism([(0, 0), (a, 0), (0, b)], length)
+
+
+def u_channel(rng):
+    """Test only: a U-channel."""
+    w, h, t, length = _u(rng, 25, 50), _u(rng, 15, 35), _u(rng, 3, 6), _u(rng, 40, 110)
+    return _prism([(0, 0), (w, 0), (w, h), (w - t, h), (w - t, t), (t, t), (t, h), (0, h)], length)
+
+
+TRAIN_KINDS: dict[str, Callable[[np.random.Generator], mf.Manifold]] = {
+    'box_small': box_small, 'box_medium': box_medium, 'box_big': box_big, 'box_thin': box_thin,
+    'box_long': box_long, 'cylinder': cylinder, 'l_profile': l_profile, 't_profile': t_profile}
+TEST_KINDS: dict[str, Callable[[np.random.Generator], mf.Manifold]] = {'wedge': wedge, 'u_channel': u_channel}
+SHAPE_SETS = {'train': TRAIN_KINDS, 'test': TEST_KINDS}
+
+
+def random_shape(kind: str, rng: np.random.Generator) -> trimesh.Trimesh:
+    """A watertight mesh of ``kind`` (metres) with random dimensions, origin at its bounding-box centre."""
+    builders = {**TRAIN_KINDS, **TEST_KINDS}
+    if kind not in builders:
+        raise ValueError(f'unknown shape kind {kind!r}; expected one of {", ".join(builders)}')
+    mesh = to_trimesh(builders[kind](rng))
+    mesh.apply_translation(-mesh.bounds.mean(axis=0))
+    return mesh
+
+
+def shape_names(shape_set: str, n_shapes: int) -> list[tuple[str, str]]:
+    """(name, kind) of the ``n_shapes`` shapes of a set, the kinds taken in turn."""
+    kinds = list(SHAPE_SETS[shape_set])
+    return [(f'{shape_set}_{kinds[i % len(kinds)]}_{i:03d}', kinds[i % len(kinds)]) for i in range(n_shapes)]
+
+
+def write_shape_catalog(root: Path, shape_set: str, n_shapes: int, seed: int) -> Catalog:
+    """Write (or complete) a catalog folder of ``n_shapes`` random shapes of ``shape_set`` ('train' or
+    'test'); shape i depends only on (seed, set, i). No grasps: the shapes are for images only."""
+    if shape_set not in SHAPE_SETS:
+        raise ValueError(f'shape set {shape_set!r}: expected train or test')
+    root = Path(root)
+    have = Catalog([root])
+    for i, (name, kind) in enumerate(shape_names(shape_set, n_shapes)):
+        if name in have:
+            continue
+        mesh = random_shape(kind, np.random.default_rng([seed, i, list(SHAPE_SETS).index(shape_set)]))
+        info = compute_model_info(mesh.vertices)
+        write_object(root, name, FIRST_SHAPE_OBJ_ID + i, mesh, info, GraspSet(name, Gripper(), []), kind_of(info),
+                     f'procedural {kind}')
+    return Catalog([root])
