@@ -86,16 +86,27 @@ def _blobs():
 def test_embedding_loss_is_zero_for_separated_tight_clusters_and_pulls_a_stray_pixel():
     labels = torch.tensor([[0, 0, 1, 1], [2, 2, -1, -1]])
     tight = torch.eye(4)[:3][labels.clamp(min=0)].permute(2, 0, 1)    # orthogonal: d = 0.5 >= delta
-    intra, inter = embedding_loss(tight, labels)
-    assert intra.item() == pytest.approx(0.0) and inter.item() == pytest.approx(0.0)
+    assert [x.item() for x in embedding_loss(tight, labels)] == pytest.approx([0.0, 0.0, 0.0])
     stray = tight.clone().requires_grad_(True)
     with torch.no_grad():
         stray[:, 0, 2] = torch.nn.functional.normalize(torch.tensor([1.0, 1.0, 0, 0]), dim=0)   # label 1 pixel drifts
-    intra, _ = embedding_loss(stray, labels)
+    intra = embedding_loss(stray, labels)[0]
     intra.backward()
     assert intra.item() > 0 and stray.grad[:, 0, 2].abs().sum() > 0
     same = torch.ones(4, 2, 4) / 2.0                                   # every cluster at one point: pushed apart
     assert embedding_loss(same, labels)[1].item() == pytest.approx(0.25)
+
+
+def test_the_neighbours_term_pushes_only_touching_clusters_apart():
+    labels = torch.zeros(1, 12, dtype=torch.long)
+    labels[0, 0:3], labels[0, 3:5], labels[0, 9:12] = 1, 2, 3          # 1 and 2 touch, 3 is far from both
+    emb = torch.zeros(2, 1, 12)
+    emb[0] = 1.0                                                       # background and parts 1, 2 alike
+    emb[1, 0, 9:12], emb[0, 0, 9:12] = 1.0, 0.0                        # part 3 orthogonal to the rest
+    _, inter, neighbours = embedding_loss(emb, labels)
+    # touching within 2 px: 1-2, 2-background, background-3; all six pairs count in UCN's inter term
+    assert neighbours.item() == pytest.approx((0.25 + 0.25 + 0.0) / 3)
+    assert inter.item() == pytest.approx((0.25 * 3) / 6)
 
 
 def test_mean_shift_finds_each_part_and_splits_pieces_far_apart():

@@ -20,9 +20,16 @@ def _sources(args: argparse.Namespace, obj, catalog) -> list:
 
     if args.model_free:
         from binpick.modelfree.depth_segmentation import segment_by_depth
-        by_depth = ModelFreeMasks('no model, masks by depth (the non-learned baseline)',
-                                  lambda cap, depth_m: segment_by_depth(depth_m, cap.K))
-        return [by_depth] if args.no_ground_truth else [ModelFreeMasks('no model, simulator masks'), by_depth]
+        sources = [] if args.no_ground_truth else [ModelFreeMasks('no model, simulator masks')]
+        if args.uois:
+            from binpick.modelfree.uois import UoisSegmenter
+            uois = UoisSegmenter.load(args.uois)
+            sources.append(ModelFreeMasks(f'no model, masks by the UCN ({Path(args.uois).name})', lambda cap, depth_m:
+                                          [i.mask for i in uois.segment(cap.left_rgb, depth_m, cap.K)]))
+        if not args.no_baseline:
+            sources.append(ModelFreeMasks('no model, masks by depth (the non-learned baseline)',
+                                          lambda cap, depth_m: segment_by_depth(depth_m, cap.K)))
+        return sources
     sources = [] if args.no_ground_truth else [GroundTruthPoses()]
     if not args.pose_ckpt:
         return sources
@@ -103,6 +110,9 @@ def register(sub) -> None:
                    help='the first pick of an unregistered part instead: the cost map and model-free grasps on '
                         'the simulator\'s masks (the ceiling) and on the depth baseline\'s masks; the part\'s '
                         'model is used only by the simulator')
+    p.add_argument('--uois', metavar='CKPT', help='with --model-free: also pick on the masks of this '
+                   'binpick train-uois model')
+    p.add_argument('--no-baseline', action='store_true', help='with --model-free: skip the depth baseline\'s row')
     p.add_argument('--perceptual', default='auto', help='perceptual distance of the verification scores')
     p.add_argument('--out', default='results/picking', help='report folder (default results/picking)')
     p.add_argument('--threads', type=positive)

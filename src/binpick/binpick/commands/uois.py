@@ -59,13 +59,20 @@ def _cmd_eval_uois(args: argparse.Namespace) -> int:
             return [Instance(m, 1.0) for m in segment_by_depth(frame.depth_m, frame.camera.K)]
         name = 'baseline: masks by depth'
     else:
+        from dataclasses import replace
+
         from binpick.modelfree.uois import UoisSegmenter
         segmenter = UoisSegmenter.load(args.ckpt)
+        overrides = {k: v for k, v in (('kappa', args.kappa), ('merge_distance', args.merge_distance),
+                                       ('foreground_threshold', args.foreground_threshold)) if v is not None}
+        segmenter.config = replace(segmenter.config, **overrides)
 
         def segment(frame):
             return segmenter.segment(frame.rgb, frame.depth_m, frame.camera.K)
         name = str(args.ckpt)
-    results = {'model': name, 'split': args.split, 'datasets': {}}
+    results = {'model': name, 'split': args.split, 'datasets': {},
+               **({} if args.baseline else {'clustering': {k: getattr(segmenter.config, k) for k in
+                                                           ('kappa', 'merge_distance', 'foreground_threshold')}})}
     for dataset in args.data:
         splits, gts = _split_dirs([dataset], args.split)
         figures = evaluate(segment, splits, gts, args.max_images, progress=True)
@@ -106,6 +113,9 @@ def register(sub) -> None:
     p.add_argument('--data', nargs='+', required=True, help='dataset folder(s), scored one by one')
     p.add_argument('--ckpt', help='binpick train-uois checkpoint')
     p.add_argument('--baseline', action='store_true', help='score the non-learned depth segmentation instead')
+    p.add_argument('--kappa', type=float, help="mean-shift concentration (default: the checkpoint's)")
+    p.add_argument('--merge-distance', type=float, help="modes closer than this merge (default: the checkpoint's)")
+    p.add_argument('--foreground-threshold', type=float, help="(default: the checkpoint's)")
     p.add_argument('--split', default='test')
     p.add_argument('--max-images', type=int, help='frames per dataset, spread evenly (default: all)')
     p.add_argument('--json', help='also write the figures to this JSON file')

@@ -84,16 +84,14 @@ def batch_loss(model: UcnNet, samples: list[UoisSample], branch_weight: float = 
     points = torch.from_numpy(np.stack([s.points for s in samples]))
     labels = torch.from_numpy(np.stack([s.labels for s in samples]))
     out = model(rgb, points)
-    terms: dict[str, list[torch.Tensor]] = {'intra': [], 'inter': [], 'foreground': []}
+    terms: dict[str, list[torch.Tensor]] = {'intra': [], 'inter': [], 'neighbours': [], 'foreground': []}
     for b in range(len(samples)):
-        intra, inter = embedding_loss(out['embedding'][b], labels[b])
-        terms['intra'].append(intra)
-        terms['inter'].append(inter)
+        for name, value in zip(('intra', 'inter', 'neighbours'), embedding_loss(out['embedding'][b], labels[b])):
+            terms[name].append(value)
         terms['foreground'].append(foreground_loss(out['foreground'][b, 0], labels[b]))
         if branch_weight > 0:
             for name in ('embedding_rgb', 'embedding_xyz'):
-                branch_intra, branch_inter = embedding_loss(out[name][b], labels[b])
-                terms.setdefault('branches', []).append(branch_weight * (branch_intra + branch_inter))
+                terms.setdefault('branches', []).append(branch_weight * sum(embedding_loss(out[name][b], labels[b])))
     return {k: torch.stack(v).mean() for k, v in terms.items()}
 
 

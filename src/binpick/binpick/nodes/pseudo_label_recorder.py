@@ -31,6 +31,10 @@ class RecorderNode(base.BinpickNode):
         self.scorer = PoseScorer(Catalog().get(self.object_id), PerceptualDistance(self.param('perceptual', 'auto')),
                                  self.param('geometry', 'visible'), int(self.param('crop_px', 64)))
         self.scores = {f: [(c.d_appearance, c.d_geo_m) for c in self.bank.candidates(f)] for f in self.bank.frame_ids()}
+        # consecutive frames of an unchanged bin carry nearly the same labels: bank one every min_period_s
+        # (capture time) and leave the cores to the perception path between them
+        self.min_period_ns = int(float(self.param('min_period_s', 0.0)) * 1e9)
+        self.last_stamp_ns: int | None = None
         self.stats = self.create_publisher(BankStatistics, base.BANK_STATS, base.RELIABLE_QOS)
         self.worker = self.frame_worker('frame', self.record, 'recorder')
         self.subscribe_frame(['color', 'depth', 'info', 'instances', 'poses'], self.worker.submit)
@@ -38,6 +42,9 @@ class RecorderNode(base.BinpickNode):
                                f'{self.scorer.perceptual.name}, {self.scorer.geometry} geometry)')
 
     def record(self, m: dict) -> None:
+        stamp = msgs.stamp_ns(m['color'].header)
+        if self.last_stamp_ns is not None and 0 <= stamp - self.last_stamp_ns < self.min_period_ns:
+            return
         frame = perceived_frame(m)
         by_label = {inst.label: k for k, inst in enumerate(m['instances'].instances)}
         poses = [p for p in m['poses'].poses if p.instance_id in by_label and p.object_id == self.object_id]
@@ -45,7 +52,7 @@ class RecorderNode(base.BinpickNode):
             self.get_logger().debug('frame without pose candidates: not banked')
             return
         masks = [frame.masks[by_label[p.instance_id]] for p in poses]
-        stamp = msgs.stamp_ns(m['color'].header)
+        self.last_stamp_ns = stamp
         frame_id, candidates = bank_frame(
             self.bank, self.scorer, frame.rgb, frame.depth_m, frame.K, masks, [msgs.pose_matrix(p.pose) for p in poses],
             [p.confidence for p in poses], extra={'stamp_ns': stamp, 'model_version': m['poses'].model_version},
