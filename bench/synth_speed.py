@@ -27,7 +27,10 @@ def main() -> None:
     parser.add_argument('--frames-per-scene', type=int, default=5)
     parser.add_argument('--domain', default='synthetic', choices=['synthetic', 'real'])
     parser.add_argument('--shapes', action='store_true', help='time binpick synth-shapes instead')
+    parser.add_argument('--json', help='also write the figures to this JSON file')
     args = parser.parse_args()
+    figures = {'domain': args.domain, 'generator': 'synth-shapes' if args.shapes else f'synth {args.object}',
+               'frames': args.scenes * args.frames_per_scene, 'anchor_frames_per_s': 0.39, 'frames_per_s': {}}
     catalog, cell = Catalog(), CellConfig.from_config()
     frames = args.scenes * args.frames_per_scene
     what = 'class-agnostic bins of 48 training shapes (parts as each scene draws them)' if args.shapes else \
@@ -51,7 +54,11 @@ def main() -> None:
         dt = time.perf_counter() - t0
         print(f'{workers} worker(s): {frames} frames in {dt:6.1f} s = {frames / dt:5.2f} frames/s '
               f'({frames / dt / 0.39:4.1f}x the anchor)')
+        figures['frames_per_s'][workers] = frames / dt
         shutil.rmtree(out)
+    if args.json:
+        from binpick.data import atomic
+        atomic.write_json(args.json, figures)
 
 
 if __name__ == '__main__':

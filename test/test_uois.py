@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from binpick.modelfree.mean_shift import cluster_instances
+from binpick.modelfree.mean_shift import ClusterConfig, cluster_instances
 from binpick.modelfree.metrics import ObjectScores
 from binpick.modelfree.shapes import TEST_KINDS, TRAIN_KINDS, random_shape, write_shape_catalog
 from binpick.modelfree.ucn_loss import embedding_loss
@@ -112,7 +112,7 @@ def test_the_neighbours_term_pushes_only_touching_clusters_apart():
 def test_mean_shift_finds_each_part_and_splits_pieces_far_apart():
     labels, emb = _blobs()
     logits = torch.where(labels > 0, 5.0, -5.0).float()
-    instances = cluster_instances(emb, logits, min_pixels=20)
+    instances = cluster_instances(emb, logits, ClusterConfig(min_pixels=20))
     found = sorted(int(i.mask.sum()) for i in instances)
     assert found == sorted([120, 156, 100, 80])                       # part 3's two pieces are two instances
     for inst in instances:

@@ -59,20 +59,20 @@ def _cmd_eval_uois(args: argparse.Namespace) -> int:
             return [Instance(m, 1.0) for m in segment_by_depth(frame.depth_m, frame.camera.K)]
         name = 'baseline: masks by depth'
     else:
-        from dataclasses import replace
+        from dataclasses import asdict, replace
 
         from binpick.modelfree.uois import UoisSegmenter
         segmenter = UoisSegmenter.load(args.ckpt)
         overrides = {k: v for k, v in (('kappa', args.kappa), ('merge_distance', args.merge_distance),
-                                       ('foreground_threshold', args.foreground_threshold)) if v is not None}
-        segmenter.config = replace(segmenter.config, **overrides)
+                                       ('foreground_threshold', args.foreground_threshold),
+                                       ('min_pixels', args.min_pixels)) if v is not None}
+        segmenter.clustering = replace(segmenter.clustering, **overrides)
 
         def segment(frame):
             return segmenter.segment(frame.rgb, frame.depth_m, frame.camera.K)
         name = str(args.ckpt)
     results = {'model': name, 'split': args.split, 'datasets': {},
-               **({} if args.baseline else {'clustering': {k: getattr(segmenter.config, k) for k in
-                                                           ('kappa', 'merge_distance', 'foreground_threshold')}})}
+               **({} if args.baseline else {'clustering': asdict(segmenter.clustering)})}
     for dataset in args.data:
         splits, gts = _split_dirs([dataset], args.split)
         figures = evaluate(segment, splits, gts, args.max_images, progress=True)
@@ -113,9 +113,10 @@ def register(sub) -> None:
     p.add_argument('--data', nargs='+', required=True, help='dataset folder(s), scored one by one')
     p.add_argument('--ckpt', help='binpick train-uois checkpoint')
     p.add_argument('--baseline', action='store_true', help='score the non-learned depth segmentation instead')
-    p.add_argument('--kappa', type=float, help="mean-shift concentration (default: the checkpoint's)")
-    p.add_argument('--merge-distance', type=float, help="modes closer than this merge (default: the checkpoint's)")
-    p.add_argument('--foreground-threshold', type=float, help="(default: the checkpoint's)")
+    p.add_argument('--kappa', type=float, help='mean-shift concentration (default 20)')
+    p.add_argument('--merge-distance', type=float, help='modes closer than this (1 - cos) merge (default 0.15)')
+    p.add_argument('--foreground-threshold', type=float, help='foreground probability of a pixel (default 0.7)')
+    p.add_argument('--min-pixels', type=int, help='smallest instance kept, frame pixels (default 250)')
     p.add_argument('--split', default='test')
     p.add_argument('--max-images', type=int, help='frames per dataset, spread evenly (default: all)')
     p.add_argument('--json', help='also write the figures to this JSON file')

@@ -14,6 +14,17 @@ import numpy as np
 import torch
 
 
+@dataclass(frozen=True)
+class ClusterConfig:
+    """Settings of the clustering (no weight depends on them). The defaults were chosen on held-out scenes
+    of the training shapes (``runs/uois/shapes_real/test``; README), never on the unseen test parts."""
+
+    kappa: float = 20.0                 # concentration of the von Mises-Fisher kernel on the sphere
+    merge_distance: float = 0.15        # modes closer than this (1 - cos) are one cluster
+    foreground_threshold: float = 0.7   # foreground probability a pixel needs
+    min_pixels: int = 250               # smaller instances are dropped (pixels of the frame)
+
+
 @dataclass
 class Instance:
     """One class-agnostic instance: HxW bool mask and a confidence in [0, 1]."""
@@ -38,18 +49,20 @@ def mean_shift_modes(points: torch.Tensor, kappa: float, n_seeds: int = 64, iter
     return torch.stack(modes)
 
 
-def cluster_instances(embedding: torch.Tensor, foreground_logit: torch.Tensor, kappa: float = 20.0,
-                      merge_distance: float = 0.15, foreground_threshold: float = 0.5, min_pixels: int = 60,
-                      max_points: int = 4000, seed: int = 0) -> list[Instance]:
-    """Instances of one image from (D,H,W) unit embeddings and (H,W) foreground logits, best first."""
+def cluster_instances(embedding: torch.Tensor, foreground_logit: torch.Tensor, config: ClusterConfig | None = None,
+                      pixel_area: float = 1.0, max_points: int = 4000, seed: int = 0) -> list[Instance]:
+    """Instances of one image from (D,H,W) unit embeddings and (H,W) foreground logits, best first;
+    ``pixel_area``: frame pixels per pixel of these maps (for ``min_pixels``)."""
+    c = config or ClusterConfig()
+    min_pixels = max(1, int(c.min_pixels / pixel_area))
     probability = torch.sigmoid(foreground_logit)
-    foreground = probability > foreground_threshold
+    foreground = probability > c.foreground_threshold
     if int(foreground.sum()) < min_pixels:
         return []
     vectors = embedding[:, foreground].t().contiguous()                   # (F, D)
     g = torch.Generator().manual_seed(seed)
     sample = vectors[torch.randperm(len(vectors), generator=g)[:max_points]]
-    modes = mean_shift_modes(sample, kappa, merge_distance=merge_distance, seed=seed)
+    modes = mean_shift_modes(sample, c.kappa, merge_distance=c.merge_distance, seed=seed)
     similarity = vectors @ modes.t()
     nearest = similarity.argmax(dim=1)
     closeness = similarity.max(dim=1).values

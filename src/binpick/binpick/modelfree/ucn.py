@@ -25,17 +25,14 @@ XYZ_CHANNELS = {2: 24, 4: 48, 8: 96}
 
 @dataclass(frozen=True)
 class UcnConfig:
-    """Architecture, input and clustering settings (saved in every checkpoint)."""
+    """Architecture and input settings (saved in every checkpoint; the clustering's are
+    ``mean_shift.ClusterConfig``, chosen after training)."""
 
     embedding_dim: int = 16
     decoder_channels: int = 64
     input_scale: float = 0.75         # frames are resized by this before the network (0.75: 480x360)
     frozen_blocks: int = 2            # first EfficientNet blocks kept at their ImageNet weights
     branch_heads: bool = False        # per-branch embedding heads, for the report's per-branch loss terms
-    kappa: float = 20.0               # mean-shift concentration (von Mises-Fisher kernel on the sphere)
-    merge_distance: float = 0.15      # modes closer than this (cosine distance 1 - cos) are one cluster
-    foreground_threshold: float = 0.5
-    min_pixels: int = 60              # instances smaller than this (input pixels) are dropped
 
 
 def conv_block(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:

@@ -2,17 +2,22 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 
-from binpick.modelfree.mean_shift import Instance, cluster_instances
+from binpick.modelfree.mean_shift import ClusterConfig, Instance, cluster_instances
 from binpick.modelfree.ucn import UcnConfig, UcnNet, network_size, points_input
 from binpick.perception import checkpoint
 
 KIND = 'uois'
+
+
+def fields_of(cls) -> set[str]:
+    return {f.name for f in dataclass_fields(cls)}
 
 
 def network_inputs(rgb: np.ndarray, depth_m: np.ndarray, K: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
@@ -28,17 +33,17 @@ def network_inputs(rgb: np.ndarray, depth_m: np.ndarray, K: np.ndarray, scale: f
 class UoisSegmenter:
     """A trained UCN ready for inference on the CPU: instances of parts nobody registered."""
 
-    def __init__(self, model: UcnNet, config: UcnConfig) -> None:
-        self.model, self.config = model.eval(), config
+    def __init__(self, model: UcnNet, config: UcnConfig, clustering: ClusterConfig | None = None) -> None:
+        self.model, self.config, self.clustering = model.eval(), config, clustering or ClusterConfig()
 
     @classmethod
-    def load(cls, path: str | Path) -> UoisSegmenter:
-        """Load a ``binpick train-uois`` checkpoint."""
+    def load(cls, path: str | Path, clustering: ClusterConfig | None = None) -> UoisSegmenter:
+        """Load a ``binpick train-uois`` checkpoint (clustering settings stored by early versions are not used)."""
         raw = checkpoint.load(path, KIND)
-        config = UcnConfig(**raw['config'])
+        config = UcnConfig(**{k: v for k, v in raw['config'].items() if k not in fields_of(ClusterConfig)})
         model = UcnNet(config, pretrained=False)
         model.load_state_dict(raw['model'])
-        return cls(model, config)
+        return cls(model, config, clustering)
 
     @torch.no_grad()
     def segment(self, rgb: np.ndarray, depth_m: np.ndarray, K: np.ndarray) -> list[Instance]:
@@ -48,9 +53,8 @@ class UoisSegmenter:
             raise ValueError(f'RGB {rgb.shape[:2]} and depth {depth_m.shape} differ in size')
         rgb_in, points_in = network_inputs(rgb, depth_m, K, self.config.input_scale)
         out = self.model(torch.from_numpy(rgb_in)[None], torch.from_numpy(points_in)[None])
-        c = self.config
-        small = cluster_instances(out['embedding'][0], out['foreground'][0, 0], c.kappa, c.merge_distance,
-                                  c.foreground_threshold, max(1, int(c.min_pixels * c.input_scale ** 2)))
+        small = cluster_instances(out['embedding'][0], out['foreground'][0, 0], self.clustering,
+                                  pixel_area=self.config.input_scale ** -2)
         h, w = depth_m.shape
         return [Instance(cv2.resize(i.mask.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0, i.score)
                 for i in small]
