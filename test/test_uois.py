@@ -137,6 +137,7 @@ def test_train_uois_writes_a_resumable_model_that_segments(tmp_path):
     from binpick.modelfree.uois import UoisSegmenter
     from binpick.modelfree.uois_eval import evaluate
     from binpick.modelfree.uois_train import UoisTrainConfig, train_uois
+    from binpick.perception.checkpoint import CheckpointError
     data = small_synth_dataset(tmp_path / 'ds', 'connector_block', width=160, seed=4)
     config = UcnConfig(input_scale=1.0, branch_heads=True)
     train = UoisTrainConfig(epochs=1, iterations_per_epoch=2, batch_size=1, branch_loss_weight=0.5,
@@ -148,5 +149,13 @@ def test_train_uois_writes_a_resumable_model_that_segments(tmp_path):
     assert train_uois([data / 'train'], out, config=config, train=longer, resume=True, progress=False,
                       log=lambda *_: None).epoch == 2
     segmenter = UoisSegmenter.load(out)
+    started = tmp_path / 'from_init.pt'
+    frozen = dataclasses.replace(train, iterations_per_epoch=1, lr=0.0)     # lr 0: the weights stay as loaded
+    train_uois([data / 'train'], started, config=config, train=frozen, init=out, progress=False, log=lambda *_: None)
+    theirs = UoisSegmenter.load(started).model.state_dict()
+    assert all(torch.equal(v, theirs[k]) for k, v in segmenter.model.state_dict().items())
+    with pytest.raises(CheckpointError, match='another model configuration'):
+        train_uois([data / 'train'], tmp_path / 'x.pt', config=dataclasses.replace(config, embedding_dim=8),
+                   train=train, init=out, progress=False, log=lambda *_: None)
     figures = evaluate(lambda f: segmenter.segment(f.rgb, f.depth_m, f.camera.K), [data / 'test'])
     assert figures['images'] == 1 and 0.0 <= figures['f1'] <= 1.0

@@ -41,7 +41,8 @@ def _cmd_train_uois(args: argparse.Namespace) -> int:
     config = UcnConfig(input_scale=args.input_scale, branch_heads=args.branch_loss > 0)
     train = UoisTrainConfig(epochs=args.epochs, iterations_per_epoch=args.iterations, batch_size=args.batch_size,
                             lr=args.lr, branch_loss_weight=args.branch_loss, seed=args.seed)
-    state = train_uois(splits, Path(args.out), gts, config, train, _validation(args), resume=args.resume)
+    state = train_uois(splits, Path(args.out), gts, config, train, _validation(args), resume=args.resume,
+                       init=Path(args.init) if args.init else None)
     print(f'{args.out}: {state.epoch} epoch(s) of {args.iterations} iterations')
     return 0
 
@@ -106,6 +107,7 @@ def register(sub) -> None:
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--threads', type=positive, help='torch threads (default: all cores)')
     p.add_argument('--resume', action='store_true', help='continue from the checkpoint at --out')
+    p.add_argument('--init', help='start from the weights of this checkpoint (e.g. models/demo/uois_shapes.pt)')
     p.set_defaults(func=_cmd_train_uois)
 
     p = sub.add_parser('eval-uois', help='object-level precision, recall, F1 (IoU >= 0.5) and mask AP50 of '

@@ -98,8 +98,9 @@ def batch_loss(model: UcnNet, samples: list[UoisSample], branch_weight: float = 
 def train_uois(split_dirs: list[Path], out: Path, gt_dirs: list[Path | None] | None = None,
                config: UcnConfig | None = None, train: UoisTrainConfig | None = None,
                validate: Callable[[uois.UoisSegmenter], dict] | None = None, resume: bool = False,
-               progress: bool = True, log=print) -> checkpoint.TrainState:
-    """Train (or resume) a UCN on the frames of ``split_dirs``; writes the checkpoint ``out``."""
+               init: Path | None = None, progress: bool = True, log=print) -> checkpoint.TrainState:
+    """Train (or resume) a UCN on the frames of ``split_dirs``; writes the checkpoint ``out``. ``init``: start
+    from the weights of this UOIS checkpoint (same architecture) with a fresh optimiser; ignored when resuming."""
     from tqdm import tqdm
 
     config, train = config or UcnConfig(), train or UoisTrainConfig()
@@ -119,6 +120,13 @@ def train_uois(split_dirs: list[Path], out: Path, gt_dirs: list[Path | None] | N
         optimizer.load_state_dict(raw['optimizer'])
         state = checkpoint.TrainState(**raw['state'])
         log(f'resuming {out} at epoch {state.epoch + 1}, iteration {state.iteration}')
+    elif init is not None:
+        start = uois.UoisSegmenter.load(init)
+        if start.config != config:
+            raise checkpoint.CheckpointError(f'{init}: another model configuration ({start.config}); cannot start '
+                                             'from it')
+        model.load_state_dict(start.model.state_dict())
+        log(f'starting from the weights of {init}')
     frames = UoisFrames(split_dirs, gt_dirs)
     total = train.epochs * train.iterations_per_epoch
 
