@@ -7,21 +7,28 @@ plus ``shapes/``: the catalog folder of the shapes. Resumable scene by scene, in
 """
 from __future__ import annotations
 
-import json
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 
 from binpick.catalog import Catalog
-from binpick.data import atomic, bop
+from binpick.data import atomic
 from binpick.modelfree.shapes import SHAPE_SETS, write_shape_catalog
 from binpick.sim import domains
 from binpick.sim.bin_physics import PACKINGS
 from binpick.sim.generator import CellConfig, SceneGenerator
-from binpick.sim.synth import SynthError, jobs, remove_stale_temporaries, scene_done, scene_seed, write_scene
+from binpick.sim.synth import (
+    SynthError,
+    jobs,
+    remove_stale_temporaries,
+    run_jobs,
+    same_dataset,
+    scene_done,
+    scene_seed,
+    write_camera,
+    write_scene,
+)
 
 FORMAT = 'binpick-shapes/1'
 PACKING_WEIGHTS = {'random': 0.5, 'semi': 0.25, 'ordered': 0.25}
@@ -77,22 +84,12 @@ def prepare_output(out: Path, request: ShapeSynthRequest, cell: CellConfig) -> C
             'bin_inner_size_m': list(cell.bin.inner_size_m)}
     for key in ('scenes', 'test_scenes'):     # more scenes may be added later
         info.pop(key)
-    info_path = out / 'dataset_info.json'
-    if info_path.is_file():
-        existing = json.loads(info_path.read_text())
-        changed = [k for k in info if existing.get(k) != json.loads(json.dumps(info[k]))]
-        if changed:
-            differences = ', '.join(f'{k}: {existing.get(k)!r}' for k in changed)
-            raise SynthError(f'{out} holds a different dataset ({differences}); choose another --out')
-    elif out.is_dir() and any(p.name != 'shapes' for p in out.iterdir()):
+    if not same_dataset(out, info) and out.is_dir() and any(p.name != 'shapes' for p in out.iterdir()):
         raise SynthError(f'{out} is not empty and is not a binpick shapes dataset; not writing into it')
     try:
         shapes = write_shape_catalog(out / 'shapes', request.shape_set, request.shapes, request.seed)
-        atomic.write_json(out / 'camera.json', {
-            'fx': float(cell.camera.K[0, 0]), 'fy': float(cell.camera.K[1, 1]), 'cx': float(cell.camera.K[0, 2]),
-            'cy': float(cell.camera.K[1, 2]), 'width': cell.camera.width, 'height': cell.camera.height,
-            'depth_scale': bop.DEPTH_SCALE_DEFAULT})
-        atomic.write_json(info_path, info)
+        write_camera(out, cell)
+        atomic.write_json(out / 'dataset_info.json', info)   # last: marks the folder as this dataset
     except OSError as e:
         raise SynthError(f'{e.filename or out}: {e.strerror}') from None
     return shapes
@@ -135,16 +132,5 @@ def run(request: ShapeSynthRequest, out: Path, cell: CellConfig, workers: int = 
     todo = [j for j in jobs(request) if not scene_done(out, request.domain, *j)]
     bar = tqdm(total=len(todo), desc=f'{request.shape_set} shapes {request.domain}', unit='scene',
                disable=not progress)
-    args = (request, cell, str(out), workers > 1)
-    if workers == 1 or len(todo) <= 1:
-        _init_worker(*args)
-        for job in todo:
-            _run_job(job)
-            bar.update()
-    else:
-        with ProcessPoolExecutor(workers, mp_context=get_context('spawn'), initializer=_init_worker,
-                                 initargs=args) as pool:
-            for _ in pool.map(_run_job, todo):
-                bar.update()
-    bar.close()
+    run_jobs(todo, workers, _init_worker, (request, cell, str(out), workers > 1), _run_job, bar)
     return len(todo)

@@ -112,14 +112,7 @@ def train_uois(split_dirs: list[Path], out: Path, gt_dirs: list[Path | None] | N
     optimizer = torch.optim.AdamW(params, lr=train.lr, weight_decay=train.weight_decay)
     state = checkpoint.TrainState()
     if resume and Path(out).is_file():
-        raw = checkpoint.load(out, uois.KIND)
-        if raw['config'] != asdict(config):
-            raise checkpoint.CheckpointError(f'{out}: was trained with another model configuration; remove it '
-                                             'or train without --resume')
-        model.load_state_dict(raw['model'])
-        optimizer.load_state_dict(raw['optimizer'])
-        state = checkpoint.TrainState(**raw['state'])
-        log(f'resuming {out} at epoch {state.epoch + 1}, iteration {state.iteration}')
+        state = checkpoint.resume(out, checkpoint.load(out, uois.KIND), asdict(config), model, optimizer, log)
     elif init is not None:
         start = uois.UoisSegmenter.load(init)
         if start.config != config:

@@ -71,6 +71,20 @@ def check_objects(path: str | Path, ckpt: dict[str, Any], objects: dict[str, str
                               'trained (catalog fingerprint differs); retrain it')
 
 
+def resume(out: str | Path, raw: dict[str, Any], config: dict, model: torch.nn.Module, optimizer,
+           log=print) -> TrainState:
+    """Continue a training from its checkpoint ``raw`` (read from ``out``): weights and optimiser state into
+    ``model`` and ``optimizer``; refuses one trained with another configuration than ``config`` (a dict)."""
+    if raw['config'] != config:
+        raise CheckpointError(f'{out}: was trained with another model configuration; remove it or train without '
+                              '--resume')
+    model.load_state_dict(raw['model'])
+    optimizer.load_state_dict(raw['optimizer'])
+    state = TrainState(**raw['state'])
+    log(f'resuming {out} at epoch {state.epoch + 1}, iteration {state.iteration}')
+    return state
+
+
 def strip(path: str | Path, out: str | Path, kind: str, config: dict | None = None) -> None:
     """Write the inference part of a checkpoint to ``out``: no optimiser or training state, weights in
     float16 (loading copies them back into the float32 model). A shipped model is a sixth of the size.

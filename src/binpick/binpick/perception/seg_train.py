@@ -96,13 +96,7 @@ def train_segmentation(train_splits: list[Path], out: Path, object_names: list[s
 
     if resume and Path(out).is_file():
         raw = checkpoint.load(out, segmentation.KIND, {n: catalog.get(n).fingerprint for n in config.object_names})
-        if raw['config'] != asdict(config):
-            raise checkpoint.CheckpointError(f'{out}: was trained with another model configuration; remove it '
-                                             'or train without --resume')
-        model.load_state_dict(raw['model'])
-        optimizer.load_state_dict(raw['optimizer'])
-        state = checkpoint.TrainState(**raw['state'])
-        log(f'resuming {out} at epoch {state.epoch + 1}, iteration {state.iteration}')
+        state = checkpoint.resume(out, raw, asdict(config), model, optimizer, log)
     elif init is not None:
         log(init_from(model, config, init))
 

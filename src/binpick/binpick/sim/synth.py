@@ -99,6 +99,27 @@ def _dataset_info(request: SynthRequest, cell: CellConfig, fingerprint: str) -> 
     return info
 
 
+def same_dataset(out: Path, info: dict) -> bool:
+    """Whether ``out`` holds a dataset already (False: none yet); SynthError when it was made otherwise."""
+    info_path = out / 'dataset_info.json'
+    if not info_path.is_file():
+        return False
+    existing = json.loads(info_path.read_text())
+    changed = [k for k in info if existing.get(k) != json.loads(json.dumps(info[k]))]
+    if changed:
+        differences = ', '.join(f'{k}: {existing.get(k)!r}' for k in changed)
+        raise SynthError(f'{out} holds a different dataset ({differences}); choose another --out')
+    return True
+
+
+def write_camera(out: Path, cell: CellConfig) -> None:
+    """BOP ``camera.json`` of the cell's camera."""
+    K = cell.camera.K
+    atomic.write_json(out / 'camera.json', {
+        'fx': float(K[0, 0]), 'fy': float(K[1, 1]), 'cx': float(K[0, 2]), 'cy': float(K[1, 2]),
+        'width': cell.camera.width, 'height': cell.camera.height, 'depth_scale': bop.DEPTH_SCALE_DEFAULT})
+
+
 def prepare_output(out: Path, request: SynthRequest, cell: CellConfig, catalog: Catalog) -> None:
     """Create ``out`` for this request, or check that it holds the same dataset (to resume or extend)."""
     obj = catalog.get(request.object_name)
@@ -106,20 +127,12 @@ def prepare_output(out: Path, request: SynthRequest, cell: CellConfig, catalog: 
     info_path = out / 'dataset_info.json'
     if out.exists() and not out.is_dir():
         raise SynthError(f'{out}: exists and is not a folder')
-    if info_path.is_file():
-        existing = json.loads(info_path.read_text())
-        changed = [k for k in info if existing.get(k) != json.loads(json.dumps(info[k]))]
-        if changed:
-            differences = ', '.join(f'{k}: {existing.get(k)!r}' for k in changed)
-            raise SynthError(f'{out} holds a different dataset ({differences}); choose another --out')
+    if same_dataset(out, info):
         return
     if out.is_dir() and any(out.iterdir()):
         raise SynthError(f'{out} is not empty and is not a binpick dataset; not writing into it')
     try:
-        atomic.write_json(out / 'camera.json', {
-            'fx': float(cell.camera.K[0, 0]), 'fy': float(cell.camera.K[1, 1]), 'cx': float(cell.camera.K[0, 2]),
-            'cy': float(cell.camera.K[1, 2]), 'width': cell.camera.width, 'height': cell.camera.height,
-            'depth_scale': bop.DEPTH_SCALE_DEFAULT})
+        write_camera(out, cell)
         atomic.write_bytes(out / 'models' / f'obj_{obj.obj_id:06d}.ply', obj.mesh_path.read_bytes())
         write_models_info(out / 'models' / 'models_info.json', {obj.obj_id: obj.info})
         write_models_eval(out / 'models_eval', obj)
@@ -250,6 +263,26 @@ def _run_job(job: tuple[str, int]) -> tuple[str, int, int]:
     return split, scene_id, len(frames)
 
 
+def run_jobs(todo: list, workers: int, initializer, initargs: tuple, run_job, bar, finish=None) -> None:
+    """Run ``run_job`` on every job of ``todo``, here (``finish`` afterwards) or in ``workers`` spawned
+    processes, each set up by ``initializer(*initargs)``; one tick of ``bar`` per job done."""
+    if workers == 1 or len(todo) <= 1:
+        initializer(*initargs)
+        try:
+            for job in todo:
+                run_job(job)
+                bar.update()
+        finally:
+            if finish is not None:
+                finish()
+    else:
+        with ProcessPoolExecutor(workers, mp_context=get_context('spawn'), initializer=initializer,
+                                 initargs=initargs) as pool:
+            for _ in pool.map(run_job, todo):
+                bar.update()
+    bar.close()
+
+
 def run(request: SynthRequest, out: Path, cell: CellConfig, catalog: Catalog, workers: int = 1,
         shard: tuple[int, int] = (0, 1), progress: bool = True) -> int:
     """Generate every missing scene of this shard; returns how many scenes were written."""
@@ -265,21 +298,8 @@ def run(request: SynthRequest, out: Path, cell: CellConfig, catalog: Catalog, wo
     remove_stale_temporaries(out)
     todo = [j for j in jobs(request, shard) if not scene_done(out, request.domain, *j)]
     bar = tqdm(total=len(todo), desc=f'{request.object_name} {request.domain}', unit='scene', disable=not progress)
-    args = (request, cell, [str(r) for r in catalog.roots], str(out), workers > 1)
-    if workers == 1 or len(todo) <= 1:
-        _init_worker(*args)
-        try:
-            for job in todo:
-                _run_job(job)
-                bar.update()
-        finally:
-            _WORKER['generator'].close()
-    else:
-        with ProcessPoolExecutor(workers, mp_context=get_context('spawn'), initializer=_init_worker,
-                                 initargs=args) as pool:
-            for _ in pool.map(_run_job, todo):
-                bar.update()
-    bar.close()
+    run_jobs(todo, workers, _init_worker, (request, cell, [str(r) for r in catalog.roots], str(out), workers > 1),
+             _run_job, bar, lambda: _WORKER['generator'].close())
     if request.test_scenes:
         write_test_targets(out)
     return len(todo)

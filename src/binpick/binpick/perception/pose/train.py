@@ -64,12 +64,7 @@ def train_pose(labels: list[PoseLabel], out: Path, object_name: str, catalog: Ca
     state = checkpoint.TrainState()
     if resume and Path(out).is_file():
         raw = checkpoint.load(out, est.KIND, {object_name: obj.fingerprint})
-        if raw['config'] != asdict(config):
-            raise checkpoint.CheckpointError(f'{out}: was trained with another network configuration')
-        net.load_state_dict(raw['model'])
-        optimizer.load_state_dict(raw['optimizer'])
-        state = checkpoint.TrainState(**raw['state'])
-        log(f'resuming {out} at epoch {state.epoch + 1}, iteration {state.iteration}')
+        state = checkpoint.resume(out, raw, asdict(config), net, optimizer, log)
 
     n_points = train.model_points_symmetric if obj.info.is_symmetric else train.model_points
     pts = torch.from_numpy(obj.sample_points(n_points)).float()
