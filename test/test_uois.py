@@ -159,3 +159,21 @@ def test_train_uois_writes_a_resumable_model_that_segments(tmp_path):
                    train=train, init=out, progress=False, log=lambda *_: None)
     figures = evaluate(lambda f: segmenter.segment(f.rgb, f.depth_m, f.camera.K), [data / 'test'])
     assert figures['images'] == 1 and 0.0 <= figures['f1'] <= 1.0
+
+
+def test_eval_uois_command_scores_the_baseline_and_names_a_missing_split(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import small_synth_dataset
+    data = small_synth_dataset(tmp_path / 'ds', 'hex_nut', width=160, seed=2)
+    cmd = [sys.executable, '-m', 'binpick.cli', 'eval-uois', '--baseline']
+    done = subprocess.run(cmd + ['--data', str(data), '--json', str(tmp_path / 'e.json')], capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr
+    figures = json.loads((tmp_path / 'e.json').read_text())['datasets'][str(data)]
+    assert figures['images'] == 1 and 0.0 <= figures['f1'] <= 1.0
+    missing = subprocess.run(cmd + ['--data', str(tmp_path)], capture_output=True, text=True)
+    assert missing.returncode == 1 and f'{tmp_path}: no test/ split' in missing.stderr
+    both = subprocess.run(cmd + ['--ckpt', 'x.pt', '--data', str(data)], capture_output=True, text=True)
+    assert both.returncode == 1 and 'give --ckpt MODEL or --baseline' in both.stderr

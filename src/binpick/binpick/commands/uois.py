@@ -58,7 +58,7 @@ def _cmd_eval_uois(args: argparse.Namespace) -> int:
 
         def segment(frame):
             return [Instance(m, 1.0) for m in segment_by_depth(frame.depth_m, frame.camera.K)]
-        name = 'baseline: masks by depth'
+        name, clustering = 'baseline: masks by depth', None
     else:
         from dataclasses import asdict, replace
 
@@ -71,9 +71,8 @@ def _cmd_eval_uois(args: argparse.Namespace) -> int:
 
         def segment(frame):
             return segmenter.segment(frame.rgb, frame.depth_m, frame.camera.K)
-        name = str(args.ckpt)
-    results = {'model': name, 'split': args.split, 'datasets': {},
-               **({} if args.baseline else {'clustering': asdict(segmenter.clustering)})}
+        name, clustering = str(args.ckpt), asdict(segmenter.clustering)
+    results = {'model': name, 'clustering': clustering, 'split': args.split, 'datasets': {}}
     for dataset in args.data:
         splits, gts = _split_dirs([dataset], args.split)
         figures = evaluate(segment, splits, gts, args.max_images, progress=True)

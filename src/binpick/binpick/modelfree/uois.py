@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from dataclasses import fields as dataclass_fields
 from pathlib import Path
 
 import cv2
@@ -14,10 +13,6 @@ from binpick.modelfree.ucn import UcnConfig, UcnNet, network_size, points_input
 from binpick.perception import checkpoint
 
 KIND = 'uois'
-
-
-def fields_of(cls) -> set[str]:
-    return {f.name for f in dataclass_fields(cls)}
 
 
 def network_inputs(rgb: np.ndarray, depth_m: np.ndarray, K: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
@@ -38,9 +33,9 @@ class UoisSegmenter:
 
     @classmethod
     def load(cls, path: str | Path, clustering: ClusterConfig | None = None) -> UoisSegmenter:
-        """Load a ``binpick train-uois`` checkpoint (clustering settings stored by early versions are not used)."""
+        """Load a ``binpick train-uois`` checkpoint; ``clustering``: settings other than the defaults."""
         raw = checkpoint.load(path, KIND)
-        config = UcnConfig(**{k: v for k, v in raw['config'].items() if k not in fields_of(ClusterConfig)})
+        config = UcnConfig(**raw['config'])
         model = UcnNet(config, pretrained=False)
         model.load_state_dict(raw['model'])
         return cls(model, config, clustering)
