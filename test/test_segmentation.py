@@ -134,3 +134,25 @@ def test_the_frozen_backbone_segments_as_the_trained_model(trained, dataset):
     assert a and len(a) == len(b)
     assert max(abs(x.score - y.score) for x, y in zip(a, b)) < 1e-3
     assert all((x.mask != y.mask).mean() < 0.01 for x, y in zip(a, b))
+
+
+def test_a_class_agnostic_model_labels_every_part_one_class_and_serves_as_unseen_part_segmenter(
+        trained, dataset, tmp_path):
+    from binpick.data.bop import BopSplit
+    from binpick.modelfree.uois import AgnosticMaskRcnn, load_segmenter
+    from binpick.perception.seg_data import BopSegSource
+    from binpick.perception.segmentation import ANY_PART
+    assert label_map(CATALOG, [ANY_PART]) is None
+    sample = BopSegSource([dataset / 'train'], None).load(0)
+    assert len(sample.labels) > 0 and set(sample.labels.tolist()) == {1}
+    ckpt = tmp_path / 'any.pt'
+    config = dataclasses.replace(CONFIG, object_names=[ANY_PART])
+    train_segmentation([dataset / 'train'], ckpt, [ANY_PART], CATALOG, config, FAST, progress=False,
+                       log=lambda *_: None)
+    segmenter = load_segmenter(ckpt, score_threshold=0.0)
+    assert isinstance(segmenter, AgnosticMaskRcnn)
+    frame = BopSplit(dataset / 'test').frame(0, 0)
+    instances = segmenter.segment(frame.rgb, frame.depth_m, frame.camera.K)
+    assert instances and all(i.mask.shape == frame.depth_m.shape and i.mask.dtype == bool for i in instances)
+    with pytest.raises(checkpoint.CheckpointError, match='not a class-agnostic one'):
+        load_segmenter(trained[0])

@@ -22,10 +22,13 @@ def _sources(args: argparse.Namespace, obj, catalog) -> list:
         from binpick.modelfree.depth_segmentation import segment_by_depth
         sources = [] if args.no_ground_truth else [ModelFreeMasks('no model, simulator masks')]
         if args.uois:
-            from binpick.modelfree.uois import UoisSegmenter
-            uois = UoisSegmenter.load(args.uois)
-            sources.append(ModelFreeMasks(f'no model, masks by the UCN ({Path(args.uois).name})', lambda cap, depth_m:
-                                          [i.mask for i in uois.segment(cap.left_rgb, depth_m, cap.K)]))
+            from binpick.modelfree.uois import UoisSegmenter, load_segmenter
+            uois = load_segmenter(args.uois)
+            network = 'UCN' if isinstance(uois, UoisSegmenter) else 'class-agnostic Mask R-CNN'
+
+            def uois_masks(cap, depth_m):
+                return [i.mask for i in uois.segment(cap.left_rgb, depth_m, cap.K)]
+            sources.append(ModelFreeMasks(f'no model, masks by the {network} ({Path(args.uois).name})', uois_masks))
         if not args.no_baseline:
             sources.append(ModelFreeMasks('no model, masks by depth (the non-learned baseline)',
                                           lambda cap, depth_m: segment_by_depth(depth_m, cap.K)))
@@ -111,7 +114,7 @@ def register(sub) -> None:
                         'the simulator\'s masks (the ceiling) and on the depth baseline\'s masks; the part\'s '
                         'model is used only by the simulator')
     p.add_argument('--uois', metavar='CKPT', help='with --model-free: also pick on the masks of this '
-                   'binpick train-uois model')
+                   'class-agnostic model (binpick train-uois, or train-seg --class-agnostic)')
     p.add_argument('--no-baseline', action='store_true', help='with --model-free: skip the depth baseline\'s row')
     p.add_argument('--perceptual', default='auto', help='perceptual distance of the verification scores')
     p.add_argument('--out', default='results/picking', help='report folder (default results/picking)')

@@ -6,6 +6,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from binpick.commands.args import positive, set_threads
+from binpick.commands.uois import GT_DIR, split_dirs
+from binpick.errors import BinpickError
 
 
 def _dataset_objects(data_dirs: list[str], catalog) -> list[str]:
@@ -26,23 +28,32 @@ def _cmd_train_seg(args: argparse.Namespace) -> int:
     from binpick.evaluation.segmentation_eval import evaluate_split
     from binpick.perception.seg_model import SegConfig
     from binpick.perception.seg_train import SegTrainConfig, label_map, train_segmentation
+    from binpick.perception.segmentation import ANY_PART
     set_threads(args.threads)
     catalog = Catalog()
-    names = args.objects or _dataset_objects(args.data, catalog)
+    if args.class_agnostic and args.objects:
+        raise BinpickError('--class-agnostic trains one class for every part: give no --objects')
+    names = [ANY_PART] if args.class_agnostic else args.objects or _dataset_objects(args.data, catalog)
     train = SegTrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                            max_iters_per_epoch=args.max_iters_per_epoch, seed=args.seed,
                            copy_paste_prob=args.copy_paste)
     val = Path(args.val) if args.val else Path(args.data[0]) / 'test'
+    val_gt = val.parent / GT_DIR / val.name
     labels = label_map(catalog, names)
 
     def validate(segmenter) -> dict:
-        metrics = evaluate_split(segmenter, val, labels, max_images=args.val_images)
+        metrics = evaluate_split(segmenter, val, labels, val_gt if val_gt.is_dir() else None, args.val_images)
         return {k: metrics[k] for k in ('AP', 'AP50')}
     config = SegConfig(object_names=names, min_size=args.min_size, max_size=args.min_size * 4 // 3)
-    state = train_segmentation([Path(d) / 'train' for d in args.data], Path(args.out), names, catalog, config, train,
+    # a model for catalog parts never sees the real-emulated ground truth; shape bins made to train a
+    # class-agnostic model are training data in both domains
+    splits, gts = (split_dirs(args.data, 'train') if args.class_agnostic
+                   else ([Path(d) / 'train' for d in args.data], None))
+    state = train_segmentation(splits, Path(args.out), names, catalog, config, train,
                                validate=validate if val.is_dir() and args.val_images > 0 else None,
-                               resume=args.resume, init=Path(args.init) if args.init else None)
-    print(f'model for {", ".join(names)} written to {args.out} after {state.epoch} epoch(s)')
+                               resume=args.resume, init=Path(args.init) if args.init else None, gt_dirs=gts)
+    what = 'every part (class-agnostic)' if args.class_agnostic else ', '.join(names)
+    print(f'model for {what} written to {args.out} after {state.epoch} epoch(s)')
     return 0
 
 
@@ -57,7 +68,7 @@ def _cmd_eval_seg(args: argparse.Namespace) -> int:
     if args.mask_threshold is not None:
         segmenter.config = replace(segmenter.config, mask_threshold=args.mask_threshold)
     split_dir = Path(args.data) / args.split
-    gt_dir = Path(args.data) / 'gt_eval_only' / args.split
+    gt_dir = Path(args.data) / GT_DIR / args.split
     metrics = evaluate_split(segmenter, split_dir, label_map(catalog, segmenter.config.object_names),
                              gt_dir if gt_dir.is_dir() else None, args.max_images, args.min_visib_fract,
                              progress=True)
@@ -75,6 +86,8 @@ def register(sub) -> None:
     p.add_argument('--data', nargs='+', required=True, help='binpick synth dataset folder(s); their train/ is used')
     p.add_argument('--out', required=True, help='checkpoint to write (rewritten during training)')
     p.add_argument('--objects', nargs='+', help='object names (default: from the datasets)')
+    p.add_argument('--class-agnostic', action='store_true', help='one class for every part of the data (for parts '
+                   'nobody registered: binpick synth-shapes data; eval-uois and pick-bench --uois read the model)')
     p.add_argument('--val', help='split folder validated after each epoch (default: DATA/test)')
     p.add_argument('--epochs', type=positive, default=6)
     p.add_argument('--batch-size', type=positive, default=2)

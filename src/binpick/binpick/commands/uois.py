@@ -10,7 +10,7 @@ from binpick.errors import BinpickError
 GT_DIR = 'gt_eval_only'
 
 
-def _split_dirs(datasets: list[str], split: str) -> tuple[list[Path], list[Path | None]]:
+def split_dirs(datasets: list[str], split: str) -> tuple[list[Path], list[Path | None]]:
     """Each dataset's ``split`` folder and where its ground truth is (real domains keep train's apart)."""
     splits, gts = [], []
     for d in map(Path, datasets):
@@ -25,7 +25,7 @@ def _validation(args: argparse.Namespace):
     if not args.val:
         return None
     from binpick.modelfree.uois_eval import evaluate
-    splits, gts = _split_dirs(args.val, 'test')
+    splits, gts = split_dirs(args.val, 'test')
 
     def validate(segmenter) -> dict:
         figures = evaluate(lambda f: segmenter.segment(f.rgb, f.depth_m, f.camera.K), splits, gts, args.val_images)
@@ -37,7 +37,7 @@ def _cmd_train_uois(args: argparse.Namespace) -> int:
     from binpick.modelfree.ucn import UcnConfig
     from binpick.modelfree.uois_train import UoisTrainConfig, train_uois
     set_threads(args.threads)
-    splits, gts = _split_dirs(args.data, 'train')
+    splits, gts = split_dirs(args.data, 'train')
     config = UcnConfig(input_scale=args.input_scale, branch_heads=args.branch_loss > 0)
     train = UoisTrainConfig(epochs=args.epochs, iterations_per_epoch=args.iterations, batch_size=args.batch_size,
                             lr=args.lr, branch_loss_weight=args.branch_loss, seed=args.seed)
@@ -62,19 +62,25 @@ def _cmd_eval_uois(args: argparse.Namespace) -> int:
     else:
         from dataclasses import asdict, replace
 
-        from binpick.modelfree.uois import UoisSegmenter
-        segmenter = UoisSegmenter.load(args.ckpt)
+        from binpick.modelfree.uois import UoisSegmenter, load_segmenter
+        segmenter = load_segmenter(args.ckpt, args.score_threshold)
         overrides = {k: v for k, v in (('kappa', args.kappa), ('merge_distance', args.merge_distance),
                                        ('foreground_threshold', args.foreground_threshold),
                                        ('min_pixels', args.min_pixels)) if v is not None}
-        segmenter.clustering = replace(segmenter.clustering, **overrides)
+        if isinstance(segmenter, UoisSegmenter):
+            segmenter.clustering = replace(segmenter.clustering, **overrides)
+            clustering = asdict(segmenter.clustering)
+        elif overrides:
+            raise BinpickError(f'{args.ckpt}: a Mask R-CNN has no clustering ({", ".join(overrides)} given)')
+        else:
+            clustering = None
 
         def segment(frame):
             return segmenter.segment(frame.rgb, frame.depth_m, frame.camera.K)
-        name, clustering = str(args.ckpt), asdict(segmenter.clustering)
+        name = str(args.ckpt) if clustering else f'{args.ckpt} (instances scored >= {args.score_threshold})'
     results = {'model': name, 'clustering': clustering, 'split': args.split, 'datasets': {}}
     for dataset in args.data:
-        splits, gts = _split_dirs([dataset], args.split)
+        splits, gts = split_dirs([dataset], args.split)
         figures = evaluate(segment, splits, gts, args.max_images, progress=True)
         results['datasets'][dataset] = figures
         print(f'{dataset}/{args.split}: precision {figures["precision"]:.3f}, recall {figures["recall"]:.3f}, '
@@ -112,12 +118,14 @@ def register(sub) -> None:
     p = sub.add_parser('eval-uois', help='object-level precision, recall, F1 (IoU >= 0.5) and mask AP50 of '
                        'class-agnostic segmentation')
     p.add_argument('--data', nargs='+', required=True, help='dataset folder(s), scored one by one')
-    p.add_argument('--ckpt', help='binpick train-uois checkpoint')
+    p.add_argument('--ckpt', help='binpick train-uois checkpoint, or a train-seg --class-agnostic one')
     p.add_argument('--baseline', action='store_true', help='score the non-learned depth segmentation instead')
     p.add_argument('--kappa', type=float, help='mean-shift concentration (default 20)')
     p.add_argument('--merge-distance', type=float, help='modes closer than this (1 - cos) merge (default 0.15)')
     p.add_argument('--foreground-threshold', type=float, help='foreground probability of a pixel (default 0.7)')
     p.add_argument('--min-pixels', type=int, help='smallest instance kept, frame pixels (default 250)')
+    p.add_argument('--score-threshold', type=float, default=0.5,
+                   help='a Mask R-CNN\'s instances scored below this are dropped (default 0.5)')
     p.add_argument('--split', default='test')
     p.add_argument('--max-images', type=int, help='frames per dataset, spread evenly (default: all)')
     p.add_argument('--json', help='also write the figures to this JSON file')

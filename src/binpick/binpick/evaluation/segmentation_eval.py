@@ -12,7 +12,7 @@ from binpick.perception.seg_data import BopSegSource
 BOP_MIN_VISIB_FRACT = 0.1
 
 
-def evaluate_split(segmenter, split_dir: str | Path, label_of_obj_id: dict[int, int],
+def evaluate_split(segmenter, split_dir: str | Path, label_of_obj_id: dict[int, int] | None,
                    gt_dir: str | Path | None = None, max_images: int | None = None,
                    min_visib_fract: float = BOP_MIN_VISIB_FRACT, progress: bool = False) -> dict[str, float]:
     """AP, AP50, AP75 over up to ``max_images`` frames (spread evenly), and mean ms per frame.

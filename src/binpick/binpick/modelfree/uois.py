@@ -1,4 +1,5 @@
-"""Class-agnostic instance segmentation of an RGB-D frame with a trained UCN (``binpick train-uois``)."""
+"""Class-agnostic instance segmentation of an RGB-D frame: a trained UCN (``binpick train-uois``) or a
+class-agnostic Mask R-CNN (``binpick train-seg --class-agnostic``), behind one interface."""
 from __future__ import annotations
 
 from dataclasses import asdict
@@ -58,3 +59,29 @@ class UoisSegmenter:
 def save(path: str | Path, model: UcnNet, config: UcnConfig, **extra) -> None:
     """Write a UOIS checkpoint (config, weights and ``extra``), atomically."""
     checkpoint.save(path, KIND, {'config': asdict(config), 'model': model.state_dict(), **extra})
+
+
+class AgnosticMaskRcnn:
+    """A class-agnostic Mask R-CNN (``binpick train-seg --class-agnostic``) with the UCN's interface; it
+    reads the RGB only."""
+
+    def __init__(self, segmenter) -> None:
+        self.segmenter = segmenter
+
+    def segment(self, rgb: np.ndarray, depth_m: np.ndarray, K: np.ndarray) -> list[Instance]:
+        """Instances (HxW bool masks, best first) above the model's score threshold."""
+        return [Instance(i.mask, i.score) for i in self.segmenter.segment(rgb)]
+
+
+def load_segmenter(path: str | Path, score_threshold: float = 0.5) -> UoisSegmenter | AgnosticMaskRcnn:
+    """The class-agnostic segmenter in a checkpoint of either kind; a Mask R-CNN keeps instances scored at
+    least ``score_threshold``."""
+    from binpick.perception import segmentation
+    if checkpoint.load(path, (KIND, segmentation.KIND))['kind'] == KIND:
+        return UoisSegmenter.load(path)
+    segmenter = segmentation.Segmenter.load(path, score_threshold=score_threshold)
+    if segmenter.config.object_names != [segmentation.ANY_PART]:
+        names = ', '.join(segmenter.config.object_names)
+        raise checkpoint.CheckpointError(f'{path}: a segmentation model for {names}, not a class-agnostic one '
+                                         '(binpick train-seg --class-agnostic)')
+    return AgnosticMaskRcnn(segmenter)

@@ -38,8 +38,9 @@ def save(path: str | Path, kind: str, payload: dict[str, Any]) -> None:
     atomic.write_bytes(path, buf.getvalue())
 
 
-def load(path: str | Path, kind: str, objects: dict[str, str] | None = None) -> dict[str, Any]:
-    """Read a checkpoint of ``kind``; with ``objects`` (name -> catalog fingerprint), check them.
+def load(path: str | Path, kind: str | tuple[str, ...], objects: dict[str, str] | None = None) -> dict[str, Any]:
+    """Read a checkpoint of ``kind`` (or of one of several kinds); with ``objects`` (name -> catalog
+    fingerprint), check them.
 
     Raises:
         CheckpointError: missing, truncated or foreign file; other kind; other objects or CAD.
@@ -51,9 +52,10 @@ def load(path: str | Path, kind: str, objects: dict[str, str] | None = None) -> 
         ckpt = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e:  # noqa: BLE001 - truncated zip, pickle with code, not a torch file ...: one error
         raise CheckpointError(f'{path}: not a readable checkpoint ({type(e).__name__}: {str(e)[:120]})') from None
-    if not isinstance(ckpt, dict) or ckpt.get('kind') != kind:
+    kinds = (kind,) if isinstance(kind, str) else kind
+    if not isinstance(ckpt, dict) or ckpt.get('kind') not in kinds:
         found = ckpt.get('kind') if isinstance(ckpt, dict) else type(ckpt).__name__
-        raise CheckpointError(f'{path}: expected a {kind} checkpoint, found {found!r}')
+        raise CheckpointError(f'{path}: expected a {" or ".join(kinds)} checkpoint, found {found!r}')
     if objects is not None:
         check_objects(path, ckpt, objects)
     return ckpt

@@ -29,9 +29,10 @@ class SegSample:
 
 
 class BopSegSource:
-    """Index of every frame with ground truth in some BOP splits; loads SegSamples."""
+    """Index of every frame with ground truth in some BOP splits; loads SegSamples. ``label_of_obj_id``:
+    the model label of each object kept (None: every object, label 1, for a class-agnostic model)."""
 
-    def __init__(self, split_dirs: list[str | Path], label_of_obj_id: dict[int, int], min_visible_px: int = 30,
+    def __init__(self, split_dirs: list[str | Path], label_of_obj_id: dict[int, int] | None, min_visible_px: int = 30,
                  gt_dirs: list[str | Path | None] | None = None) -> None:
         self.splits = [BopSplit(d, g) for d, g in zip(split_dirs, gt_dirs or [None] * len(split_dirs))]
         self.label_of_obj_id, self.min_visible_px = label_of_obj_id, min_visible_px
@@ -47,11 +48,12 @@ class BopSegSource:
     def load(self, i: int) -> SegSample:
         k, scene, im = self.index[i]
         frame = self.splits[k].frame(scene, im, with_masks=True)
+        label = {g.obj_id: 1 for g in frame.gt} if self.label_of_obj_id is None else self.label_of_obj_id
         keep = [j for j, (g, m) in enumerate(zip(frame.gt, frame.masks_visib))
-                if g.obj_id in self.label_of_obj_id and m.sum() >= self.min_visible_px]
+                if g.obj_id in label and m.sum() >= self.min_visible_px]
         h, w = frame.rgb.shape[:2]
         masks = np.array([frame.masks_visib[j] for j in keep], dtype=bool).reshape(-1, h, w)
-        labels = np.array([self.label_of_obj_id[frame.gt[j].obj_id] for j in keep], dtype=np.int64)
+        labels = np.array([label[frame.gt[j].obj_id] for j in keep], dtype=np.int64)
         visib = None if frame.gt_info is None else np.array([frame.gt_info[j].visib_fract for j in keep])
         return SegSample(frame.rgb, masks, labels, visib)
 

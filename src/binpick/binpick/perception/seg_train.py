@@ -45,8 +45,11 @@ def _lr_factor(step: int, total: int, warmup: int) -> float:
     return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
 
 
-def label_map(catalog: Catalog, object_names: list[str]) -> dict[int, int]:
-    """BOP obj_id -> model label (1-based position in ``object_names``)."""
+def label_map(catalog: Catalog, object_names: list[str]) -> dict[int, int] | None:
+    """BOP obj_id -> model label (1-based position in ``object_names``); None for a class-agnostic
+    model (``[ANY_PART]``: every part is label 1)."""
+    if object_names == [segmentation.ANY_PART]:
+        return None
     return {catalog.get(n).obj_id: k + 1 for k, n in enumerate(object_names)}
 
 
@@ -77,12 +80,14 @@ def init_from(model: torch.nn.Module, config: SegConfig, path: Path) -> str:
 def train_segmentation(train_splits: list[Path], out: Path, object_names: list[str], catalog: Catalog,
                        config: SegConfig | None = None, train: SegTrainConfig = SegTrainConfig(),
                        validate=None, resume: bool = False, init: Path | None = None,
-                       progress: bool = True, log=print) -> checkpoint.TrainState:
+                       progress: bool = True, log=print, gt_dirs: list[Path | None] | None = None,
+                       ) -> checkpoint.TrainState:
     """Train (or resume training) and write the checkpoint at ``out``; returns the final state.
 
     ``init``: start from the weights of this segmentation checkpoint (see ``init_from``; it may be
     for other objects) with a fresh optimiser and schedule; ignored when resuming.
     ``validate``: optional callable(Segmenter) -> dict of figures, run after each epoch.
+    ``gt_dirs``: where each training split's ground truth is, when not in the split (real-emulated shape bins).
     """
     from tqdm import tqdm
 
@@ -95,12 +100,12 @@ def train_segmentation(train_splits: list[Path], out: Path, object_names: list[s
     state = checkpoint.TrainState()
 
     if resume and Path(out).is_file():
-        raw = checkpoint.load(out, segmentation.KIND, {n: catalog.get(n).fingerprint for n in config.object_names})
+        raw = checkpoint.load(out, segmentation.KIND, segmentation.object_fingerprints(catalog, config.object_names))
         state = checkpoint.resume(out, raw, asdict(config), model, optimizer, log)
     elif init is not None:
         log(init_from(model, config, init))
 
-    dataset = SegTrainDataset(BopSegSource(train_splits, labels), train.copy_paste_prob, train.seed)
+    dataset = SegTrainDataset(BopSegSource(train_splits, labels, gt_dirs=gt_dirs), train.copy_paste_prob, train.seed)
     per_epoch = math.ceil(len(dataset) / train.batch_size)
     if train.max_iters_per_epoch:
         per_epoch = min(per_epoch, train.max_iters_per_epoch)

@@ -16,6 +16,7 @@ from binpick.perception import checkpoint
 from binpick.perception.seg_model import SegConfig, build_model, freeze_backbone_for_cpu
 
 KIND = 'segmentation'
+ANY_PART = '*'   # the object list of a class-agnostic model (``train-seg --class-agnostic``): one class, any part
 
 
 @dataclass
@@ -56,12 +57,10 @@ class Segmenter:
         catalog = catalog or Catalog()
         raw = checkpoint.load(path, KIND)
         config = SegConfig(**raw['config'])
-        objects = {}
         for name in config.object_names:
-            if name not in catalog:
+            if name != ANY_PART and name not in catalog:
                 raise checkpoint.CheckpointError(f'{path}: trained for {name!r}, which is not in the catalog')
-            objects[name] = catalog.get(name).fingerprint
-        checkpoint.check_objects(path, raw, objects)
+        checkpoint.check_objects(path, raw, object_fingerprints(catalog, config.object_names))
         model = build_model(config, pretrained_backbone=False)
         model.load_state_dict(raw['model'])
         if freeze and kwargs.get('device', 'cpu') == 'cpu':
@@ -81,8 +80,13 @@ class Segmenter:
                          float(out['scores'][i]), names[int(out['labels'][i]) - 1]) for i in keep]
 
 
+def object_fingerprints(catalog: Catalog, object_names: list[str]) -> dict[str, str]:
+    """What a checkpoint records of its objects: each name's CAD fingerprint (``ANY_PART``: none)."""
+    return {n: 'class-agnostic' if n == ANY_PART else catalog.get(n).fingerprint for n in object_names}
+
+
 def save(path: str | Path, model: torch.nn.Module, config: SegConfig, catalog: Catalog, **extra) -> None:
     """Write a segmentation checkpoint (config, object fingerprints, weights, and ``extra``)."""
     checkpoint.save(path, KIND, {'config': asdict(config), 'model': model.state_dict(),
-                                 'objects': {n: catalog.get(n).fingerprint for n in config.object_names},
+                                 'objects': object_fingerprints(catalog, config.object_names),
                                  **extra})
