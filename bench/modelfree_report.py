@@ -3,7 +3,8 @@ them (each figure names the command that printed it).
 
     .venv/bin/python bench/modelfree_report.py [--uois runs/uois] [--out results/modelfree]
 
-Reads WORK/eval_ucn.json and WORK/eval_baseline.json (bench/uois.sh), WORK/synth_speed_syn.json and
+Reads WORK/eval_ucn.json, WORK/eval_maskrcnn.json (the class-agnostic Mask R-CNN, when it was evaluated)
+and WORK/eval_baseline.json (bench/uois.sh), WORK/synth_speed_syn.json and
 WORK/synth_speed.json (bench/synth_speed.py --shapes --domain synthetic|real --json ...),
 results/modelfree/registration.json (bench/registration.py) and results/picking_model_free/results.json
 (binpick pick-bench --model-free).
@@ -16,7 +17,9 @@ from pathlib import Path
 
 from binpick.data import atomic
 
-UCN_ROW = 'no model, masks by the UCN'
+MODELS = {'ucn': ('UCN', 'eval_ucn.json', 'no model, masks by the UCN'),
+          'maskrcnn': ('class-agnostic Mask R-CNN', 'eval_maskrcnn.json',
+                       'no model, masks by the class-agnostic Mask R-CNN')}
 
 
 def _load(path: Path) -> dict | None:
@@ -24,20 +27,26 @@ def _load(path: Path) -> dict | None:
 
 
 def gather(work: Path, registration: Path, picking: Path) -> dict:
-    """The headline figures (None where the run is missing) and the per-dataset rows."""
-    ucn, baseline = _load(work / 'eval_ucn.json'), _load(work / 'eval_baseline.json')
+    """The headline figures (None where the run is missing; the better learned model's) and the per-dataset
+    rows of every model."""
+    evals = {key: e for key, (_, file, _) in MODELS.items() if (e := _load(work / file))}
+    baseline = _load(work / 'eval_baseline.json')
     speed, reg, picks = _load(work / 'synth_speed_syn.json'), _load(registration), _load(picking)
     speed_real = _load(work / 'synth_speed.json')
-    ucn_pick = next((v for k, v in (picks or {}).get('success_rate', {}).items() if k.startswith(UCN_ROW)), None)
+    best = max(evals, key=lambda k: evals[k]['mean_f1'], default=None)
+    pick_rates = (picks or {}).get('success_rate', {})
+    best_pick = best and next((v for k, v in pick_rates.items() if k.startswith(MODELS[best][2])), None)
+    sets = {d for e in evals.values() for d in e['datasets']}
     return {
-        'f1_unseen': ucn and ucn['mean_f1'], 'f1_baseline': baseline and baseline['mean_f1'],
+        'f1_unseen': best and evals[best]['mean_f1'], 'f1_baseline': baseline and baseline['mean_f1'],
+        'f1_model': best and MODELS[best][0], 'f1_by_model': {MODELS[k][0]: e['mean_f1'] for k, e in evals.items()},
         'chamfer_mm': reg and reg['chamfer_mm'], 'diameter_error_max': reg and reg['diameter_error_max'],
-        'first_pick_success': ucn_pick, 'frames_per_s': speed and max(speed['frames_per_s'].values()),
+        'first_pick_success': best_pick, 'frames_per_s': speed and max(speed['frames_per_s'].values()),
         'frames_per_s_real': speed_real and max(speed_real['frames_per_s'].values()),
-        'first_pick_sources': (picks or {}).get('success_rate'), 'synth_speed': [speed, speed_real],
-        'clustering': ucn and ucn.get('clustering'),
-        'datasets': {Path(d).name: {'ucn': ucn['datasets'][d], 'baseline': (baseline or {}).get('datasets', {}).get(d)}
-                     for d in (ucn or {}).get('datasets', {})},
+        'first_pick_sources': pick_rates or None, 'synth_speed': [speed, speed_real],
+        'clustering': evals.get('ucn', {}).get('clustering'),
+        'datasets': {Path(d).name: {**{MODELS[k][0]: e['datasets'].get(d) for k, e in evals.items()},
+                                    'baseline': (baseline or {}).get('datasets', {}).get(d)} for d in sorted(sets)},
     }
 
 
@@ -47,28 +56,30 @@ def markdown(r: dict) -> str:
     lines = ['# Parts nobody registered: figures', '',
              'Regenerate: `bash bench/uois.sh`; `python bench/synth_speed.py --shapes --domain synthetic --json '
              'runs/uois/synth_speed_syn.json` (and `--domain real ... synth_speed.json`); `python '
-             'bench/registration.py`; `binpick pick-bench --model-free --uois runs/uois/uois.pt --no-ground-truth '
-             '--no-baseline --attempts 50 --out results/picking_model_free`; then `python bench/modelfree_report.py`.',
+             'bench/registration.py`; `binpick pick-bench --model-free --uois runs/uois/MODEL.pt --no-ground-truth '
+             '--no-baseline --attempts 50 --out results/picking_model_free` (MODEL: the better of `uois` and '
+             '`maskrcnn`); then `python bench/modelfree_report.py`.',
              '',
              '| figure | measured | target |', '| --- | --- | --- |',
-             f'| object-level F1 at IoU ≥ 0.5, unseen parts, real-emulated (mean of the sets) | {pct(r["f1_unseen"])} '
-             f'(baseline {pct(r["f1_baseline"])}) | ≥ 0.80 and above the baseline |',
+             f'| object-level F1 at IoU ≥ 0.5, unseen parts, real-emulated (mean of the sets; {r["f1_model"]}) | '
+             f'{pct(r["f1_unseen"])} (baseline {pct(r["f1_baseline"])}) | ≥ 0.80 and above the baseline |',
              f'| reconstruction: mean Chamfer distance | {r["chamfer_mm"]:.2f} mm | ≤ 2 mm |' if r['chamfer_mm'] else
              '| reconstruction | not measured | ≤ 2 mm |',
-             f'| first pick without a model, on the UCN masks | {r["first_pick_success"]} % | ≥ 80 % |',
+             f'| first pick without a model, on the {r["f1_model"]}\'s masks | {r["first_pick_success"]} % | ≥ 80 % |',
              f'| class-agnostic bins generated, 2 workers, synthetic | {r["frames_per_s"]:.2f} frames/s '
              f'({r["frames_per_s"] / 0.39:.1f}x the report\'s 0.39) | ≥ 10x |' if r['frames_per_s'] else
              '| data generation | not measured | ≥ 10x |',
              f'| the same, real-emulated stereo | {r["frames_per_s_real"]:.2f} frames/s '
              f'({r["frames_per_s_real"] / 0.39:.1f}x) | |' if r['frames_per_s_real'] else '', '',
              '## Segmentation of unseen parts (test splits, real-emulated stereo)', '',
-             '| set | UCN precision | recall | F1 | AP50 | baseline F1 | baseline AP50 |',
-             '| --- | --- | --- | --- | --- | --- | --- |']
+             'Mean F1 per model: ' + ', '.join(f'{k} {v:.3f}' for k, v in r['f1_by_model'].items()) + '.', '']
+    models = [*r['f1_by_model'], 'baseline']
+    lines += ['| set | ' + ' | '.join(f'{m} F1 | AP50' for m in models) + ' |',
+              '| --- |' + ' --- | --- |' * len(models)]
     for name, row in r['datasets'].items():
-        u, b = row['ucn'], row['baseline'] or {}
-        lines.append(f'| {name} | {u["precision"]:.3f} | {u["recall"]:.3f} | {u["f1"]:.3f} | {u["AP50"]:.3f} | '
-                     f'{pct(b.get("f1"))} | {pct(b.get("AP50"))} |')
-    lines += ['', f'Clustering: {r["clustering"]}.', '', '## First pick without a model', '']
+        cells = [pct((row.get(m) or {}).get(k)) for m in models for k in ('f1', 'AP50')]
+        lines.append(f'| {name} | ' + ' | '.join(cells) + ' |')
+    lines += ['', f'UCN clustering: {r["clustering"]}.', '', '## First pick without a model', '']
     lines += [f'- {k}: {v} %' for k, v in (r['first_pick_sources'] or {}).items()]
     return '\n'.join(lines) + '\n'
 

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Issue 16's segmentation figures: class-agnostic training bins of procedural shapes, the UCN trained on
-# them, and F1 / AP50 on parts it never saw (the seven catalog parts and the test-only shapes, real-emulated
-# stereo), against the non-learned depth baseline. Every step is resumable: rerun after a stop.
+# Issue 16's segmentation figures: class-agnostic training bins of procedural shapes, the UCN and a
+# class-agnostic Mask R-CNN trained on them, and F1 / AP50 on parts they never saw (the seven catalog parts
+# and the test-only shapes, real-emulated stereo), against the non-learned depth baseline. Every step is resumable: rerun after a stop.
 #   bash bench/uois.sh [WORKDIR]
 # Env: EPOCHS (default 4), ITERS (iterations per epoch, default 500), SCENES (real-emulated training
-# scenes, default 120), THREADS (torch threads, default all cores).
-# Wall time on 2 cores: datasets about 10 min, training about 1.1 s per iteration, evaluation about 10 min.
+# scenes, default 120), SEG_EPOCHS / SEG_ITERS (the Mask R-CNN's, default 4 x 400), THREADS (torch threads,
+# default all cores).
+# Wall time on 2 cores: datasets about 10 min, UCN training about 1.1 s per iteration, Mask R-CNN training
+# about 2.7 s per iteration, evaluation about 10 min a model.
 set -euo pipefail
 WORK=${1:-runs/uois}
 BP=${BINPICK:-.venv/bin/binpick}
@@ -32,8 +34,14 @@ stamp "datasets done"
 $BP train-uois --data "$WORK/shapes_real" "$WORK/shapes_syn" --val "$WORK/shapes_real" --out "$WORK/uois.pt" \
   --epochs "${EPOCHS:-4}" --iterations "${ITERS:-500}" --resume $THREADS_ARG
 stamp "training done"
+# ... and the class-agnostic Mask R-CNN on the same bins (ImageNet backbone, no catalog part's model)
+$BP train-seg --class-agnostic --data "$WORK/shapes_real" "$WORK/shapes_syn" --val "$WORK/shapes_real/test" \
+  --out "$WORK/maskrcnn.pt" --epochs "${SEG_EPOCHS:-4}" --max-iters-per-epoch "${SEG_ITERS:-400}" --min-size 480 \
+  --resume $THREADS_ARG
+stamp "mask r-cnn training done"
 
 # 3. figures: the model and the baseline on every unseen set
 $BP eval-uois --ckpt "$WORK/uois.pt" --data "${UNSEEN[@]}" --json "$WORK/eval_ucn.json" $THREADS_ARG
+$BP eval-uois --ckpt "$WORK/maskrcnn.pt" --data "${UNSEEN[@]}" --json "$WORK/eval_maskrcnn.json" $THREADS_ARG
 $BP eval-uois --baseline --data "${UNSEEN[@]}" --json "$WORK/eval_baseline.json"
 stamp "evaluation done"

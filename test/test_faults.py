@@ -110,3 +110,12 @@ def test_a_frame_worker_gives_the_heap_a_frame_freed_back():
     assert done.wait(30)
     worker.stop()
     assert calls[1] < before + 40, (before, calls)
+
+
+def test_every_nth_calls_on_the_nth_calls_only():
+    from binpick.nodes.base import every_nth
+    calls = []
+    trim = every_nth(lambda: calls.append(1), 4)
+    for _ in range(9):
+        trim()
+    assert len(calls) == 2                                     # the 4th and the 8th

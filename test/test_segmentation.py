@@ -122,6 +122,14 @@ def test_a_shipped_model_keeps_the_mask_threshold_it_was_shipped_with(trained, d
     assert sum(a.mask.sum() for a, _ in pairs) > sum(b.mask.sum() for _, b in pairs)
 
 
+def test_a_smaller_input_size_is_what_the_loaded_model_resizes_to(trained, dataset):
+    from binpick.data.bop import BopSplit
+    segmenter = Segmenter.load(trained[0], CATALOG, input_size_px=96, score_threshold=0.0)
+    assert segmenter.config.min_size == 96 and segmenter.model.transform.min_size == (96,)
+    rgb = BopSplit(dataset / 'test').frame(0, 0).rgb
+    assert all(i.mask.shape == rgb.shape[:2] for i in segmenter.segment(rgb))   # masks at the frame's size
+
+
 def test_the_frozen_backbone_segments_as_the_trained_model(trained, dataset):
     from binpick.data.bop import BopSplit
     ckpt, _, _ = trained

@@ -17,12 +17,14 @@ class SegmentationNode(base.BinpickNode):
         path = self.param('segmentation_checkpoint', '')
         if not path:
             raise ValueError('parameter segmentation_checkpoint is not set')
-        self.segmenter = Segmenter.load(path, Catalog(), score_threshold=float(self.param('score_threshold', 0.5)))
+        self.segmenter = Segmenter.load(path, Catalog(), score_threshold=float(self.param('score_threshold', 0.5)),
+                                        input_size_px=int(self.param('input_size_px', 0)))
         self.version = f'seg-{sha256(path)[:12]}'
         self.publisher = self.create_publisher(InstanceSegmentation, base.INSTANCES, base.SENSOR_QOS)
         self.worker = self.frame_worker(base.COLOR, self.segment, 'segmentation')
         self.create_subscription(msgs.Image, base.COLOR, self.worker.submit, base.SENSOR_QOS)
-        self.get_logger().info(f'segmentation model {path} ({self.version})')
+        self.get_logger().info(f'segmentation model {path} ({self.version}), frames resized to '
+                               f'{self.segmenter.config.min_size} px (short side)')
 
     def segment(self, msg: msgs.Image) -> None:
         rgb = msgs.image_array(msg, self.resolve_topic_name(base.COLOR))

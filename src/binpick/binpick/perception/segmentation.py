@@ -5,7 +5,7 @@ The one function the segmentation node and the offline tools call. Models come f
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -51,12 +51,17 @@ class Segmenter:
         self.model.roi_heads.score_thresh = score_threshold
 
     @classmethod
-    def load(cls, path: str | Path, catalog: Catalog | None = None, freeze: bool = True, **kwargs) -> Segmenter:
+    def load(cls, path: str | Path, catalog: Catalog | None = None, freeze: bool = True,
+             input_size_px: int | None = None, **kwargs) -> Segmenter:
         """Load a ``binpick train-seg`` checkpoint; refuses one trained for other objects or CAD.
-        ``freeze``: on the CPU, the backbone as an optimised trace (``seg_model.freeze_backbone_for_cpu``)."""
+        ``freeze``: on the CPU, the backbone as an optimised trace (``seg_model.freeze_backbone_for_cpu``).
+        ``input_size_px``: resize frames so their short side is this instead of the size the
+        model was trained at (``min_size``): smaller is faster and may find fewer parts."""
         catalog = catalog or Catalog()
         raw = checkpoint.load(path, KIND)
         config = SegConfig(**raw['config'])
+        if input_size_px:
+            config = replace(config, min_size=input_size_px, max_size=input_size_px * 4 // 3)
         for name in config.object_names:
             if name != ANY_PART and name not in catalog:
                 raise checkpoint.CheckpointError(f'{path}: trained for {name!r}, which is not in the catalog')
