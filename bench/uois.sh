@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Issue 16's segmentation figures: class-agnostic training bins of procedural shapes, the UCN and a
 # class-agnostic Mask R-CNN trained on them, and F1 / AP50 on parts they never saw (the seven catalog parts
-# and the test-only shapes, real-emulated stereo), against the non-learned depth baseline. Every step is resumable: rerun after a stop.
+# and the test-only shapes, real-emulated stereo), against the non-learned depth baseline. Every step is
+# resumable: rerun after a stop.
 #   bash bench/uois.sh [WORKDIR]
 # Env: EPOCHS (default 4), ITERS (iterations per epoch, default 500), SCENES (real-emulated training
 # scenes, default 120), SEG_EPOCHS / SEG_ITERS (the Mask R-CNN's, default 4 x 400), THREADS (torch threads,
