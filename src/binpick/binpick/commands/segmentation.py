@@ -64,7 +64,7 @@ def _cmd_eval_seg(args: argparse.Namespace) -> int:
     from binpick.perception.segmentation import Segmenter
     set_threads(args.threads)
     catalog = Catalog()
-    segmenter = Segmenter.load(args.ckpt, catalog, score_threshold=args.score_threshold)
+    segmenter = Segmenter.load(args.ckpt, catalog, score_threshold=args.score_threshold, input_size_px=args.input_size)
     if args.mask_threshold is not None:
         segmenter.config = replace(segmenter.config, mask_threshold=args.mask_threshold)
     split_dir = Path(args.data) / args.split
@@ -113,6 +113,8 @@ def register(sub) -> None:
     p.add_argument('--score-threshold', type=float, default=0.05, help='low for AP (default 0.05)')
     p.add_argument('--mask-threshold', type=float,
                    help='mask probability a pixel needs (default: the checkpoint\'s, 0.5 unless set when shipped)')
+    p.add_argument('--input-size', type=positive, metavar='PX', help='resize frames so their short side is this '
+                   '(default: the size the model was trained at; the cell uses its input_size_px parameter)')
     p.add_argument('--min-visib-fract', type=float, default=0.1,
                    help='ground-truth instances less visible than this are ignored, neither missed nor '
                         'matched (default 0.1, as BOP)')
