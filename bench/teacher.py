@@ -85,7 +85,7 @@ def evaluate_part(args) -> dict:
     from peers import run_peers  # bench/, this script's folder
 
     from binpick.catalog import Catalog
-    from binpick.data.bop import BopSplit
+    from binpick.data.bop import BopSplit, eval_gt_dir
     from binpick.evaluation.rules import DEFAULT_RULE
     from binpick.evaluation.segmentation_eval import evaluate_split
     from binpick.perception.mask_store import MaskStore
@@ -106,8 +106,7 @@ def evaluate_part(args) -> dict:
     t0 = time.time()
     labels = label_map(catalog, segmenter.config.object_names)
     for name, data in domains.items():   # segmentation, all domains
-        gt_dir = data / 'gt_eval_only' / 'test'
-        m = evaluate_split(ranked, data / 'test', labels, gt_dir if gt_dir.is_dir() else None)
+        m = evaluate_split(ranked, data / 'test', labels, eval_gt_dir(data / 'test'))
         out[f'seg_ap50_{name}'] = round(m['AP50'], 3)
         out[f'seg_ap_{name}'] = round(m['AP'], 3)
         out['seg_ms_per_image'] = round(m['ms_per_image'], 0)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 
 
 def shard(text: str) -> tuple[int, int]:
@@ -25,3 +26,15 @@ def positive(text: str) -> int:
 def set_threads(threads: int | None) -> None:
     import torch
     torch.set_num_threads(threads or max(1, os.cpu_count() or 1))
+
+
+def split_dirs(datasets: list[str], split: str) -> tuple[list[Path], list[Path | None]]:
+    """Each dataset's ``split`` folder and where its ground truth is (real domains keep it apart)."""
+    from binpick.data.bop import eval_gt_dir
+    from binpick.errors import BinpickError
+    splits = []
+    for d in map(Path, datasets):
+        if not (d / split).is_dir():
+            raise BinpickError(f'{d}: no {split}/ split (make one with binpick synth-shapes or binpick synth)')
+        splits.append(d / split)
+    return splits, [eval_gt_dir(s) for s in splits]

@@ -10,6 +10,7 @@ from binpick.evaluation.rules import DEFAULT_RULE, RULES
 
 def _cmd_train_pose(args: argparse.Namespace) -> int:
     from binpick.catalog import Catalog
+    from binpick.data.bop import eval_gt_dir
     from binpick.perception.pose.labels import labels_from_bop
     from binpick.perception.pose.network import PoseNetConfig
     from binpick.perception.pose.train import PoseTrainConfig, train_pose
@@ -17,13 +18,11 @@ def _cmd_train_pose(args: argparse.Namespace) -> int:
     catalog = Catalog()
     obj = catalog.get(args.object)
     data = Path(args.data)
-    gt_dir = None
-    if (data / 'gt_eval_only' / 'train').is_dir():
-        if not args.use_eval_gt:
-            from binpick.errors import BinpickError
-            raise BinpickError(f'{data / "train"} has no labels (real-emulated data); training on its evaluation '
-                               'ground truth is only for the upper bound: pass --use-eval-gt to do that')
-        gt_dir = data / 'gt_eval_only' / 'train'
+    gt_dir = eval_gt_dir(data / 'train')
+    if gt_dir is not None and not args.use_eval_gt:
+        from binpick.errors import BinpickError
+        raise BinpickError(f'{data / "train"} has no labels (real-emulated data); training on its evaluation '
+                           'ground truth is only for the upper bound: pass --use-eval-gt to do that')
     labels = labels_from_bop(data / 'train', obj.obj_id, gt_dir)
     from binpick.evaluation.pose_eval import evaluate_pose
     from binpick.perception.pose.estimator import PoseEstimator
@@ -44,6 +43,7 @@ def _cmd_train_pose(args: argparse.Namespace) -> int:
 def _cmd_eval_pose(args: argparse.Namespace) -> int:
     from binpick.catalog import Catalog
     from binpick.data import atomic
+    from binpick.data.bop import eval_gt_dir
     from binpick.data.bop_results import write_results_csv
     from binpick.evaluation.pose_eval import evaluate_pose, segmenter_masks
     from binpick.perception.pose.estimator import DEFAULT_HYPOTHESES, PoseEstimator
@@ -60,8 +60,7 @@ def _cmd_eval_pose(args: argparse.Namespace) -> int:
         from binpick.perception.segmentation import Segmenter
         segmenter = Segmenter.load(args.seg_ckpt, catalog)
     split_dir = Path(args.data) / args.split
-    gt_dir = Path(args.data) / 'gt_eval_only' / args.split
-    ev = evaluate_pose(estimator, split_dir, obj, gt_dir if gt_dir.is_dir() else None,
+    ev = evaluate_pose(estimator, split_dir, obj, eval_gt_dir(split_dir),
                        segmenter_masks(segmenter, obj) if segmenter else None, args.max_images, rule=args.rule,
                        progress=True)
     metric = 'ADD-S' if obj.info.is_symmetric else 'ADD'

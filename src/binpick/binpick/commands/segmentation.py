@@ -5,8 +5,7 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
-from binpick.commands.args import positive, set_threads
-from binpick.commands.uois import GT_DIR, split_dirs
+from binpick.commands.args import positive, set_threads, split_dirs
 from binpick.errors import BinpickError
 
 
@@ -25,6 +24,7 @@ def _dataset_objects(data_dirs: list[str], catalog) -> list[str]:
 
 def _cmd_train_seg(args: argparse.Namespace) -> int:
     from binpick.catalog import Catalog
+    from binpick.data.bop import eval_gt_dir
     from binpick.evaluation.segmentation_eval import evaluate_split
     from binpick.perception.seg_model import SegConfig
     from binpick.perception.seg_train import SegTrainConfig, label_map, train_segmentation
@@ -38,13 +38,12 @@ def _cmd_train_seg(args: argparse.Namespace) -> int:
                            max_iters_per_epoch=args.max_iters_per_epoch, seed=args.seed,
                            copy_paste_prob=args.copy_paste)
     val = Path(args.val) if args.val else Path(args.data[0]) / 'test'
-    val_gt = val.parent / GT_DIR / val.name
     labels = label_map(catalog, names)
 
     def validate(segmenter) -> dict:
-        metrics = evaluate_split(segmenter, val, labels, val_gt if val_gt.is_dir() else None, args.val_images)
+        metrics = evaluate_split(segmenter, val, labels, eval_gt_dir(val), args.val_images)
         return {k: metrics[k] for k in ('AP', 'AP50')}
-    config = SegConfig(object_names=names, min_size=args.min_size, max_size=args.min_size * 4 // 3)
+    config = SegConfig(object_names=names).at_size(args.min_size)
     # a model for catalog parts never sees the real-emulated ground truth; shape bins made to train a
     # class-agnostic model are training data in both domains
     splits, gts = (split_dirs(args.data, 'train') if args.class_agnostic
@@ -59,6 +58,7 @@ def _cmd_train_seg(args: argparse.Namespace) -> int:
 
 def _cmd_eval_seg(args: argparse.Namespace) -> int:
     from binpick.catalog import Catalog
+    from binpick.data.bop import eval_gt_dir
     from binpick.evaluation.segmentation_eval import evaluate_split
     from binpick.perception.seg_train import label_map
     from binpick.perception.segmentation import Segmenter
@@ -68,9 +68,8 @@ def _cmd_eval_seg(args: argparse.Namespace) -> int:
     if args.mask_threshold is not None:
         segmenter.config = replace(segmenter.config, mask_threshold=args.mask_threshold)
     split_dir = Path(args.data) / args.split
-    gt_dir = Path(args.data) / GT_DIR / args.split
     metrics = evaluate_split(segmenter, split_dir, label_map(catalog, segmenter.config.object_names),
-                             gt_dir if gt_dir.is_dir() else None, args.max_images, args.min_visib_fract,
+                             eval_gt_dir(split_dir), args.max_images, args.min_visib_fract,
                              progress=True)
     print(f'{split_dir}: mask AP {metrics["AP"]:.3f}, AP50 {metrics["AP50"]:.3f}, AP75 {metrics["AP75"]:.3f} '
           f'over {int(metrics["images"])} images, {metrics["ms_per_image"]:.0f} ms per image '

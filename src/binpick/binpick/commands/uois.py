@@ -4,21 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from binpick.commands.args import positive, set_threads
+from binpick.commands.args import positive, set_threads, split_dirs
 from binpick.errors import BinpickError
-
-GT_DIR = 'gt_eval_only'
-
-
-def split_dirs(datasets: list[str], split: str) -> tuple[list[Path], list[Path | None]]:
-    """Each dataset's ``split`` folder and where its ground truth is (real domains keep train's apart)."""
-    splits, gts = [], []
-    for d in map(Path, datasets):
-        if not (d / split).is_dir():
-            raise BinpickError(f'{d}: no {split}/ split (make one with binpick synth-shapes or binpick synth)')
-        splits.append(d / split)
-        gts.append(d / GT_DIR / split if (d / GT_DIR / split).is_dir() else None)
-    return splits, gts
 
 
 def _validation(args: argparse.Namespace):

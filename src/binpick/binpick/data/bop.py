@@ -28,6 +28,15 @@ from binpick.data.jsonfields import int_keys, integer, load_json, number, number
 from binpick.geometry import invert, is_rotation, make_T
 
 DEPTH_SCALE_DEFAULT = 0.1  # mm per depth-PNG unit: 0.1 mm resolution, 6.5 m range
+GT_EVAL_DIR = 'gt_eval_only'  # real-emulated datasets keep their ground truth here, apart from the frames
+
+
+def eval_gt_dir(split_dir: str | Path) -> Path | None:
+    """Where the ground truth of ``DATASET/SPLIT`` is kept apart from its frames (``DATASET/gt_eval_only/SPLIT``
+    of a real-emulated dataset), or None when it is in the split itself."""
+    split_dir = Path(split_dir)
+    gt_dir = split_dir.parent / GT_EVAL_DIR / split_dir.name
+    return gt_dir if gt_dir.is_dir() else None
 
 
 @dataclass

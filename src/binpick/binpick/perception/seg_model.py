@@ -6,7 +6,7 @@ background), so one model can serve a cell that sees several part types.
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 
 import torch
@@ -35,6 +35,10 @@ class SegConfig:
     detections_per_image: int = 60
     frozen_blocks: int = 3         # first backbone blocks kept at their ImageNet weights
     mask_threshold: float = 0.5    # a pixel belongs to an instance when its mask probability reaches this
+
+    def at_size(self, short_side_px: int) -> SegConfig:
+        """This configuration for 4:3 frames resized so their short side is ``short_side_px``."""
+        return replace(self, min_size=short_side_px, max_size=short_side_px * 4 // 3)
 
 
 # Settings that change no weight: a model trained with other values can start a training with these.

@@ -5,7 +5,7 @@ The one function the segmentation node and the offline tools call. Models come f
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -61,7 +61,7 @@ class Segmenter:
         raw = checkpoint.load(path, KIND)
         config = SegConfig(**raw['config'])
         if input_size_px:
-            config = replace(config, min_size=input_size_px, max_size=input_size_px * 4 // 3)
+            config = config.at_size(input_size_px)
         for name in config.object_names:
             if name != ANY_PART and name not in catalog:
                 raise checkpoint.CheckpointError(f'{path}: trained for {name!r}, which is not in the catalog')

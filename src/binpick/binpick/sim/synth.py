@@ -41,7 +41,7 @@ from binpick.sim import domains
 from binpick.sim.generator import BIN_FILL, CellConfig, SceneGenerator, SynthFrame
 
 FORMAT = 'binpick-synth/1'
-GT_DIR = 'gt_eval_only'
+GT_DIR = bop.GT_EVAL_DIR
 CAMERA_DIR = 'camera_eval_only'
 TARGETS_FILE = 'test_targets_bop19.json'
 
