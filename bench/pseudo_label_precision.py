@@ -26,7 +26,7 @@ def main() -> None:
     import torch
 
     from binpick.catalog import Catalog
-    from binpick.data.bop import BopSplit
+    from binpick.data.bop import BopSplit, eval_gt_dir
     from binpick.perception.mask_store import MaskStore
     from binpick.perception.pose.estimator import PoseEstimator
     from binpick.perception.segmentation import Segmenter
@@ -46,7 +46,7 @@ def main() -> None:
     t0 = time.perf_counter()
     candidates = label_frames(teacher, PoseScorer(obj, PerceptualDistance('auto')), split, store, scene_ids=scenes)
     seconds = time.perf_counter() - t0
-    gt = BopSplit(args.data / 'train', args.data / 'gt_eval_only' / 'train')
+    gt = BopSplit(args.data / 'train', eval_gt_dir(args.data / 'train'))
     pts = obj.sample_points(1000)
     print(f'{len(candidates)} candidates in {len(scenes)} scenes, {1000 * seconds / max(1, len(candidates)):.0f} ms '
           'per candidate (pose + scores)')

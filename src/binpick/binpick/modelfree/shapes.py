@@ -1,9 +1,10 @@
 """Procedural shapes for class-agnostic training data, and the shapes kept for testing only (metres).
 
-Training kinds (``TRAIN_KINDS``): boxes of small, medium, big, thin and long proportions, cylinders, and
-L- and T-profiles, each with random dimensions. Test-only kinds (``TEST_KINDS``): a wedge (triangular
-prism) and a U-channel, never drawn for training, so a segmentation trained on the first is tested on
-shapes it has not seen (as are the seven built-in catalog parts).
+Training kinds (``TRAIN_KINDS``): boxes of small, medium, big, thin and long proportions, cylinders, L- and
+T-profiles, tubes, rods, once-bent rods and sheet strips, and plates with holes, each with random
+dimensions. Test-only kinds (``TEST_KINDS``): a wedge (triangular prism) and a U-channel, never drawn for
+training, so a segmentation trained on the first is tested on shapes it has not seen (as are the seven
+built-in catalog parts).
 
 Every shape is a watertight manifold3d solid with its origin at its bounding-box centre, written into a
 catalog folder of its own (``write_shape_catalog``) so the bin simulator and the renderer take it as
@@ -75,6 +76,49 @@ def t_profile(rng):
     return flange + web
 
 
+def tube(rng):
+    """A hollow cylinder: washers to pipe sections."""
+    r_out, height = _u(rng, 10, 30), _u(rng, 4, 70)
+    r_in = r_out * float(rng.uniform(0.4, 0.8))
+    return mf.Manifold.cylinder(height, r_out, r_out, 40) - mf.Manifold.cylinder(height, r_in, r_in, 40)
+
+
+def rod(rng):
+    """A thin pin or shaft."""
+    radius, length = _u(rng, 2.5, 7), _u(rng, 40, 130)
+    return mf.Manifold.cylinder(length, radius, radius, 24)
+
+
+def bent_rod(rng):
+    """A round rod bent once at a random angle (a hook, a handle)."""
+    radius, a, b = _u(rng, 2.5, 6), _u(rng, 25, 80), _u(rng, 15, 60)
+    angle_deg = float(rng.uniform(45, 135))
+    leg = mf.Manifold.cylinder(a, radius, radius, 24)
+    other = mf.Manifold.cylinder(b, radius, radius, 24).rotate((0, angle_deg, 0))
+    return leg + other + mf.Manifold.sphere(radius, 24)
+
+
+def bent_sheet(rng):
+    """A sheet-metal strip bent once at a random angle."""
+    width, t, a, b = _u(rng, 12, 40), _u(rng, 2, 5), _u(rng, 20, 70), _u(rng, 15, 50)
+    angle_deg = float(rng.uniform(30, 150))
+    first = _box(a, width, t)
+    second = _box(b, width, t).rotate((0, -angle_deg, 0))
+    return first + second
+
+
+def holed_plate(rng):
+    """A thin plate with one to three through holes."""
+    x, y, t = _u(rng, 30, 90), _u(rng, 25, 70), _u(rng, 3, 8)
+    plate = _box(x, y, t)
+    n_holes = int(rng.integers(1, 4))
+    for k in range(n_holes):
+        r = min(x / (2 * n_holes + 1), y / 3) * float(rng.uniform(0.3, 0.45))
+        hole = mf.Manifold.cylinder(t * 3, r, r, 24).translate((x * (k + 1) / (n_holes + 1), y / 2, -t))
+        plate = plate - hole
+    return plate
+
+
 def wedge(rng):
     """Test only: a right triangular prism."""
     a, b, length = _u(rng, 25, 60), _u(rng, 15, 40), _u(rng, 20, 70)
@@ -89,7 +133,8 @@ def u_channel(rng):
 
 TRAIN_KINDS: dict[str, Callable[[np.random.Generator], mf.Manifold]] = {
     'box_small': box_small, 'box_medium': box_medium, 'box_big': box_big, 'box_thin': box_thin,
-    'box_long': box_long, 'cylinder': cylinder, 'l_profile': l_profile, 't_profile': t_profile}
+    'box_long': box_long, 'cylinder': cylinder, 'l_profile': l_profile, 't_profile': t_profile, 'tube': tube,
+    'rod': rod, 'bent_rod': bent_rod, 'bent_sheet': bent_sheet, 'holed_plate': holed_plate}
 TEST_KINDS: dict[str, Callable[[np.random.Generator], mf.Manifold]] = {'wedge': wedge, 'u_channel': u_channel}
 SHAPE_SETS = {'train': TRAIN_KINDS, 'test': TEST_KINDS}
 

@@ -18,7 +18,7 @@ import numpy as np
 from binpick.catalog import Catalog
 from binpick.data import atomic
 from binpick.data.bank import Candidate
-from binpick.data.bop import BopSplit
+from binpick.data.bop import GT_EVAL_DIR, BopSplit
 from binpick.data.jsonfields import load_json
 from binpick.evaluation.pose_eval import evaluate_pose
 from binpick.evaluation.rules import DEFAULT_RULE
@@ -124,7 +124,7 @@ def _bounds(out: Path, config: ExperimentConfig, obj, catalog: Catalog, syn: Pat
     with its evaluation ground truth: self-training with perfect labels); given checkpoints are reused."""
     bounds: dict[str, Path] = {}
     for name, given, data, gt_dir in (('LB', lb, syn / 'train', None),
-                                      ('UB', ub, real / 'train', real / 'gt_eval_only' / 'train')):
+                                      ('UB', ub, real / 'train', real / GT_EVAL_DIR / 'train')):
         ckpt = Path(given or out / f'pose_{name.lower()}.pt')
         done = out / f'pose_{name.lower()}.done'
         if given is None and not done.is_file():
@@ -211,7 +211,7 @@ def run_experiment(out: str | Path, config: ExperimentConfig, catalog: Catalog |
                            predicted_masks=lambda s, i, rgb: masks_test.masks(s, i))
         return float(ev.report.mean)
 
-    gt_train = BopSplit(real / 'train', real / 'gt_eval_only' / 'train')
+    gt_train = BopSplit(real / 'train', real / GT_EVAL_DIR / 'train')
     pts = obj.sample_points(1000)
 
     def diagnose(student: Path, candidates: list[Candidate], selection: Selection) -> dict:
