@@ -170,10 +170,14 @@ class BuiltinPlanner:
     def _transit(self, q_from: np.ndarray, q_to: np.ndarray, stage: str) -> np.ndarray:
         if not self.valid(q_to):
             raise PlanningFailed('planning failed', f'the {stage} goal collides')
-        path = self.free_moves(q_from, q_to)
-        if path is None:
-            raise PlanningFailed('planning failed', f'no collision-free {stage} path')
-        return densify(path, self.motion.max_step_rad)
+        for _ in range(3):    # the executed waypoints lie between the planner's checks: test them too
+            path = self.free_moves(q_from, q_to)
+            if path is None:
+                break
+            dense = densify(path, self.motion.max_step_rad)
+            if all(self.valid(q) for q in dense):
+                return dense
+        raise PlanningFailed('planning failed', f'no collision-free {stage} path')
 
     def plan_pick(self, q_start: np.ndarray, T_base_tcp: np.ndarray) -> PickPlan:
         t0 = time.perf_counter()
