@@ -4,9 +4,9 @@
 # and the test-only shapes, real-emulated stereo), against the non-learned depth baseline. Every step is
 # resumable: rerun after a stop.
 #   bash bench/uois.sh [WORKDIR]
-# Env: EPOCHS (default 4), ITERS (iterations per epoch, default 500), SHAPES (training shapes, default 78:
+# Env: EPOCHS (default 4), ITERS (iterations per epoch, default 500), SHAPES (training shapes, default 84:
 # six of each kind), SCENES (real-emulated training scenes, default 120), SEG_EPOCHS / SEG_ITERS (the Mask
-# R-CNN's, default 4 x 400), THREADS (torch threads, default all cores).
+# R-CNN's, default 3 x 400), THREADS (torch threads, default all cores).
 # Wall time on 2 cores: datasets about 10 min, UCN training about 1.1 s per iteration, Mask R-CNN training
 # about 2.7 s per iteration, evaluation about 10 min a model.
 set -euo pipefail
@@ -18,9 +18,9 @@ stamp() { echo "$(date -u +%FT%TZ) $*" >> "$WORK/times.txt"; }
 
 # 1. training bins (shapes nobody will test on) in both domains, and the unseen test parts
 stamp "datasets start"
-$BP synth-shapes --out "$WORK/shapes_real" --domain real --shapes "${SHAPES:-78}" --scenes "${SCENES:-120}" \
+$BP synth-shapes --out "$WORK/shapes_real" --domain real --shapes "${SHAPES:-84}" --scenes "${SCENES:-120}" \
   --test-scenes 4 --workers 2 --seed 0
-$BP synth-shapes --out "$WORK/shapes_syn" --domain synthetic --shapes "${SHAPES:-78}" --scenes 40 --test-scenes 0 \
+$BP synth-shapes --out "$WORK/shapes_syn" --domain synthetic --shapes "${SHAPES:-84}" --scenes 40 --test-scenes 0 \
   --workers 2 --seed 1
 $BP synth-shapes --out "$WORK/unseen_shapes" --shape-set test --domain real --shapes 6 --scenes 0 --test-scenes 6 \
   --workers 2 --seed 7
@@ -37,7 +37,7 @@ $BP train-uois --data "$WORK/shapes_real" "$WORK/shapes_syn" --val "$WORK/shapes
 stamp "training done"
 # ... and the class-agnostic Mask R-CNN on the same bins (ImageNet backbone, no catalog part's model)
 $BP train-seg --class-agnostic --data "$WORK/shapes_real" "$WORK/shapes_syn" --val "$WORK/shapes_real/test" \
-  --out "$WORK/maskrcnn.pt" --epochs "${SEG_EPOCHS:-4}" --max-iters-per-epoch "${SEG_ITERS:-400}" --min-size 480 \
+  --out "$WORK/maskrcnn.pt" --epochs "${SEG_EPOCHS:-3}" --max-iters-per-epoch "${SEG_ITERS:-400}" --min-size 480 \
   --resume $THREADS_ARG
 stamp "mask r-cnn training done"
 

@@ -1,10 +1,10 @@
 """Procedural shapes for class-agnostic training data, and the shapes kept for testing only (metres).
 
 Training kinds (``TRAIN_KINDS``): boxes of small, medium, big, thin and long proportions, cylinders, L- and
-T-profiles, tubes, rods, once-bent rods and sheet strips, and plates with holes, each with random
-dimensions. Test-only kinds (``TEST_KINDS``): a wedge (triangular prism) and a U-channel, never drawn for
-training, so a segmentation trained on the first is tested on shapes it has not seen (as are the seven
-built-in catalog parts).
+T-profiles, tubes, rods, once-bent rods and sheet strips, plates with holes, and compounds of two or three
+of them, each with random dimensions. Test-only kinds (``TEST_KINDS``): a wedge (triangular prism) and a
+U-channel, never drawn for training, so a segmentation trained on the first is tested on shapes it has not
+seen (as are the seven built-in catalog parts).
 
 Every shape is a watertight manifold3d solid with its origin at its bounding-box centre, written into a
 catalog folder of its own (``write_shape_catalog``) so the bin simulator and the renderer take it as
@@ -119,6 +119,30 @@ def holed_plate(rng):
     return plate
 
 
+def _surface_point(shape: mf.Manifold, rng: np.random.Generator) -> np.ndarray:
+    mesh = to_trimesh(shape)
+    points, _ = trimesh.sample.sample_surface(mesh, 1, seed=int(rng.integers(2 ** 31)))
+    return points[0]
+
+
+def compound(rng):
+    """Two or three of the other kinds joined where one meets the other's surface (a ring on a rod, a pin
+    through a block), at most 15 cm across: parts made of pieces are one part."""
+    pieces = (box_small, box_thin, cylinder, tube, rod, bent_rod, l_profile)
+    shape = pieces[rng.integers(len(pieces))](rng)
+    for _ in range(int(rng.integers(1, 3))):
+        piece = pieces[rng.integers(len(pieces))](rng).rotate(tuple(rng.uniform(0, 360, 3)))
+        lo, hi = np.array(piece.bounding_box()).reshape(2, 3)
+        for _ in range(10):    # the piece's centre, or a point towards one of its ends, onto the shape's surface
+            joint = (lo + hi) / 2 + rng.uniform(0.0, 0.8) * (_surface_point(piece, rng) - (lo + hi) / 2)
+            joined = shape + piece.translate(tuple(_surface_point(shape, rng) - joint))
+            if len(joined.decompose()) == 1:       # in one piece (a tube's centre is in its bore)
+                shape = joined
+                break
+    lo, hi = np.array(shape.bounding_box()).reshape(2, 3)
+    return shape.scale(tuple([min(1.0, 0.15 / float((hi - lo).max()))] * 3))
+
+
 def wedge(rng):
     """Test only: a right triangular prism."""
     a, b, length = _u(rng, 25, 60), _u(rng, 15, 40), _u(rng, 20, 70)
@@ -134,7 +158,7 @@ def u_channel(rng):
 TRAIN_KINDS: dict[str, Callable[[np.random.Generator], mf.Manifold]] = {
     'box_small': box_small, 'box_medium': box_medium, 'box_big': box_big, 'box_thin': box_thin,
     'box_long': box_long, 'cylinder': cylinder, 'l_profile': l_profile, 't_profile': t_profile, 'tube': tube,
-    'rod': rod, 'bent_rod': bent_rod, 'bent_sheet': bent_sheet, 'holed_plate': holed_plate}
+    'rod': rod, 'bent_rod': bent_rod, 'bent_sheet': bent_sheet, 'holed_plate': holed_plate, 'compound': compound}
 TEST_KINDS: dict[str, Callable[[np.random.Generator], mf.Manifold]] = {'wedge': wedge, 'u_channel': u_channel}
 SHAPE_SETS = {'train': TRAIN_KINDS, 'test': TEST_KINDS}
 

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Issue 16's wall time from "an unknown tote arrives" to "model-based picking starts", 2 cores: the first
+# picks without a model (the shipped class-agnostic Mask R-CNN's masks), the part registered from views held
+# by the arm, its synthetic bins, its segmentation (fine-tuned from the class-agnostic model) and pose network
+# (the LB) trained, and the first picks with them. Every stage is stamped in WORKDIR/times.txt; rerun after a
+# stop and finished stages are skipped (their time is kept). Prints the stages' wall times at the end.
+#   bash bench/time_to_model.sh [PART] [WORKDIR]
+# Env: SCENES (synthetic training scenes, default 200), SEG_EPOCHS / SEG_ITERS (default 2 x 250), LB_EPOCHS
+# (default 2), ATTEMPTS (picks per pick stage, default 5), THREADS (torch threads, default all cores).
+# The part's catalog entry goes to WORKDIR/catalog (BINPICK_CATALOG), never the user catalog.
+set -euo pipefail
+PART=${1:-spacer_ring}
+WORK=${2:-runs/time_to_model/$PART}
+NEW=unknown_$PART
+BP=${BINPICK:-.venv/bin/binpick}
+PY=${PYTHON:-.venv/bin/python}
+THREADS_ARG=${THREADS:+--threads $THREADS}
+ATTEMPTS=${ATTEMPTS:-5}
+export ROS_AUTOMATIC_DISCOVERY_RANGE=${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST}
+export BINPICK_CATALOG=$PWD/$WORK/catalog
+mkdir -p "$WORK"
+TIMES=$WORK/times.txt
+touch "$TIMES"
+
+# stage NAME CMD...: run CMD unless NAME finished before, and stamp its start and end
+stage() {
+  local name=$1
+  shift
+  if grep -q " $name done" "$TIMES"; then
+    echo "$name: done before, kept"
+    return
+  fi
+  echo "$(date -u +%s) $name start" >> "$TIMES"
+  "$@"
+  echo "$(date -u +%s) $name done" >> "$TIMES"
+}
+
+stage first_picks $BP pick-bench --object "$PART" --model-free --uois models/demo/uois_maskrcnn.pt \
+  --no-ground-truth --no-baseline --attempts "$ATTEMPTS" --out "$WORK/first_picks" $THREADS_ARG
+stage register $BP register --simulate "$PART" --name "$NEW" --catalog "$BINPICK_CATALOG"
+stage bins $BP synth --object "$NEW" --domain synthetic --scenes "${SCENES:-200}" --test-scenes 4 \
+  --out "$WORK/syn" --workers 2 --seed 11
+stage segmentation $BP train-seg --data "$WORK/syn" --out "$WORK/seg.pt" --init models/demo/uois_maskrcnn.pt \
+  --epochs "${SEG_EPOCHS:-2}" --max-iters-per-epoch "${SEG_ITERS:-250}" --val-images 20 --min-size 480 \
+  --resume $THREADS_ARG
+stage pose $BP train-pose --object "$NEW" --data "$WORK/syn" --out "$WORK/pose_lb.pt" --epochs "${LB_EPOCHS:-2}" \
+  --resume $THREADS_ARG
+stage model_picks $BP pick-bench --object "$NEW" --pose-ckpt "$WORK/pose_lb.pt" --seg "$WORK/seg.pt" \
+  --no-ground-truth --attempts "$ATTEMPTS" --out "$WORK/model_picks" $THREADS_ARG
+
+$PY - "$TIMES" <<'EOF'
+import sys
+start, total = {}, 0
+for line in open(sys.argv[1]):
+    stamp, name, what = line.split()
+    if what == 'start':
+        start[name] = int(stamp)
+    elif name in start:
+        seconds = int(stamp) - start.pop(name)
+        total += seconds
+        print(f'{name:>14}: {seconds / 60:6.1f} min')
+print(f'{"unknown tote to model-based picks":>14}: {total / 60:.1f} min (sum of the stages)')
+EOF
