@@ -17,8 +17,8 @@ PY=${PYTHON:-.venv/bin/python}
 THREADS_ARG=${THREADS:+--threads $THREADS}
 ATTEMPTS=${ATTEMPTS:-5}
 export ROS_AUTOMATIC_DISCOVERY_RANGE=${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST}
-export BINPICK_CATALOG=$PWD/$WORK/catalog
 mkdir -p "$WORK"
+export BINPICK_CATALOG=$(cd "$WORK" && pwd)/catalog
 TIMES=$WORK/times.txt
 touch "$TIMES"
 
