@@ -13,7 +13,7 @@ from binpick.config import config_dir
 from binpick.data import bop
 from binpick.sim.camera import PinholeCamera
 from binpick.sim.generator import CellConfig
-from binpick.sim.synth import GT_DIR, SynthError, SynthRequest, jobs, run, scene_done
+from binpick.sim.synth import SynthError, SynthRequest, jobs, run, scene_done
 
 CATALOG = Catalog()
 # a 160x120 camera keeps the tests fast; the pipeline is the same at 640x480
@@ -61,7 +61,7 @@ def test_real_train_split_has_no_ground_truth(tmp_path):
     train = out / 'train' / '000000'
     assert sorted(p.name for p in train.iterdir()) == ['depth', 'rgb', 'scene_camera.json']
     assert not list(train.rglob('*gt*')) and not (train / 'mask').exists()
-    assert (out / GT_DIR / 'train' / '000000' / 'scene_gt.json').is_file()
+    assert (out / bop.GT_EVAL_DIR / 'train' / '000000' / 'scene_gt.json').is_file()
     assert bop.BopSplit(out / 'test').has_gt(0)
     frame = next(bop.BopSplit(out / 'train').frames(0))
     assert frame.gt is None and (frame.depth_m > 0).mean() > 0.3
@@ -147,7 +147,7 @@ def test_cli_errors_are_one_line(tmp_path):
 def test_every_catalog_object_in_both_domains(tmp_path, name, domain):
     req = SynthRequest(name, domain, 1, 0, 1, '6', 11)
     run(req, tmp_path / 'ds', SMALL, CATALOG, progress=False)
-    gt_root = tmp_path / 'ds' / (GT_DIR if domain == 'real' else '') / 'train'
+    gt_root = tmp_path / 'ds' / (bop.GT_EVAL_DIR if domain == 'real' else '') / 'train'
     gt = bop.read_scene_gt(gt_root / '000000' / 'scene_gt.json')[0]
     assert 1 <= len(gt) <= 6 and all(g.obj_id == CATALOG.get(name).obj_id for g in gt)
     frame = next(bop.BopSplit(tmp_path / 'ds' / 'train').frames(0))

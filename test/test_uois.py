@@ -26,10 +26,10 @@ def test_every_shape_kind_is_a_watertight_part_that_fits_the_tote(kind):
 
 def test_test_shapes_are_kept_out_of_training_and_shapes_are_reproducible(tmp_path):
     assert not set(TRAIN_KINDS) & set(TEST_KINDS)
-    n = len(TRAIN_KINDS)
-    a = write_shape_catalog(tmp_path / 'a', 'train', n, seed=5)
-    b = write_shape_catalog(tmp_path / 'b', 'train', n, seed=5)
-    assert len(a) == n and {o.description.split()[-1] for o in a} == set(TRAIN_KINDS)
+    n_kinds = len(TRAIN_KINDS)
+    a = write_shape_catalog(tmp_path / 'a', 'train', n_kinds, seed=5)
+    b = write_shape_catalog(tmp_path / 'b', 'train', n_kinds, seed=5)
+    assert len(a) == n_kinds and {o.description.split()[-1] for o in a} == set(TRAIN_KINDS)
     assert all(np.array_equal(a.get(n).mesh.vertices, b.get(n).mesh.vertices) for n in a.names())
     assert not np.array_equal(a.get(a.names()[0]).mesh.vertices,
                               write_shape_catalog(tmp_path / 'c', 'train', 1, seed=6).get(a.names()[0]).mesh.vertices)

@@ -41,7 +41,6 @@ from binpick.sim import domains
 from binpick.sim.generator import BIN_FILL, CellConfig, SceneGenerator, SynthFrame
 
 FORMAT = 'binpick-synth/1'
-GT_DIR = bop.GT_EVAL_DIR
 CAMERA_DIR = 'camera_eval_only'
 TARGETS_FILE = 'test_targets_bop19.json'
 
@@ -173,7 +172,7 @@ def write_test_targets(out: Path) -> int:
 def scene_done(out: Path, domain: str, split: str, scene_id: int) -> bool:
     done = (out / split / f'{scene_id:06d}' / 'scene_camera.json').is_file()
     if domain in domains.REAL_DOMAINS and split == 'train':
-        done = done and (out / GT_DIR / split / f'{scene_id:06d}' / 'scene_gt.json').is_file()
+        done = done and (out / bop.GT_EVAL_DIR / split / f'{scene_id:06d}' / 'scene_gt.json').is_file()
     return done
 
 
@@ -206,7 +205,7 @@ def write_scene(out: Path, domain: str, split: str, scene_id: int, frames: list[
     name = f'{scene_id:06d}'
     tmp_images = out / split / f'.{name}.tmp-{os.getpid()}'
     separate_gt = domain in domains.REAL_DOMAINS and split == 'train'
-    tmp_gt = out / GT_DIR / split / f'.{name}.tmp-{os.getpid()}' if separate_gt else tmp_images
+    tmp_gt = out / bop.GT_EVAL_DIR / split / f'.{name}.tmp-{os.getpid()}' if separate_gt else tmp_images
     try:
         for d in {tmp_images, tmp_gt}:
             if d.exists():
@@ -216,7 +215,7 @@ def write_scene(out: Path, domain: str, split: str, scene_id: int, frames: list[
         _write_scene_files(tmp_images, tmp_gt, frames, obj_id, camera_dir)
         os.sync()  # the scene's files reach the disk before the rename marks it complete
         if separate_gt:
-            _place(tmp_gt, out / GT_DIR / split / name)
+            _place(tmp_gt, out / bop.GT_EVAL_DIR / split / name)
         _place(tmp_images, out / split / name)
     except OSError as e:
         for d in {tmp_images, tmp_gt}:
@@ -227,7 +226,7 @@ def write_scene(out: Path, domain: str, split: str, scene_id: int, frames: list[
 
 def remove_stale_temporaries(out: Path) -> None:
     """Delete temporary scene folders of runs that are no longer alive."""
-    for tmp in list(out.glob('*/.*.tmp-*')) + list(out.glob(f'{GT_DIR}/*/.*.tmp-*')):
+    for tmp in list(out.glob('*/.*.tmp-*')) + list(out.glob(f'{bop.GT_EVAL_DIR}/*/.*.tmp-*')):
         pid = int(tmp.name.rsplit('-', 1)[1]) if tmp.name.rsplit('-', 1)[1].isdigit() else -1
         try:
             os.kill(pid, 0)
