@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from binpick.geometry import axis_angle, quat_from_matrix
-from binpick.perception.pose.network import PoseNet, PoseNetConfig, quaternion_to_matrix, ranked_rotations
+from binpick.perception.pose.network import Pointwise, PoseNet, PoseNetConfig, quaternion_to_matrix, ranked_rotations
 
 
 def test_quaternion_to_matrix_matches_numpy():
@@ -61,3 +61,11 @@ def test_the_vector_head_split_is_the_head_on_the_joined_features():
     assert torch.allclose(net._vectors(f, g), joined, atol=1e-5)
     net._vectors(f, g).sum().backward()        # and it trains: the first layer's global columns get gradients
     assert net.vector_head[0][0].weight.grad[:, 256:].abs().sum() > 0
+
+
+def test_pointwise_layers_are_the_1x1_convolution_they_replace():
+    torch.manual_seed(2)
+    layer = Pointwise(6, 16)
+    x = torch.randn(5, 6, 40)
+    assert torch.allclose(layer(x), torch.nn.functional.conv1d(x, layer.weight, layer.bias), atol=1e-6)
+    assert layer.state_dict()['weight'].shape == (16, 6, 1)     # checkpoints of Conv1d layers load unchanged

@@ -55,10 +55,27 @@ def bounded_deviation(raw: torch.Tensor, max_angle: float = MAX_DEVIATION_RAD) -
     return torch.cat([axis * torch.sin(half), torch.cos(half)], dim=-1)
 
 
+def pointwise(weight: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``weight`` (O, C) applied at every point of ``x`` (B, C, N): (B, O, N), a batched matrix product."""
+    return torch.bmm(weight.expand(len(x), -1, -1), x)
+
+
+class Pointwise(nn.Conv1d):
+    """A 1x1 Conv1d on (B, C, N) computed as a batched matrix product: the same weights and result, on one CPU
+    thread at the cell's sizes (30 parts of 512 points) 1.5 times as fast as the convolution (156 against
+    about 240 ms a frame; the whole network about 10 % faster)."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__(in_channels, out_channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return pointwise(self.weight[:, :, 0], x).add_(self.bias[:, None])
+
+
 def _mlp(*dims: int) -> nn.Sequential:
     layers = []
     for a, b in zip(dims[:-1], dims[1:]):
-        layers += [nn.Conv1d(a, b, 1), nn.GroupNorm(8, b), nn.ReLU(inplace=True)]
+        layers += [Pointwise(a, b), nn.GroupNorm(8, b), nn.ReLU(inplace=True)]
     return nn.Sequential(*layers)
 
 
@@ -78,7 +95,7 @@ class PoseNet(nn.Module):
         self.glob = _mlp(256, config.global_dim)
         self.anchor_head = nn.Sequential(nn.Linear(config.global_dim + 112, 256), nn.ReLU(inplace=True),
                                          nn.Linear(256, 60 * 4))
-        self.vector_head = nn.Sequential(_mlp(256 + config.global_dim, 256, 128), nn.Conv1d(128, 3, 1))
+        self.vector_head = nn.Sequential(_mlp(256 + config.global_dim, 256, 128), Pointwise(128, 3))
         with torch.no_grad():  # start near zero deviation from each anchor
             self.anchor_head[-1].bias.zero_()
             self.anchor_head[-1].weight.mul_(0.1)
@@ -127,8 +144,7 @@ class PoseNet(nn.Module):
         rather than once per point (a third of the network's arithmetic)."""
         first = self.vector_head[0][0]
         c = f.shape[1]
-        h = nn.functional.conv1d(f, first.weight[:, :c]) + (first.weight[:, c:, 0] @ g[:, :, None]
-                                                            + first.bias[:, None])
+        h = pointwise(first.weight[:, :c, 0], f) + (first.weight[:, c:, 0] @ g[:, :, None] + first.bias[:, None])
         return self.vector_head[1](self.vector_head[0][1:](h))
 
 
