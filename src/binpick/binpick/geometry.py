@@ -122,19 +122,14 @@ def raycasting_scene(vertices: np.ndarray, faces: np.ndarray):
     return scene
 
 
-def visible_index(pts_cam: np.ndarray, diameter_m: float) -> np.ndarray:
-    """Indices of the points of a model (camera frame, metres) seen from the camera origin: hidden point
-    removal (Katz et al. 2007, the paper's projection operator P)."""
+def visible_points(pts_cam: np.ndarray, diameter_m: float) -> np.ndarray:
+    """The points of a model (camera frame, metres) seen from the camera origin: hidden point removal
+    (Katz et al. 2007, the paper's projection operator P)."""
     import open3d as o3d
     cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(pts_cam))
     radius = 100.0 * max(float(np.linalg.norm(pts_cam.mean(axis=0))), diameter_m)
     _, index = cloud.hidden_point_removal(np.zeros(3), radius)
-    return np.asarray(index, dtype=np.int64)
-
-
-def visible_points(pts_cam: np.ndarray, diameter_m: float) -> np.ndarray:
-    """The points of a model (camera frame, metres) seen from the camera origin (:func:`visible_index`)."""
-    return pts_cam[visible_index(pts_cam, diameter_m)]
+    return pts_cam[np.asarray(index, dtype=np.int64)]
 
 
 def backproject(us: np.ndarray, vs: np.ndarray, depth_m: np.ndarray, K: np.ndarray) -> np.ndarray:

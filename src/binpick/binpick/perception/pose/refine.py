@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from binpick.catalog.catalog import CatalogObject
-from binpick.geometry import chamfer_distance, rotation_angle, visible_index
+from binpick.geometry import chamfer_distance, visible_points
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,6 @@ class RefineConfig:
     min_fitness: float = 0.3           # share of model points with a correspondence; below: diverged
     max_jump: float = 0.5              # translation change allowed, x diameter; above: diverged
     fit_margin_m: float = 0.0005       # fits this close to the best count as a tie, won by the most certain
-    revisit_deg: float = 10.0          # ICP turned the pose more than this: the visible surface is found anew
 
 
 @dataclass
@@ -52,25 +51,14 @@ class PoseRefiner:
 
     def visible_model(self, T_cam_obj: np.ndarray) -> np.ndarray:
         """The model points seen from the camera at ``T_cam_obj`` (camera frame, metres)."""
-        return self._placed(T_cam_obj, self._seen(T_cam_obj))
-
-    def _placed(self, T_cam_obj: np.ndarray, index: np.ndarray) -> np.ndarray:
-        """The model points ``index`` in the camera frame at ``T_cam_obj`` (metres)."""
-        return self.model_pts[index] @ T_cam_obj[:3, :3].T + T_cam_obj[:3, 3]
-
-    def _seen(self, T_cam_obj: np.ndarray) -> np.ndarray:
-        """Indices of the model points seen from the camera at ``T_cam_obj`` (hidden point removal)."""
-        return visible_index(self.model_pts @ T_cam_obj[:3, :3].T + T_cam_obj[:3, 3], self.diameter_m)
+        return visible_points(self.model_pts @ T_cam_obj[:3, :3].T + T_cam_obj[:3, 3], self.diameter_m)
 
     def refine(self, T_cam_obj: np.ndarray, observed_m: np.ndarray) -> Refinement:
-        """Refine one hypothesis against the observed points ((N, 3), camera frame); falls back on divergence.
-        The Chamfer distance of the result is taken over the surface seen at the hypothesis unless ICP turned
-        it more than ``revisit_deg`` (hidden point removal is a third of the cost of a refinement)."""
+        """Refine one hypothesis against the observed points ((N, 3), camera frame); falls back on divergence."""
         import open3d as o3d
         c = self.config
         reg = o3d.pipelines.registration
-        seen = self._seen(T_cam_obj)
-        source = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(self._placed(T_cam_obj, seen)))
+        source = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(self.visible_model(T_cam_obj)))
         target = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.asarray(observed_m, dtype=np.float64)))
         result = reg.registration_icp(source, target, c.max_correspondence * self.diameter_m, np.eye(4),
                                       reg.TransformationEstimationPointToPoint(),
@@ -84,9 +72,7 @@ class PoseRefiner:
             reason = f'ICP moved the pose {1000 * jump:.0f} mm (> {c.max_jump} x diameter)'
         if reason:
             T = T_cam_obj
-        elif np.degrees(rotation_angle(T[:3, :3] @ T_cam_obj[:3, :3].T)) > c.revisit_deg:
-            seen = self._seen(T)
-        return Refinement(T, chamfer_distance(self._placed(T, seen), observed_m), reason)
+        return Refinement(T, chamfer_distance(self.visible_model(T), observed_m), reason)
 
     def distinct(self, hypotheses: list[np.ndarray], min_distance: float = 0.1, limit: int | None = None) -> list[int]:
         """Indices of the hypotheses to keep, in order, at most ``limit``: each one within ``min_distance`` x
