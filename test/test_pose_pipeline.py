@@ -129,3 +129,16 @@ def test_stripped_checkpoint_is_smaller_and_estimates_the_same(trained, dataset,
         assert (a.T_cam_obj is None) == (b.T_cam_obj is None)
         if a.T_cam_obj is not None:
             assert np.abs(a.T_cam_obj[:3, 3] - b.T_cam_obj[:3, 3]).max() < 0.005
+
+
+def test_fewer_points_per_instance_at_inference(trained, dataset):
+    ckpt, _, _ = trained
+    frame = BopSplit(dataset / 'test').frame(0, 0, with_masks=True)
+    masks = [m for m in frame.masks_visib if m.sum() > 100]
+    fewer = PoseEstimator.load(ckpt, CATALOG, inference='net', points=24)
+    assert fewer.config.n_points == 24 and PoseEstimator.load(ckpt, CATALOG).config.n_points == 64
+    hypotheses = fewer.candidate_poses(frame.rgb, frame.depth_m, frame.camera.K, masks, np.random.default_rng(0))
+    assert any(h.poses for h in hypotheses)
+    assert all(np.isclose(np.linalg.det(T[:3, :3]), 1.0) for h in hypotheses for T, _ in h.poses)
+    with pytest.raises(ValueError, match='points'):
+        PoseEstimator.load(ckpt, CATALOG, points=3)

@@ -25,7 +25,8 @@ class PoseEstimationNode(base.BinpickNode):
         registry = ModelRegistry(self.param('model_dir', ''), self.param('pose_checkpoint', '') or None)
         current = registry.current()
         self.inference = {'inference': str(self.param('inference', 'full')),
-                          'hypotheses': int(self.param('hypotheses', DEFAULT_HYPOTHESES))}
+                          'hypotheses': int(self.param('hypotheses', DEFAULT_HYPOTHESES)),
+                          'points': int(self.param('points', 0)) or None}
         self.model = (self.load(current.path), current.version)
         self.swaps = 0
         self._swap_lock = threading.Lock()

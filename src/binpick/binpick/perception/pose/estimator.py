@@ -15,7 +15,7 @@ diverges falls back to the unrefined hypothesis and says so in ``PoseResult.note
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -73,14 +73,20 @@ class PoseEstimator:
 
     @classmethod
     def load(cls, path: str | Path, catalog: Catalog | None = None, object_name: str | None = None,
-             inference: str = 'full', hypotheses: int = DEFAULT_HYPOTHESES) -> PoseEstimator:
+             inference: str = 'full', hypotheses: int = DEFAULT_HYPOTHESES,
+             points: int | None = None) -> PoseEstimator:
         """Load a pose checkpoint with an inference path (``INFERENCE``); refuses a checkpoint for another
-        object (``object_name``) or changed CAD."""
+        object (``object_name``) or changed CAD. ``points``: points sampled per instance instead of the
+        checkpoint's own ``n_points`` (fewer is faster; the network pools over any number)."""
         if inference not in INFERENCE:
             raise ValueError(f'inference must be one of {", ".join(INFERENCE)}, not {inference!r}')
         catalog = catalog or Catalog()
         raw = checkpoint.load(path, KIND)
         config = PoseNetConfig(**raw['config'])
+        if points is not None:
+            if points < 16:
+                raise ValueError(f'points must be at least 16, got {points}')
+            config = replace(config, n_points=points)
         if object_name is not None and config.object_name != object_name:
             raise checkpoint.CheckpointError(f'{path}: a pose model for {config.object_name!r}, not {object_name!r}')
         checkpoint.check_objects(path, raw, {config.object_name: catalog.get(config.object_name).fingerprint})
