@@ -1,0 +1,94 @@
+"""Why model-free first picks fail: each executed pick of the pick bench's model-free source, with its chosen
+mask compared to the simulator's instances (the largest part's share of the mask, the share of that part's
+visible pixels the mask covers) and the width between the fingers measured on the mask's points against the
+same on the true part's points (TCP frame, closing axis y, millimetres). Writes one JSON row per pick.
+
+    .venv/bin/python bench/first_pick_slips.py --uois models/demo/uois_maskrcnn.pt --out slips.json
+    .venv/bin/python bench/first_pick_slips.py --out slips_sim.json          # the simulator's masks
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+import torch
+
+from binpick.catalog import Catalog
+from binpick.evaluation.pick_bench import ModelFreeMasks, run_source
+from binpick.geometry import backproject
+from binpick.grasp.grasp_set import Gripper
+from binpick.sim.generator import CellConfig
+
+
+def finger_band_mm(region: np.ndarray, depth_m: np.ndarray, K: np.ndarray, T_base_cam: np.ndarray,
+                   T_base_tcp: np.ndarray) -> list[float]:
+    """[low, high, points]: the extent along the closing axis of ``region``'s points between the finger pads
+    (``first_pick.model_free_grasps``' band), millimetres."""
+    vs, us = np.nonzero(region & (depth_m > 0))
+    pts = backproject(us, vs, depth_m, K) @ T_base_cam[:3, :3].T + T_base_cam[:3, 3]
+    local = (pts - T_base_tcp[:3, 3]) @ T_base_tcp[:3, :3]
+    band = local[(np.abs(local[:, 0]) < Gripper().finger_width / 2 + 0.002) & (local[:, 2] > -0.012)
+                 & (local[:, 2] < 0.010)]
+    return [1000 * float(band[:, 1].min()), 1000 * float(band[:, 1].max()), len(band)] if len(band) else [0.0, 0.0, 0]
+
+
+class Diagnosed(ModelFreeMasks):
+    """A model-free source that records, for every planned pick, its mask against the simulator's instances."""
+
+    def __init__(self, name: str, segment=None) -> None:
+        super().__init__(name, segment)
+        self.rows: list[dict] = []
+
+    def for_cell(self, cell, planner):
+        decide_pick = super().for_cell(cell, planner)
+
+        def decide(cap, depth_m):
+            decision, n = decide_pick(cap, depth_m)
+            if decision.plan is not None:
+                mask = self.masks(cap, depth_m)[decision.candidate.instance]
+                ids, counts = np.unique(cap.instance_image[mask], return_counts=True)
+                part = int(ids[np.argmax(counts)])
+                truth = cap.instance_image == part
+                T = decision.candidate.T_base_tcp
+                self.rows.append({'part': part, 'share_of_mask': float(counts.max() / mask.sum()),
+                                  'share_of_part': float((mask & truth).sum() / max(1, truth.sum())),
+                                  'opening_mm': 1000 * decision.candidate.opening_m,
+                                  'band_mask_mm': finger_band_mm(mask, depth_m, cap.K, cell.T_base_cam, T),
+                                  'band_part_mm': finger_band_mm(truth, depth_m, cap.K, cell.T_base_cam, T)})
+            return decision, n
+        return decide
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--object', default='zigzag_bracket')
+    parser.add_argument('--uois', help='class-agnostic segmenter (default: the simulator\'s masks)')
+    parser.add_argument('--attempts', type=int, default=50)
+    parser.add_argument('--out', required=True)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    segment = None
+    if args.uois:
+        from binpick.modelfree.uois import load_segmenter
+        segmenter = load_segmenter(args.uois)
+
+        def segment(cap, depth_m):
+            return [i.mask for i in segmenter.segment(cap.left_rgb, depth_m, cap.K)]
+    source = Diagnosed('diagnosed', segment)
+    cycles = run_source(Catalog().get(args.object), CellConfig.from_config(), source, args.attempts)
+    for row, cycle in zip(source.rows, [c for c in cycles if c.executed]):
+        row['success'], row['reason'] = cycle.success, cycle.reason
+    with open(args.out, 'w') as f:
+        json.dump(source.rows, f, indent=1)
+    slips = [r for r in source.rows if r['reason'] == 'slipped']
+    print(f'{sum(r["success"] for r in source.rows)} / {len(source.rows)} picks; {len(slips)} slips')
+    for name, rows in (('slips', slips), ('successes', [r for r in source.rows if r['success']])):
+        if rows:
+            print(f'{name}: median share of the mask on one part {np.median([r["share_of_mask"] for r in rows]):.2f}, '
+                  f'of the part covered {np.median([r["share_of_part"] for r in rows]):.2f}, openings <= 45 mm: '
+                  f'{sum(r["opening_mm"] <= 45 for r in rows)} of {len(rows)}')
+
+
+if __name__ == '__main__':
+    main()
