@@ -18,18 +18,17 @@ from binpick.catalog import Catalog
 from binpick.evaluation.pick_bench import ModelFreeMasks, run_source
 from binpick.geometry import backproject
 from binpick.grasp.grasp_set import Gripper
+from binpick.modelfree.first_pick import CostMapConfig, finger_band
 from binpick.sim.generator import CellConfig
 
 
 def finger_band_mm(region: np.ndarray, depth_m: np.ndarray, K: np.ndarray, T_base_cam: np.ndarray,
                    T_base_tcp: np.ndarray) -> list[float]:
     """[low, high, points]: the extent along the closing axis of ``region``'s points between the finger pads
-    (``first_pick.model_free_grasps``' band), millimetres."""
+    (``first_pick.finger_band``), millimetres."""
     vs, us = np.nonzero(region & (depth_m > 0))
     pts = backproject(us, vs, depth_m, K) @ T_base_cam[:3, :3].T + T_base_cam[:3, 3]
-    local = (pts - T_base_tcp[:3, 3]) @ T_base_tcp[:3, :3]
-    band = local[(np.abs(local[:, 0]) < Gripper().finger_width / 2 + 0.002) & (local[:, 2] > -0.012)
-                 & (local[:, 2] < 0.010)]
+    band = finger_band((pts - T_base_tcp[:3, 3]) @ T_base_tcp[:3, :3], Gripper(), CostMapConfig())
     return [1000 * float(band[:, 1].min()), 1000 * float(band[:, 1].max()), len(band)] if len(band) else [0.0, 0.0, 0]
 
 

@@ -100,7 +100,25 @@ def test_model_free_grasps_close_across_the_narrow_side():
     # fingertips (10 mm past the TCP) 15 mm below the top, clear of the floor
     assert best.T_base_tcp[2, 3] - 0.010 == pytest.approx(0.030 - 0.015, abs=0.002)
     assert not any(c.instance == 2 for c in found) and removed['wider than the gripper'] > 0
+    # where a pick just failed is not tried again at once
+    again, removed_again, _ = model_free_grasps(depth, K_SMALL, masks, T_base_cam, tote,
+                                                avoid_m=[best.T_base_tcp[:3, 3]], avoid_radius_m=0.01)
+    assert again and removed_again['where a pick just failed'] > 0
+    assert all(np.linalg.norm(c.T_base_tcp[:3, 3] - best.T_base_tcp[:3, 3]) >= 0.01 for c in again)
     # a box standing at the edge of the tote's floor has no room for a finger against the wall
     near_wall = type(tote)(np.eye(4), (0.042, 0.4, 0.12))
     assert not [c for c in model_free_grasps(depth, K_SMALL, masks[:1], T_base_cam, near_wall)[0]
                 if abs(c.T_base_tcp[:3, 1] @ [1.0, 0.0, 0.0]) > 0.9]
+
+
+def test_the_first_pick_remembers_where_picks_failed():
+    from binpick.modelfree.first_pick import ModelFreePipeline, model_free_grasps
+    depth, masks, T_base_cam, tote = _boxes_scene()
+    found, _, _ = model_free_grasps(depth, K_SMALL, masks, T_base_cam, tote)
+    pipeline = ModelFreePipeline(T_base_cam, tote, kinematics=None, planner=None, remember_failures=2)
+    pipeline.report(found[0], success=True)
+    assert not pipeline.failed_at                                          # a success leaves nothing to avoid
+    for c in found[:3]:
+        pipeline.report(c, success=False)
+    assert [p.tolist() for p in pipeline.failed_at] == [c.T_base_tcp[:3, 3].tolist() for c in found[1:3]]
+    assert not ModelFreePipeline(T_base_cam, tote, None, None, remember_failures=0).failed_at.maxlen

@@ -59,6 +59,9 @@ class PoseSource:
                                  cloud_in_base(depth_m, cap.K, cell.T_base_cam), cell.q), len(frame.poses)
         return decide
 
+    def after_pick(self, candidate, success: bool) -> None:
+        """An executed pick's outcome (the CAD pipeline keeps no memory of it)."""
+
 
 class GroundTruthPoses(PoseSource):
     """The simulator's exact poses of the parts at least ``min_visible_px`` visible: the ceiling of the
@@ -116,6 +119,7 @@ class ModelFreeMasks:
 
     def __init__(self, name: str, segment=None, min_visible_px: int = 300) -> None:
         self.name, self.segment, self.min_visible_px = name, segment, min_visible_px
+        self.pipeline = None          # the cell's ModelFreePipeline, from for_cell
 
     def masks(self, cap: StereoCapture, depth_m: np.ndarray) -> list[np.ndarray]:
         if self.segment is not None:
@@ -125,12 +129,16 @@ class ModelFreeMasks:
     def for_cell(self, cell: PickCell, planner) -> Decide:
         """What decides the pick of a frame in ``cell``: the cost map and model-free grasps on the masks."""
         from binpick.modelfree.first_pick import ModelFreePipeline
-        pipeline = ModelFreePipeline(cell.T_base_cam, cell.tote, cell.kinematics, planner)
+        self.pipeline = pipeline = ModelFreePipeline(cell.T_base_cam, cell.tote, cell.kinematics, planner)
 
         def decide(cap: StereoCapture, depth_m: np.ndarray) -> tuple[PickDecision, int]:
             masks = self.masks(cap, depth_m)
             return pipeline.plan(depth_m, cap.K, masks, cell.q), len(masks)
         return decide
+
+    def after_pick(self, candidate, success: bool) -> None:
+        """An executed pick's outcome, for the pipeline's memory of failed grasps."""
+        self.pipeline.report(candidate, success)
 
 
 @dataclass
@@ -173,6 +181,7 @@ def run_source(obj: CatalogObject, cell_config: CellConfig, source, attempts: in
                                decision.verified, decision.candidates, 1000 * decision.planning_s, 0, 0.0)
             if decision.plan is not None:
                 outcome = cell.execute(decision.plan, decision.candidate.opening_m)
+                source.after_pick(decision.candidate, outcome.success)
                 executed += 1
                 record.executed, record.success, record.instance = True, outcome.success, outcome.instance
                 record.grasp_index, record.tote_contacts = decision.candidate.grasp_index, outcome.tote_contacts

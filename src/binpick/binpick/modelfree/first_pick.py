@@ -19,8 +19,8 @@ other observed points nor the tote. Frames: base (z up), camera (OpenCV); metres
 from __future__ import annotations
 
 import time
-from collections import Counter
-from collections.abc import Callable
+from collections import Counter, deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 
@@ -160,15 +160,24 @@ def _frame(approach: np.ndarray, closing: np.ndarray, centre: np.ndarray) -> np.
     return T
 
 
+def finger_band(local: np.ndarray, gripper: Gripper, config: CostMapConfig) -> np.ndarray:
+    """The points of ``local`` ((N, 3), gripper frame: y the closing axis, z the approach) the finger pads
+    sweep when they close: within the fingers' width, from ``pad_band_m`` behind the TCP to 10 mm past it."""
+    return local[(np.abs(local[:, 0]) < gripper.finger_width / 2 + 0.002) & (local[:, 2] > -config.pad_band_m)
+                 & (local[:, 2] < 0.010)]
+
+
 def model_free_grasps(depth_m: np.ndarray, K: np.ndarray, masks: list[np.ndarray], T_base_cam: np.ndarray,
                       tote: Tote, gripper: Gripper = Gripper(), *, grasp_filter: GraspFilter | None = None,
                       config: CostMapConfig = CostMapConfig(),
                       reachable: Callable[[np.ndarray], bool] | None = None, max_candidates: int | None = 20,
-                      max_obstacle_points: int = 30000) -> tuple[list[GraspCandidate], Counter, CostMap]:
+                      max_obstacle_points: int = 30000, avoid_m: Sequence[np.ndarray] = (),
+                      avoid_radius_m: float = 0.02) -> tuple[list[GraspCandidate], Counter, CostMap]:
     """Executable grasps on the instances, best first, what each check removed, and the cost map.
 
     ``GraspCandidate.grasp_index`` is the instance's pixel rank and ``symmetry_index`` the closing-angle
-    index (there is no CAD grasp); ``instance`` indexes ``masks``.
+    index (there is no CAD grasp); ``instance`` indexes ``masks``. No grasp is centred within
+    ``avoid_radius_m`` of a point of ``avoid_m`` (base frame, metres: where recent picks failed).
     """
     f = grasp_filter or GraspFilter()
     cmap = cost_map(depth_m, K, masks, T_base_cam, tote, config, f.max_approach_deg)
@@ -209,9 +218,7 @@ def model_free_grasps(depth_m: np.ndarray, K: np.ndarray, masks: list[np.ndarray
             for a_index, angle in enumerate(angles):
                 closing = np.cos(angle) * side + np.sin(angle) * np.cross(approach, side)
                 T = _frame(approach, closing, centre)
-                local = (own - T[:3, 3]) @ T[:3, :3]
-                band = local[(np.abs(local[:, 0]) < gripper.finger_width / 2 + 0.002)
-                             & (local[:, 2] > -config.pad_band_m) & (local[:, 2] < 0.010)]
+                band = finger_band((own - T[:3, 3]) @ T[:3, :3], gripper, config)
                 if len(band) < 5:
                     removed['nothing between the fingers'] += 1
                     continue
@@ -222,6 +229,9 @@ def model_free_grasps(depth_m: np.ndarray, K: np.ndarray, masks: list[np.ndarray
                     removed['wider than the gripper'] += 1
                     continue
                 T[:3, 3] += T[:3, 1] * (low + high) / 2
+                if any(np.linalg.norm(T[:3, 3] - p) < avoid_radius_m for p in avoid_m):
+                    removed['where a pick just failed'] += 1
+                    continue
                 # each pad should meet a patch of the part, not a corner: points within 3 mm of either side
                 contact = min(int((band[:, 1] < low + 0.003).sum()), int((band[:, 1] > high - 0.003).sum()))
                 if contact < config.min_contact_points:
@@ -256,19 +266,29 @@ class ModelFreePipeline:
 
     def __init__(self, T_base_cam: np.ndarray, tote: Tote, kinematics: Kinematics, planner: MotionPlanner,
                  gripper: Gripper = Gripper(), grasp_filter: GraspFilter | None = None,
-                 config: CostMapConfig = CostMapConfig(), max_candidates: int = 20, max_plans: int = 5) -> None:
+                 config: CostMapConfig = CostMapConfig(), max_candidates: int = 20, max_plans: int = 5,
+                 remember_failures: int = 3) -> None:
+        """``remember_failures``: where the last this many failed picks were centred is avoided (0: never)."""
         self.T_base_cam, self.tote = np.asarray(T_base_cam, dtype=np.float64), tote
         self.kinematics, self.planner, self.gripper = kinematics, planner, gripper
         self.grasp_filter, self.config = grasp_filter or GraspFilter(), config
         self.max_candidates, self.max_plans = max_candidates, max_plans
         self.last_cost_map: CostMap | None = None
+        self.failed_at: deque[np.ndarray] = deque(maxlen=remember_failures)   # TCP positions, base frame, metres
+
+    def report(self, candidate: GraspCandidate, success: bool) -> None:
+        """How a pick this pipeline planned went: a grasp that slipped or closed on nothing is not tried
+        again at once (its part is usually still there, in the same place)."""
+        if not success and self.failed_at.maxlen:
+            self.failed_at.append(candidate.T_base_tcp[:3, 3].copy())
 
     def plan(self, depth_m: np.ndarray, K: np.ndarray, masks: list[np.ndarray], q_start: np.ndarray) -> PickDecision:
         """The best plannable model-free pick on the instance ``masks`` of a frame."""
         t0 = time.perf_counter()
         found, removed, self.last_cost_map = model_free_grasps(
             depth_m, K, masks, self.T_base_cam, self.tote, self.gripper, grasp_filter=self.grasp_filter,
-            config=self.config, reachable=self.kinematics.reachable, max_candidates=self.max_candidates)
+            config=self.config, reachable=self.kinematics.reachable, max_candidates=self.max_candidates,
+            avoid_m=list(self.failed_at))
         if not found:
             reason = 'no instance' if not masks else 'no reachable grasp'
             return PickDecision(None, None, reason, len(masks), 0, time.perf_counter() - t0, removed)
