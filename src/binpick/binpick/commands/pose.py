@@ -50,7 +50,7 @@ def _cmd_eval_pose(args: argparse.Namespace) -> int:
     set_threads(args.threads)
     catalog = Catalog()
     estimator = PoseEstimator.load(args.ckpt, catalog, inference=args.inference,
-                                   hypotheses=args.hypotheses or DEFAULT_HYPOTHESES)
+                                   hypotheses=args.hypotheses or DEFAULT_HYPOTHESES, points=args.points)
     obj = catalog.get(estimator.config.object_name)
     segmenter = None
     if args.masks == 'predicted':
@@ -110,6 +110,8 @@ def register(sub) -> None:
                    'cell runs): several anchors, each refined by ICP, the best match to the depth kept')
     p.add_argument('--hypotheses', type=positive,
                    help='most certain anchors tried per instance with --inference full (default: the estimator\'s, 5)')
+    p.add_argument('--points', type=positive,
+                   help='points sampled per instance (default: the checkpoint\'s; the cell: 384, config/nodes.yaml)')
     p.add_argument('--rule', choices=sorted(RULES), default=DEFAULT_RULE,
                    help='bop19 (default): targets at least 10 %% visible, only as many best-scored estimates per '
                    'image as targets; binpick: targets at least 30 %% visible, every estimate scored')
