@@ -79,6 +79,20 @@ def test_a_worker_stops_in_time_and_says_when_it_left_a_frame_unfinished():
     flow.ABANDONED.remove('slow-test')
 
 
+def test_a_niced_worker_lowers_the_priority_of_its_own_thread_only():
+    import os
+    import threading
+
+    from binpick.nodes import flow
+    seen, done = [], threading.Event()
+    own = os.nice(0)
+    worker = flow.LatestWorker(lambda item: (seen.append(os.nice(0)), done.set()), name='niced-test', nice=5)
+    worker.submit(1)
+    assert done.wait(10)
+    worker.stop()
+    assert seen == [min(own + 5, 19)] and os.nice(0) == own      # the caller (a node's main thread) unchanged
+
+
 def test_a_frame_worker_gives_the_heap_a_frame_freed_back():
     """``after_each`` runs after every item; with ``trim_heap`` the memory an item allocated and freed (in the
     worker's own arena, pinned below a block that stays) leaves the process."""

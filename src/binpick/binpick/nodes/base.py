@@ -91,9 +91,9 @@ class BinpickNode(Node):
         if trim_s > 0:
             self.create_timer(trim_s, release_freed_memory)
         self._trim_every_frames = int(self.param('trim_every_frames', 1))
-        nice = int(self.param('nice', 0))
-        if nice > 0:      # lower CPU priority for this thread and every thread started after it (Linux)
-            os.nice(nice)
+        # lower CPU priority for the frame worker only: the threads that take messages and stop the node keep
+        # theirs, so a niced node still stops within the grace period on a saturated machine
+        self._worker_nice = int(self.param('nice', 0))
 
     def param(self, name: str, default: Any) -> Any:
         if not self.has_parameter(name):
@@ -101,11 +101,12 @@ class BinpickNode(Node):
         return self.get_parameter(name).value
 
     def frame_worker(self, topic: str, fn: Callable[[Any], None], name: str) -> LatestWorker:
-        """A :class:`LatestWorker` running ``fn`` guarded for ``topic``; the heap the frames freed goes back to
-        the system after every ``trim_every_frames``-th frame (1, the default: each; 0: never)."""
+        """A :class:`LatestWorker` running ``fn`` guarded for ``topic`` at the node's ``nice``; the heap the
+        frames freed goes back to the system after every ``trim_every_frames``-th frame (1, the default: each;
+        0: never)."""
         every = self._trim_every_frames
         trim = every_nth(trim_heap, every) if every > 0 else None
-        return LatestWorker(self.guarded(topic, fn), name, after_each=trim)
+        return LatestWorker(self.guarded(topic, fn), name, after_each=trim, nice=self._worker_nice)
 
     def guarded(self, topic: str, fn: Callable[..., None]) -> Callable[..., None]:
         """``fn`` with its failures logged under ``topic`` instead of raised."""

@@ -5,6 +5,7 @@ queueing them without bound.
 """
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -45,11 +46,13 @@ ABANDONED: list[str] = []   # names of workers whose stop() left an item unfinis
 class LatestWorker:
     """Runs ``process(item)`` in its own thread on the most recent item submitted; an item still waiting
     when a newer one arrives is dropped (counted in ``dropped``). ``after_each()``, if given, runs after every
-    item, even one that raised."""
+    item, even one that raised. ``nice`` > 0 lowers the CPU priority of the worker's thread alone (Linux
+    keeps a nice value per thread)."""
 
     def __init__(self, process: Callable[[Any], None], name: str = 'worker',
-                 after_each: Callable[[], None] | None = None) -> None:
+                 after_each: Callable[[], None] | None = None, nice: int = 0) -> None:
         self.process, self.after_each, self.dropped, self.processed = process, after_each, 0, 0
+        self.nice = nice
         self._item, self._has_item = None, False
         self._cond = threading.Condition()
         self._stop = False
@@ -69,6 +72,8 @@ class LatestWorker:
             return not self._has_item and not self._busy
 
     def _run(self) -> None:
+        if self.nice > 0:
+            os.nice(self.nice)
         while True:
             with self._cond:
                 while not self._has_item and not self._stop:
