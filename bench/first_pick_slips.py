@@ -38,6 +38,11 @@ class Diagnosed(ModelFreeMasks):
     def __init__(self, name: str, segment=None) -> None:
         super().__init__(name, segment)
         self.rows: list[dict] = []
+        self.last_masks: list[np.ndarray] = []      # the masks of the frame being decided (segmented once)
+
+    def masks(self, cap, depth_m):
+        self.last_masks = super().masks(cap, depth_m)
+        return self.last_masks
 
     def for_cell(self, cell, planner):
         decide_pick = super().for_cell(cell, planner)
@@ -45,7 +50,7 @@ class Diagnosed(ModelFreeMasks):
         def decide(cap, depth_m):
             decision, n = decide_pick(cap, depth_m)
             if decision.plan is not None:
-                mask = self.masks(cap, depth_m)[decision.candidate.instance]
+                mask = self.last_masks[decision.candidate.instance]
                 ids, counts = np.unique(cap.instance_image[mask], return_counts=True)
                 part = int(ids[np.argmax(counts)])
                 truth = cap.instance_image == part

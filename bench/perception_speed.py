@@ -50,7 +50,7 @@ STAGES = [
 
 def print_profile(profile: cProfile.Profile) -> None:
     """Cumulative milliseconds of each of STAGES in ``profile``; where several functions match (a module's
-    ``forward`` and its parent's), the outermost. The backbone is what the model's parts leave over."""
+    ``forward`` and its parent's), the outermost. The backbone, after the model's parts, is what they leave over."""
     stats = pstats.Stats(profile).stats
     found = {}
     for label, source, function in STAGES:
@@ -58,9 +58,12 @@ def print_profile(profile: cProfile.Profile) -> None:
                 if (name == function and path.endswith(source)) or (source == '~' == path and function in name)]
         if hits:
             found[label] = max(hits)
+    model, parts = STAGES[0][0], [label for label, _, _ in STAGES[1:5]]
+    for label, _, _ in STAGES:
+        if label in found:
             print(f'  {label:40s} {1000 * found[label][0]:6.0f} ms  ({found[label][1]} calls)')
-        if label == '  masks pasted into the frame' and STAGES[0][0] in found:
-            rest = found[STAGES[0][0]][0] - sum(found.get(s[0], (0.0,))[0] for s in STAGES[1:5])
+        if label == parts[-1] and model in found:
+            rest = found[model][0] - sum(found[p][0] for p in parts if p in found)
             print(f'  {"  backbone and feature pyramid (the rest)":40s} {1000 * rest:6.0f} ms')
 
 

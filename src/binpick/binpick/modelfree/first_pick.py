@@ -279,7 +279,7 @@ class ModelFreePipeline:
     def report(self, candidate: GraspCandidate, success: bool) -> None:
         """How a pick this pipeline planned went: a grasp that slipped or closed on nothing is not tried
         again at once (its part is usually still there, in the same place)."""
-        if not success and self.failed_at.maxlen:
+        if not success:                    # a no-op with remember_failures=0 (maxlen 0)
             self.failed_at.append(candidate.T_base_tcp[:3, 3].copy())
 
     def plan(self, depth_m: np.ndarray, K: np.ndarray, masks: list[np.ndarray], q_start: np.ndarray) -> PickDecision:
