@@ -1,11 +1,20 @@
 """Poses -> grasps in the base frame: the transform, the symmetry expansion, the verification gate and
 the collision filters of binpick.grasp.candidates."""
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from binpick.catalog.models_info import ContinuousSymmetry, ModelInfo
 from binpick.geometry import axis_angle, make_T
-from binpick.grasp.antipodal import gripper_points
-from binpick.grasp.candidates import EstimatedPose, Tote, grasp_poses, obstacle_mask, plan_grasps, symmetry_group
+from binpick.grasp.antipodal import gripper_corners, gripper_points
+from binpick.grasp.candidates import (
+    EstimatedPose,
+    Tote,
+    grasp_poses,
+    hand_hits_tote,
+    obstacle_mask,
+    plan_grasps,
+    symmetry_group,
+)
 from binpick.grasp.grasp_set import Grasp, GraspSet, Gripper
 
 X, Z = np.array([1.0, 0, 0]), np.array([0, 0, 1.0])
@@ -56,6 +65,33 @@ def test_only_verified_poses_are_grasped():
     assert plan_grasps(poses, 0.0, 0.0, GRASPS, INFO, T_BASE_CAM, np.empty((0, 3)), TOTE)[0] == []   # tau = 0
     nan = pose(np.full((4, 4), np.nan), d_a=np.nan, d_g=np.nan)
     assert plan_grasps([nan], 0.5, 0.005, GRASPS, INFO, T_BASE_CAM, np.empty((0, 3)), TOTE)[0] == []
+
+
+def test_the_tote_test_on_the_hand_boxes_matches_a_dense_point_test():
+    """The hand's boxes in or against the tote, judged from their corners and rim crossings, against the
+    hand filled with 1 mm points tested one by one (below the rim and outside the free space = a hit)."""
+    rng = np.random.default_rng(3)
+    gripper, clearance = Gripper(), 0.003
+    corners, points = gripper_corners(gripper, 0.04, step=0.001), gripper_points(gripper, 0.04, step=0.001)
+    half = np.array(TOTE.inner_size_m[:2]) / 2 - clearance
+    T_base_tcp = np.stack([make_T(Rotation.random(random_state=k).as_matrix() @ np.diag([1.0, -1.0, -1.0]),
+                                  [0.5 + rng.uniform(-0.25, 0.25), rng.uniform(-0.2, 0.2), rng.uniform(0.0, 0.25)])
+                           for k in range(300)])
+    hits = hand_hits_tote(corners, T_base_tcp, TOTE, clearance)
+    dense = []
+    for T in T_base_tcp:
+        p = points @ T[:3, :3].T + T[:3, 3] - TOTE.T_base_tote[:3, 3]
+        outside = (np.abs(p[:, :2]) > half).any(axis=1) | (p[:, 2] < clearance)
+        dense.append(bool(((p[:, 2] < TOTE.inner_size_m[2]) & outside).any()))
+    assert 0.2 < hits.mean() < 0.95                       # both kinds of pose are drawn
+    assert (hits == np.array(dense)).mean() >= 0.98      # the dense test misses only what falls between its points
+    # a finger tip below the rim inside, its box leaving through the rim above the wall: only the edges show it
+    edge = np.zeros((1, 8, 3))
+    edge[0, :, :] = [0.17, 0.0, 0.11]                    # tote frame: the wall's inner face at x = 0.18, rim at 0.12
+    edge[0, 4:, :] = [0.30, 0.0, 0.14]
+    assert (edge[0, :4, 0] < 0.18).all() and (edge[0, 4:, 2] > 0.12).all()   # each corner alone is fine
+    assert hand_hits_tote(edge, TOTE.T_base_tote, TOTE, 0.0)[0]
+    assert not hand_hits_tote(edge - [0.15, 0.0, 0.0], TOTE.T_base_tote, TOTE, 0.0)[0]
 
 
 def test_collision_filters():

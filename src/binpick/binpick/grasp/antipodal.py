@@ -14,14 +14,14 @@ from binpick.geometry import axis_angle, raycasting_scene
 from binpick.grasp.grasp_set import Grasp, Gripper
 
 
-def _box_points(lo: np.ndarray, hi: np.ndarray, step: float) -> np.ndarray:
-    axes = [np.arange(lo[i], hi[i] + 1e-9, step) if hi[i] - lo[i] > step else np.array([(lo[i] + hi[i]) / 2])
+def _box_axes(lo: np.ndarray, hi: np.ndarray, step: float) -> list[np.ndarray]:
+    """Sample positions along each axis of a box: every ``step`` from ``lo``, or its middle when thinner."""
+    return [np.arange(lo[i], hi[i] + 1e-9, step) if hi[i] - lo[i] > step else np.array([(lo[i] + hi[i]) / 2])
             for i in range(3)]
-    return np.stack(np.meshgrid(*axes, indexing='ij'), axis=-1).reshape(-1, 3)
 
 
-def gripper_points(gripper: Gripper, opening: float, step: float = 0.0025) -> np.ndarray:
-    """Points filling both fingers and the palm's front slab, gripper frame, for an opening (metres).
+def _gripper_boxes(gripper: Gripper, opening: float) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(lo, hi) corners of both fingers and the palm's front slab, gripper frame, for an opening (metres).
 
     An object that reaches into the hand body must cross its front face, so a 5 mm slab stands for
     the whole body.
@@ -34,7 +34,23 @@ def gripper_points(gripper: Gripper, opening: float, step: float = 0.0025) -> np
         ((-gripper.palm_depth / 2, -gripper.palm_width / 2, z_palm - 0.005),
          (gripper.palm_depth / 2, gripper.palm_width / 2, z_palm)),           # hand body
     ]
-    return np.concatenate([_box_points(np.array(lo), np.array(hi), step) for lo, hi in boxes])
+    return [(np.array(lo), np.array(hi)) for lo, hi in boxes]
+
+
+def gripper_points(gripper: Gripper, opening: float, step: float = 0.0025) -> np.ndarray:
+    """(N, 3) points filling both fingers and the palm's front slab, gripper frame, for an opening (metres)."""
+    return np.concatenate([np.stack(np.meshgrid(*_box_axes(lo, hi, step), indexing='ij'), axis=-1).reshape(-1, 3)
+                           for lo, hi in _gripper_boxes(gripper, opening)])
+
+
+def gripper_corners(gripper: Gripper, opening: float, step: float = 0.0025) -> np.ndarray:
+    """(3, 8, 3) corners of the boxes that :func:`gripper_points` fills (fingers, palm slab), gripper frame;
+    corner ``4a + 2b + c`` takes the low or high end of x, y, z by the bits a, b, c."""
+    corners = []
+    for lo, hi in _gripper_boxes(gripper, opening):
+        ends = [axis[[0, -1]] for axis in _box_axes(lo, hi, step)]
+        corners.append(np.stack(np.meshgrid(*ends, indexing='ij'), axis=-1).reshape(8, 3))
+    return np.stack(corners)
 
 
 def _exit_points(scene, origins: np.ndarray, dirs: np.ndarray, max_exits: int) -> list[list]:

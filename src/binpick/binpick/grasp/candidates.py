@@ -25,7 +25,7 @@ from scipy.spatial import cKDTree
 
 from binpick.catalog.models_info import ModelInfo
 from binpick.geometry import axis_angle, make_T
-from binpick.grasp.antipodal import gripper_points
+from binpick.grasp.antipodal import gripper_corners, gripper_points
 from binpick.grasp.grasp_set import GraspSet
 from binpick.selftrain.selection import passes
 
@@ -107,15 +107,31 @@ def grasp_poses(T_base_cam: np.ndarray, T_cam_obj: np.ndarray, grasps: GraspSet,
     return [(k % n, k // n, T) for k, T in enumerate(T_base_tcp)]
 
 
-def tote_penetration(points_base: np.ndarray, tote: Tote, clearance_m: float) -> bool:
-    """True when any point (base frame) is inside the tote's walls or floor, or within ``clearance_m``
-    of them, below the rim."""
-    inv = tote.T_tote_base
-    p = points_base @ inv[:3, :3].T + inv[:3, 3]
+# the 12 edges of a box whose corners are numbered as in ``gripper_corners`` (corners one bit apart)
+_BOX_EDGES = np.array([(a, b) for a in range(8) for b in range(a + 1, 8) if bin(a ^ b).count('1') == 1])
+
+
+def hand_hits_tote(corners: np.ndarray, T_base_tcp: np.ndarray, tote: Tote, clearance_m: float) -> np.ndarray:
+    """(N,) bool: the gripper's boxes (``corners``: (B, 8, 3) or one per pose (N, B, 8, 3), gripper frame) at
+    each of the (N, 4, 4) TCP poses reach into the tote's walls or floor, or within ``clearance_m`` of them,
+    below the rim. Exact for the boxes: the part of a box below the rim lies inside the tote's free space
+    when its corners below the rim and its edges' crossings of the rim do."""
+    T_tote_tcp = tote.T_tote_base @ np.asarray(T_base_tcp, dtype=np.float64).reshape(-1, 4, 4)
+    p = np.einsum('nij,n...j->n...i', T_tote_tcp[:, :3, :3], np.broadcast_to(
+        corners, (len(T_tote_tcp),) + np.shape(corners)[-3:])) + T_tote_tcp[:, None, None, :3, 3]
+    rim = tote.inner_size_m[2]
+    a, b = p[..., _BOX_EDGES[:, 0], :], p[..., _BOX_EDGES[:, 1], :]
+    with np.errstate(divide='ignore', invalid='ignore'):
+        t = (rim - a[..., 2]) / (b[..., 2] - a[..., 2])
+    crosses = (t > 0) & (t < 1)
+    crossing = a + np.where(crosses, t, 0.0)[..., None] * (b - a)
     half_x, half_y = tote.inner_size_m[0] / 2 - clearance_m, tote.inner_size_m[1] / 2 - clearance_m
-    below_rim = p[:, 2] < tote.inner_size_m[2]
-    outside = (np.abs(p[:, 0]) > half_x) | (np.abs(p[:, 1]) > half_y) | (p[:, 2] < clearance_m)
-    return bool((below_rim & outside).any())
+
+    def outside(q: np.ndarray) -> np.ndarray:
+        return (np.abs(q[..., 0]) > half_x) | (np.abs(q[..., 1]) > half_y) | (q[..., 2] < clearance_m)
+
+    hits = ((p[..., 2] < rim) & outside(p)).any(axis=(1, 2)) | (crosses & outside(crossing)).any(axis=(1, 2))
+    return hits
 
 
 def obstacle_mask(cloud_base_m: np.ndarray, tote: Tote, floor_band_m: float, wall_band_m: float) -> np.ndarray:
@@ -148,14 +164,12 @@ class LazyCache(dict):
         return value
 
 
-def check_hand(hand_points: np.ndarray, T_base_tcp: np.ndarray, tote: Tote, obstacles: Callable[[], cKDTree | None],
+def check_hand(hand_points: np.ndarray, T_base_tcp: np.ndarray, obstacles: Callable[[], cKDTree | None],
                reachable: Callable[[np.ndarray], bool] | None, clearance_m: float) -> tuple[float, str]:
-    """A gripper (its points in the gripper frame) at ``T_base_tcp``: (clearance to the observed obstacle
-    points, at most 10 mm, '') when it is executable, else (0, why not). ``obstacles`` makes the KD-tree
-    of the obstacle points (or None) when the tote check has passed: it is the costly part."""
+    """A gripper (its points in the gripper frame) at ``T_base_tcp``, clear of the tote
+    (:func:`hand_hits_tote`): (clearance to the observed obstacle points, at most 10 mm, '') when it is
+    executable, else (0, why not). ``obstacles`` makes the KD-tree of the obstacle points (or None)."""
     hand = hand_points @ T_base_tcp[:3, :3].T + T_base_tcp[:3, 3]
-    if tote_penetration(hand, tote, clearance_m):
-        return 0.0, 'collides with the tote'
     tree = obstacles()
     clearance = 0.01
     if tree is not None:     # every 8th point first: most rejected hands show it there, at an eighth of the cost
@@ -200,12 +214,13 @@ def plan_grasps(poses: list[EstimatedPose], tau_appearance: float | None, tau_ge
     # each CAD grasp's opening; its fingers and palm at that opening (gripper frame) when it is checked
     openings = [g.width + f.width_margin_m for g in grasps.grasps]
     hands = LazyCache(lambda g: gripper_points(grasps.gripper, openings[g]))   # made for the grasps checked
+    corners = np.stack([gripper_corners(grasps.gripper, w) for w in openings]) if openings else np.zeros((0, 3, 8, 3))
     cloud = np.asarray(cloud_base_m, dtype=np.float64).reshape(-1, 3)
     cloud = cloud[obstacle_mask(cloud, tote, f.floor_band_m, f.wall_band_m)]
     top = float(cloud[:, 2].max()) if len(cloud) else 0.0
     cos_approach = np.cos(np.deg2rad(f.max_approach_deg))
-    # 1. cheap filters and a prior score (grasp quality, pose confidence, fit to the depth, height), all
-    # grasps of a pose at once; candidates keep the order pose, symmetry, grasp for equal priors
+    # 1. cheap filters (the tote among them) and a prior score (grasp quality, pose confidence, fit to the
+    # depth, height), all grasps of a pose at once; candidates keep the order pose, symmetry, grasp for equal priors
     T_obj_tcp = grasps_in_object(grasps, group)
     n_grasps = len(grasps.grasps)
     grasp_of = np.arange(len(T_obj_tcp)) % max(n_grasps, 1)
@@ -224,6 +239,9 @@ def plan_grasps(poses: list[EstimatedPose], tau_appearance: float | None, tau_ge
         removed['approach angle'] += int((~from_above).sum())
         removed['too wide'] += int((from_above & ~opens).sum())
         rows = np.nonzero(from_above & opens)[0]
+        in_tote = ~hand_hits_tote(corners[grasp_of[rows]], T_base_tcp[rows], tote, f.clearance_m)
+        removed['collides with the tote'] += int((~in_tote).sum())
+        rows = rows[in_tote]
         height = 1.0 - np.minimum(1.0, np.maximum(0.0, top - T_base_tcp[rows, 2, 3]) / 0.1)  # 1 at the top of the pile
         confidence = 0.5 + 0.5 * pose.confidence
         prior_parts.append(quality[rows] * confidence * (0.5 + 0.5 * height) * (0.5 + 0.5 * fits[i]))
@@ -236,13 +254,13 @@ def plan_grasps(poses: list[EstimatedPose], tau_appearance: float | None, tau_ge
     order = np.argsort(-priors, kind='stable')
     ranked = ((float(priors[j]), int(pose_of[j]), int(row_of[j]) % n_grasps, int(row_of[j]) // n_grasps, T_of[j])
               for j in order)
-    # 2. collision and reach checks, best prior first, until max_candidates grasps pass
+    # 2. collision with the observed points and reach, best prior first, until max_candidates grasps pass
     trees = LazyCache(lambda i: _obstacle_tree(cloud, T_base_cam @ poses[i].T_cam_obj, model_points_m, f.own_margin_m))
     out = []
     for prior, i, g, s, T in ranked:
         if max_candidates is not None and len(out) >= max_candidates:
             break
-        clearance, why = check_hand(hands[g], T, tote, partial(trees.__getitem__, i), reachable, f.clearance_m)
+        clearance, why = check_hand(hands[g], T, partial(trees.__getitem__, i), reachable, f.clearance_m)
         if why:
             removed[why] += 1
             continue

@@ -29,8 +29,16 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from binpick.geometry import backproject
-from binpick.grasp.antipodal import gripper_points
-from binpick.grasp.candidates import GraspCandidate, GraspFilter, LazyCache, Tote, check_hand, obstacle_mask
+from binpick.grasp.antipodal import gripper_corners, gripper_points
+from binpick.grasp.candidates import (
+    GraspCandidate,
+    GraspFilter,
+    LazyCache,
+    Tote,
+    check_hand,
+    hand_hits_tote,
+    obstacle_mask,
+)
 from binpick.grasp.grasp_set import Gripper
 from binpick.grasp.motion import Kinematics, MotionPlanner
 from binpick.grasp.pipeline import PickDecision, depth_pixels, plan_first
@@ -250,7 +258,10 @@ def model_free_grasps(depth_m: np.ndarray, K: np.ndarray, masks: list[np.ndarray
     for prior, k, rank, a_index, T, opening in ranked:
         if max_candidates is not None and len(out) >= max_candidates:
             break
-        clearance, why = check_hand(gripper_points(gripper, opening), T, tote, partial(trees.__getitem__, k),
+        if hand_hits_tote(gripper_corners(gripper, opening), T, tote, f.clearance_m)[0]:
+            removed['collides with the tote'] += 1
+            continue
+        clearance, why = check_hand(gripper_points(gripper, opening), T, partial(trees.__getitem__, k),
                                     reachable, f.clearance_m)
         if why:
             removed[why] += 1
