@@ -142,3 +142,16 @@ def test_fewer_points_per_instance_at_inference(trained, dataset):
     assert all(np.isclose(np.linalg.det(T[:3, :3]), 1.0) for h in hypotheses for T, _ in h.poses)
     with pytest.raises(ValueError, match='points'):
         PoseEstimator.load(ckpt, CATALOG, points=3)
+
+
+def test_a_self_trained_model_ships_under_its_parts_name(trained, tmp_path):
+    import torch
+
+    from binpick.demo_models import ship_self_trained
+    ckpt, _, _ = trained
+    shipped = ship_self_trained(ckpt, tmp_path)
+    assert shipped == tmp_path / 'connector_block_pose_st.pt'
+    raw = checkpoint.load(shipped, 'pose', {'connector_block': OBJ.fingerprint})
+    floats = [v for v in raw['model'].values() if v.is_floating_point()]
+    assert 'optimizer' not in raw and floats and all(v.dtype == torch.float16 for v in floats)
+    assert PoseEstimator.load(shipped, CATALOG, 'connector_block').config == PoseEstimator.load(ckpt, CATALOG).config

@@ -3,6 +3,8 @@ teacher (the lower bound: synthetic bins only) of the default part, as inference
 
 They are the models measured in the README, made by ``bash bench/pose_bounds.sh zigzag_bracket WORK``
 (``WORK/seg.pt`` and ``WORK/pose_lb.pt``) and shipped with ``python -m binpick.demo_models WORK``.
+A self-trained student of the teacher (``binpick selftrain``) ships beside it as ``OBJECT_pose_st.pt``
+with ``python -m binpick.demo_models --self-trained RUN/iter_NN/student.pt``.
 """
 from __future__ import annotations
 
@@ -17,6 +19,16 @@ SHIPPED = source_or_share('models/demo')   # this checkout's, or the copy setup.
 
 def model_paths(folder: Path, object_name: str) -> dict[str, Path]:
     return {'seg': folder / f'{object_name}_seg.pt', 'pose': folder / f'{object_name}_pose_lb.pt'}
+
+
+def ship_self_trained(pose: Path, out: Path = SHIPPED) -> Path:
+    """Strip a self-trained pose checkpoint into ``out`` as ``OBJECT_pose_st.pt``."""
+    from binpick.perception import checkpoint
+    from binpick.perception.pose.estimator import KIND as POSE_KIND
+    from binpick.perception.pose.estimator import PoseEstimator
+    path = out / f'{PoseEstimator.load(pose).config.object_name}_pose_st.pt'
+    checkpoint.strip(pose, path, POSE_KIND)
+    return path
 
 
 def ship(seg: Path, pose: Path, out: Path = SHIPPED, mask_threshold: float | None = None) -> dict[str, Path]:
@@ -43,7 +55,12 @@ if __name__ == '__main__':
     parser.add_argument('--seg', type=Path, help='segmentation checkpoint (default WORK/seg.pt)')
     parser.add_argument('--pose', type=Path, help='pose checkpoint (default WORK/pose_lb.pt)')
     parser.add_argument('--mask-threshold', type=float, help='mask probability threshold of the shipped segmentation')
+    parser.add_argument('--self-trained', type=Path, metavar='CKPT',
+                        help='ship only this self-trained pose checkpoint, as OBJECT_pose_st.pt')
     args = parser.parse_args()
+    if args.self_trained:
+        path = ship_self_trained(args.self_trained)
+        parser.exit(0, f'pose (self-trained): {path} ({path.stat().st_size / 1e6:.1f} MB)\n')
     if args.work is None and not (args.seg and args.pose):
         parser.error('give WORK, or both --seg and --pose')
     seg, pose = args.seg or args.work / 'seg.pt', args.pose or args.work / 'pose_lb.pt'
