@@ -35,6 +35,20 @@ def test_rrt_connect_goes_around_an_obstacle():
                        timeout_s=0.2) is None
 
 
+def test_every_free_move_is_checked_between_its_waypoints():
+    """Whichever planner made a path (OMPL, MoveIt), the built-in planner checks it finer than it executes:
+    a path whose executed waypoints (every 0.02 rad) straddle a 12 mm wall is refused."""
+    wall = lambda q: not (abs(q[0]) < 0.006 and q[1] < 0.5)        # noqa: E731
+    through = BuiltinPlanner(None, wall, np.zeros(2), free_moves=lambda a, b: np.array([a, b]))
+    assert all(wall(q) for q in densify(np.array([[-0.51, 0.0], [0.51, 0.0]]), 0.02))   # executed: clear
+    with pytest.raises(PlanningFailed, match='no collision-free transit path'):
+        through._transit(np.array([-0.51, 0.0]), np.array([0.51, 0.0]), 'transit')
+    over = BuiltinPlanner(None, wall, np.zeros(2),
+                          free_moves=lambda a, b: np.array([a, [a[0], 0.6], [b[0], 0.6], b]))
+    path = over._transit(np.array([-0.51, 0.0]), np.array([0.51, 0.0]), 'transit')
+    assert np.abs(np.diff(path, axis=0)).max() <= 0.02 + 1e-9 and all(wall(q) for q in path)
+
+
 def test_cartesian_path_is_a_straight_tcp_line():
     with PandaArm() as arm:
         T_from = arm.fk(Q_HOME)

@@ -77,7 +77,7 @@ def rrt_connect(q_start: np.ndarray, q_goal: np.ndarray, valid: Callable[[np.nda
                 check_step: float = 0.005) -> np.ndarray | None:
     """A collision-free joint path (n x d, start and goal included) by OMPL's RRT-Connect, shortcut;
     None when none was found within ``timeout_s``. Motions are checked every ``check_step`` (the
-    space's units, Euclidean), and the returned path once more at that step."""
+    space's units, Euclidean); :class:`BuiltinPlanner` checks the path it executes once more."""
     from ompl import base as ob
     from ompl import geometric as og
     from ompl import util as ou
@@ -99,16 +99,11 @@ def rrt_connect(q_start: np.ndarray, q_goal: np.ndarray, valid: Callable[[np.nda
     info = setup.getSpaceInformation()
     info.setStateValidityCheckingResolution(check_step / space.getMaximumExtent())
     setup.setPlanner(og.RRTConnect(info))
-    for _ in range(3):        # a path that grazes an obstacle between checks is planned again
-        setup.clear()
-        if not setup.solve(timeout_s) or not setup.haveExactSolutionPath():
-            return None
-        setup.simplifySolution()
-        path = setup.getSolutionPath()
-        waypoints = np.array([[path.getState(i)[k] for k in range(d)] for i in range(path.getStateCount())])
-        if all(valid(q) for q in densify(waypoints, check_step / np.sqrt(d))):
-            return waypoints
-    return None
+    if not setup.solve(timeout_s) or not setup.haveExactSolutionPath():
+        return None
+    setup.simplifySolution()
+    path = setup.getSolutionPath()
+    return np.array([[path.getState(i)[k] for k in range(d)] for i in range(path.getStateCount())])
 
 
 def densify(path: np.ndarray, max_step_rad: float) -> np.ndarray:
@@ -170,13 +165,13 @@ class BuiltinPlanner:
     def _transit(self, q_from: np.ndarray, q_to: np.ndarray, stage: str) -> np.ndarray:
         if not self.valid(q_to):
             raise PlanningFailed('planning failed', f'the {stage} goal collides')
-        for _ in range(3):    # the executed waypoints lie between the planner's checks: test them too
+        for _ in range(3):    # whichever planner made it, the path is checked here, as it will be executed
             path = self.free_moves(q_from, q_to)
             if path is None:
                 break
-            dense = densify(path, self.motion.max_step_rad)
-            if all(self.valid(q) for q in dense):
-                return dense
+            # every check_step_rad (Euclidean, as the planner checks motions) along the straight segments
+            if all(self.valid(q) for q in densify(path, self.motion.check_step_rad / np.sqrt(path.shape[1]))):
+                return densify(path, self.motion.max_step_rad)
         raise PlanningFailed('planning failed', f'no collision-free {stage} path')
 
     def plan_pick(self, q_start: np.ndarray, T_base_tcp: np.ndarray) -> PickPlan:

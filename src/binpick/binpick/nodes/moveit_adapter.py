@@ -18,7 +18,7 @@ from collections.abc import Callable
 import numpy as np
 
 from binpick.geometry import quat_from_matrix
-from binpick.grasp.motion import JOINT_NAMES, BuiltinPlanner, Kinematics, PickMotion, densify
+from binpick.grasp.motion import JOINT_NAMES, BuiltinPlanner, Kinematics, PickMotion
 
 GROUP = 'panda_arm'
 
@@ -79,15 +79,7 @@ def add_tote(moveit, boxes: list[tuple[tuple[float, float, float], np.ndarray]],
 def moveit_planner(moveit, kinematics: Kinematics, valid: Callable[[np.ndarray], bool], q_place: np.ndarray,
                    tote_boxes: list, motion: PickMotion | None = None) -> BuiltinPlanner:
     """The pick planner with MoveIt's free moves (the tote added to its planning scene). MoveIt checks its own
-    robot model against its scene; each path is checked with ``valid`` too, as the built-in planner's are."""
-    motion = motion or PickMotion()
+    robot model against its scene; the planner checks each path with ``valid`` too, as it checks the
+    built-in planner's."""
     add_tote(moveit, tote_boxes)
-    moves = moveit_free_moves(moveit)
-
-    def checked(q_from: np.ndarray, q_to: np.ndarray) -> np.ndarray | None:
-        path = moves(q_from, q_to)
-        if path is None or not all(valid(q) for q in densify(path, motion.check_step_rad)):
-            return None
-        return path
-
-    return BuiltinPlanner(kinematics, valid, q_place, motion, free_moves=checked)
+    return BuiltinPlanner(kinematics, valid, q_place, motion, free_moves=moveit_free_moves(moveit))
