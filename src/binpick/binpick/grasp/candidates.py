@@ -130,8 +130,7 @@ def hand_hits_tote(corners: np.ndarray, T_base_tcp: np.ndarray, tote: Tote, clea
     def outside(q: np.ndarray) -> np.ndarray:
         return (np.abs(q[..., 0]) > half_x) | (np.abs(q[..., 1]) > half_y) | (q[..., 2] < clearance_m)
 
-    hits = ((p[..., 2] < rim) & outside(p)).any(axis=(1, 2)) | (crosses & outside(crossing)).any(axis=(1, 2))
-    return hits
+    return ((p[..., 2] < rim) & outside(p)).any(axis=(1, 2)) | (crosses & outside(crossing)).any(axis=(1, 2))
 
 
 def obstacle_mask(cloud_base_m: np.ndarray, tote: Tote, floor_band_m: float, wall_band_m: float) -> np.ndarray:
