@@ -7,6 +7,8 @@ palm of the gripper overlap the object (occupancy tests with Open3D's raycasting
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import trimesh
 
@@ -43,14 +45,18 @@ def gripper_points(gripper: Gripper, opening: float, step: float = 0.0025) -> np
                            for lo, hi in _gripper_boxes(gripper, opening)])
 
 
+@lru_cache(maxsize=4096)
 def gripper_corners(gripper: Gripper, opening: float, step: float = 0.0025) -> np.ndarray:
     """(3, 8, 3) corners of the boxes that :func:`gripper_points` fills (fingers, palm slab), gripper frame;
-    corner ``4a + 2b + c`` takes the low or high end of x, y, z by the bits a, b, c."""
+    corner ``4a + 2b + c`` takes the low or high end of x, y, z by the bits a, b, c. Read-only and cached:
+    a part's CAD grasps ask for the same openings every frame."""
     corners = []
     for lo, hi in _gripper_boxes(gripper, opening):
         ends = [axis[[0, -1]] for axis in _box_axes(lo, hi, step)]
         corners.append(np.stack(np.meshgrid(*ends, indexing='ij'), axis=-1).reshape(8, 3))
-    return np.stack(corners)
+    out = np.stack(corners)
+    out.flags.writeable = False
+    return out
 
 
 def _exit_points(scene, origins: np.ndarray, dirs: np.ndarray, max_exits: int) -> list[list]:
