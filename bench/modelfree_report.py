@@ -36,7 +36,10 @@ def gather(work: Path, registration: Path, picking: Path) -> dict:
     best = max(evals, key=lambda k: evals[k]['mean_f1'], default=None)
     pick_rates = (picks or {}).get('success_rate', {})
     best_pick = best and next((v for k, v in pick_rates.items() if k.startswith(MODELS[best][2])), None)
-    sets = {d for e in evals.values() for d in e['datasets']}
+    def by_name(e: dict | None) -> dict:        # runs may name the same folder by a relative or absolute path
+        return {Path(d).name: row for d, row in (e or {}).get('datasets', {}).items()}
+    rows = {k: by_name(e) for k, e in evals.items()}
+    sets = {d for r in rows.values() for d in r}
     return {
         'f1_unseen': best and evals[best]['mean_f1'], 'f1_baseline': baseline and baseline['mean_f1'],
         'f1_model': best and MODELS[best][0], 'f1_by_model': {MODELS[k][0]: e['mean_f1'] for k, e in evals.items()},
@@ -45,8 +48,8 @@ def gather(work: Path, registration: Path, picking: Path) -> dict:
         'frames_per_s_real': speed_real and max(speed_real['frames_per_s'].values()),
         'first_pick_sources': pick_rates or None, 'synth_speed': [speed, speed_real],
         'clustering': evals.get('ucn', {}).get('clustering'),
-        'datasets': {Path(d).name: {**{MODELS[k][0]: e['datasets'].get(d) for k, e in evals.items()},
-                                    'baseline': (baseline or {}).get('datasets', {}).get(d)} for d in sorted(sets)},
+        'datasets': {d: {**{MODELS[k][0]: r.get(d) for k, r in rows.items()}, 'baseline': by_name(baseline).get(d)}
+                     for d in sorted(sets)},
     }
 
 

@@ -147,6 +147,7 @@ def test_the_frozen_backbone_segments_as_the_trained_model(trained, dataset):
 def test_a_class_agnostic_model_labels_every_part_one_class_and_serves_as_unseen_part_segmenter(
         trained, dataset, tmp_path):
     from binpick.data.bop import BopSplit
+    from binpick.demo_models import ship_class_agnostic
     from binpick.modelfree.uois import AgnosticMaskRcnn, load_segmenter
     from binpick.perception.seg_data import BopSegSource
     from binpick.perception.segmentation import ANY_PART
@@ -164,3 +165,8 @@ def test_a_class_agnostic_model_labels_every_part_one_class_and_serves_as_unseen
     assert instances and all(i.mask.shape == frame.depth_m.shape and i.mask.dtype == bool for i in instances)
     with pytest.raises(checkpoint.CheckpointError, match='not a class-agnostic one'):
         load_segmenter(trained[0])
+    shipped = ship_class_agnostic(ckpt, tmp_path)
+    assert shipped == tmp_path / 'uois_maskrcnn.pt' and shipped.stat().st_size < 0.6 * ckpt.stat().st_size
+    assert load_segmenter(shipped, score_threshold=0.0).segment(frame.rgb, frame.depth_m, frame.camera.K)
+    with pytest.raises(checkpoint.CheckpointError, match='not a class-agnostic one'):
+        ship_class_agnostic(trained[0], tmp_path / 'no')

@@ -33,6 +33,12 @@ def test_test_shapes_are_kept_out_of_training_and_shapes_are_reproducible(tmp_pa
     assert all(np.array_equal(a.get(n).mesh.vertices, b.get(n).mesh.vertices) for n in a.names())
     assert not np.array_equal(a.get(a.names()[0]).mesh.vertices,
                               write_shape_catalog(tmp_path / 'c', 'train', 1, seed=6).get(a.names()[0]).mesh.vertices)
+    only = write_shape_catalog(tmp_path / 'd', 'train', 3, seed=5, kinds=('headed_rod', 'folded_sheet'))
+    assert sorted(o.description.split()[-1] for o in only) == ['folded_sheet', 'headed_rod', 'headed_rod']
+    from binpick.modelfree.shape_synth import ShapeSynthRequest
+    from binpick.sim.synth import SynthError
+    with pytest.raises(SynthError, match='--kinds wedge: not kinds of the train set'):
+        ShapeSynthRequest('real', 2, 1, 1, 3, 'train', 0, ('rod', 'wedge')).validate()   # a test-only kind
 
 
 def test_ordered_packing_lays_parts_flat_in_rows(tmp_path):

@@ -4,7 +4,9 @@ teacher (the lower bound: synthetic bins only) of the default part, as inference
 They are the models measured in the README, made by ``bash bench/pose_bounds.sh zigzag_bracket WORK``
 (``WORK/seg.pt`` and ``WORK/pose_lb.pt``) and shipped with ``python -m binpick.demo_models WORK``.
 A self-trained student of the teacher (``binpick selftrain``) ships beside it as ``OBJECT_pose_st.pt``
-with ``python -m binpick.demo_models --self-trained RUN/iter_NN/student.pt``.
+with ``python -m binpick.demo_models --self-trained RUN/iter_NN/student.pt``, and the class-agnostic
+segmentation of parts nobody registered (``bash bench/uois.sh WORK``) as ``uois_maskrcnn.pt`` with
+``python -m binpick.demo_models --class-agnostic WORK/maskrcnn.pt``.
 """
 from __future__ import annotations
 
@@ -28,6 +30,18 @@ def ship_self_trained(pose: Path, out: Path = SHIPPED) -> Path:
     from binpick.perception.pose.estimator import PoseEstimator
     path = out / f'{PoseEstimator.load(pose).config.object_name}_pose_st.pt'
     checkpoint.strip(pose, path, POSE_KIND)
+    return path
+
+
+def ship_class_agnostic(seg: Path, out: Path = SHIPPED) -> Path:
+    """Strip a ``train-seg --class-agnostic`` checkpoint into ``out`` as ``uois_maskrcnn.pt``; refuses a
+    segmentation model of catalog parts (``CheckpointError``)."""
+    from binpick.modelfree.uois import load_segmenter
+    from binpick.perception import checkpoint
+    from binpick.perception.segmentation import KIND as SEG_KIND
+    load_segmenter(seg)
+    path = out / 'uois_maskrcnn.pt'
+    checkpoint.strip(seg, path, SEG_KIND)
     return path
 
 
@@ -57,10 +71,15 @@ if __name__ == '__main__':
     parser.add_argument('--mask-threshold', type=float, help='mask probability threshold of the shipped segmentation')
     parser.add_argument('--self-trained', type=Path, metavar='CKPT',
                         help='ship only this self-trained pose checkpoint, as OBJECT_pose_st.pt')
+    parser.add_argument('--class-agnostic', type=Path, metavar='CKPT',
+                        help='ship only this class-agnostic segmentation checkpoint, as uois_maskrcnn.pt')
     args = parser.parse_args()
     if args.self_trained:
         path = ship_self_trained(args.self_trained)
         parser.exit(0, f'pose (self-trained): {path} ({path.stat().st_size / 1e6:.1f} MB)\n')
+    if args.class_agnostic:
+        path = ship_class_agnostic(args.class_agnostic)
+        parser.exit(0, f'class-agnostic segmentation: {path} ({path.stat().st_size / 1e6:.1f} MB)\n')
     if args.work is None and not (args.seg and args.pose):
         parser.error('give WORK, or both --seg and --pose')
     seg, pose = args.seg or args.work / 'seg.pt', args.pose or args.work / 'pose_lb.pt'

@@ -35,7 +35,7 @@ def _cmd_synth_shapes(args: argparse.Namespace) -> int:
     from binpick.sim.generator import CellConfig
     cell = CellConfig.from_config(args.camera_config, args.cell_config)
     request = ShapeSynthRequest(args.domain, args.scenes, args.test_scenes, args.frames_per_scene, args.shapes,
-                                args.shape_set, args.seed)
+                                args.shape_set, args.seed, tuple(args.kinds))
     written = run(request, Path(args.out), cell, workers=args.workers)
     print(f'{written} scene(s) written to {args.out} ({args.scenes} train + {args.test_scenes} test scenes of '
           f'{args.shapes} {args.shape_set} shapes)')
@@ -75,6 +75,8 @@ def register(sub) -> None:
     p.add_argument('--shape-set', choices=['train', 'test'], default='train',
                    help='train: the training kinds; test: kinds kept out of training (default train)')
     p.add_argument('--shapes', type=positive, default=48, help='random shapes in the dataset (default 48)')
+    p.add_argument('--kinds', nargs='+', metavar='KIND', default=(),
+                   help="only these kinds of the shape set, taken in turn (default: all of the set's kinds)")
     p.add_argument('--scenes', type=int, default=20, help='train scenes (default 20)')
     p.add_argument('--test-scenes', type=int, default=2, help='test scenes (default 2)')
     p.add_argument('--frames-per-scene', type=positive, default=5, help='views of each settled tote (default 5)')

@@ -44,12 +44,17 @@ class ShapeSynthRequest:
     shapes: int
     shape_set: str
     seed: int
+    kinds: tuple[str, ...] = ()     # only these kinds of the set (empty: all)
 
     def validate(self) -> None:
         if self.domain not in domains.DOMAINS:
             raise SynthError(f'--domain {self.domain!r}: expected one of {", ".join(domains.DOMAINS)}')
         if self.shape_set not in SHAPE_SETS:
             raise SynthError(f'--shape-set {self.shape_set!r}: expected one of {", ".join(SHAPE_SETS)}')
+        unknown = [k for k in self.kinds if k not in SHAPE_SETS[self.shape_set]]
+        if unknown:
+            raise SynthError(f'--kinds {" ".join(unknown)}: not kinds of the {self.shape_set} set '
+                             f'({", ".join(SHAPE_SETS[self.shape_set])})')
         if self.scenes < 0 or self.test_scenes < 0 or self.scenes + self.test_scenes == 0:
             raise SynthError(f'--scenes {self.scenes} and --test-scenes {self.test_scenes}: need at least one scene')
         if self.frames_per_scene <= 0 or self.shapes <= 0:
@@ -84,10 +89,15 @@ def prepare_output(out: Path, request: ShapeSynthRequest, cell: CellConfig) -> C
             'bin_inner_size_m': list(cell.bin.inner_size_m)}
     for key in ('scenes', 'test_scenes'):     # more scenes may be added later
         info.pop(key)
+    if not request.kinds:
+        info.pop('kinds')                     # datasets of every kind read as before the option existed
+    else:
+        info['kinds'] = list(request.kinds)
     if not same_dataset(out, info) and out.is_dir() and any(p.name != 'shapes' for p in out.iterdir()):
         raise SynthError(f'{out} is not empty and is not a binpick shapes dataset; not writing into it')
     try:
-        shapes = write_shape_catalog(out / 'shapes', request.shape_set, request.shapes, request.seed)
+        shapes = write_shape_catalog(out / 'shapes', request.shape_set, request.shapes, request.seed,
+                                     request.kinds)
         write_camera(out, cell)
         atomic.write_json(out / 'dataset_info.json', info)   # last: marks the folder as this dataset
     except OSError as e:

@@ -1,8 +1,9 @@
 """Procedural shapes for class-agnostic training data, and the shapes kept for testing only (metres).
 
 Training kinds (``TRAIN_KINDS``): boxes of small, medium, big, thin and long proportions, cylinders, L- and
-T-profiles, tubes, rods, once-bent rods and sheet strips, plates with holes, and compounds of two or three
-of them, each with random dimensions. Test-only kinds (``TEST_KINDS``): a wedge (triangular prism) and a
+T-profiles, tubes, rods, once-bent rods and sheet strips, plates with holes, compounds of two or three
+of them, sheet strips folded two or three times, and rods with a head (disk, hexagon, ball or ring), each
+with random dimensions. Test-only kinds (``TEST_KINDS``): a wedge (triangular prism) and a
 U-channel, never drawn for training, so a segmentation trained on the first is tested on shapes it has not
 seen (as are the seven built-in catalog parts).
 
@@ -107,6 +108,49 @@ def bent_sheet(rng):
     return first + second
 
 
+def folded_sheet(rng):
+    """A sheet-metal strip bent two or three times (steps, Z- and S-brackets, hooks). Two bends in a row the
+    same way of more than 120 degrees together (a U-channel, a test-only kind) are never drawn: the second
+    turns the other way."""
+    width, t = _u(rng, 10, 40), _u(rng, 1.5, 5)
+    n_bends = int(rng.integers(2, 4))
+    deflections = rng.uniform(30, 120, n_bends) * rng.choice([-1.0, 1.0], n_bends)
+    for k in range(1, len(deflections)):
+        if deflections[k] * deflections[k - 1] > 0 and abs(deflections[k] + deflections[k - 1]) > 120:
+            deflections[k] = -deflections[k]
+    start, angle_deg = np.zeros(3), 0.0
+    sheet = mf.Manifold.cylinder(width, t / 2, t / 2, 16).rotate((-90, 0, 0))     # the first fold's round
+    for k in range(len(deflections) + 1):
+        length = _u(rng, 12, 50)
+        sheet = sheet + _box(length, width, t).translate((0, 0, -t / 2)).rotate((0, angle_deg, 0)).translate(
+            tuple(start))
+        a = np.radians(angle_deg)
+        start = start + length * np.array([np.cos(a), 0.0, -np.sin(a)])
+        sheet = sheet + mf.Manifold.cylinder(width, t / 2, t / 2, 16).rotate((-90, 0, 0)).translate(tuple(start))
+        if k < len(deflections):
+            angle_deg += float(deflections[k])
+    return sheet
+
+
+def headed_rod(rng):
+    """A round rod with a head at one end: a disk, a hexagon, a ball or a ring across the axis (bolts, pins,
+    knobs, eye bolts)."""
+    radius, length = _u(rng, 2, 6), _u(rng, 30, 120)
+    shape = mf.Manifold.cylinder(length, radius, radius, 24)
+    head = str(rng.choice(['disk', 'hex', 'ball', 'ring']))
+    if head in ('disk', 'hex'):
+        r_head, h = radius * float(rng.uniform(1.6, 2.6)), _u(rng, 2, 8)
+        shape = shape + mf.Manifold.cylinder(h, r_head, r_head, 40 if head == 'disk' else 6).translate((0, 0, length))
+    elif head == 'ball':
+        r_ball = radius * float(rng.uniform(1.5, 3.0))
+        shape = shape + mf.Manifold.sphere(r_ball, 32).translate((0, 0, length + 0.6 * r_ball))
+    else:
+        r_ring = radius + _u(rng, 4, 14)
+        ring = mf.CrossSection.circle(radius, 20).translate((r_ring, 0)).revolve(40).rotate((90, 0, 0))
+        shape = shape + ring.translate((0, 0, length + r_ring - radius))
+    return shape
+
+
 def holed_plate(rng):
     """A thin plate with one to three through holes."""
     x, y, t = _u(rng, 30, 90), _u(rng, 25, 70), _u(rng, 3, 8)
@@ -158,7 +202,8 @@ def u_channel(rng):
 TRAIN_KINDS: dict[str, Callable[[np.random.Generator], mf.Manifold]] = {
     'box_small': box_small, 'box_medium': box_medium, 'box_big': box_big, 'box_thin': box_thin,
     'box_long': box_long, 'cylinder': cylinder, 'l_profile': l_profile, 't_profile': t_profile, 'tube': tube,
-    'rod': rod, 'bent_rod': bent_rod, 'bent_sheet': bent_sheet, 'holed_plate': holed_plate, 'compound': compound}
+    'rod': rod, 'bent_rod': bent_rod, 'bent_sheet': bent_sheet, 'holed_plate': holed_plate, 'compound': compound,
+    'folded_sheet': folded_sheet, 'headed_rod': headed_rod}
 TEST_KINDS: dict[str, Callable[[np.random.Generator], mf.Manifold]] = {'wedge': wedge, 'u_channel': u_channel}
 SHAPE_SETS = {'train': TRAIN_KINDS, 'test': TEST_KINDS}
 
@@ -173,20 +218,22 @@ def random_shape(kind: str, rng: np.random.Generator) -> trimesh.Trimesh:
     return mesh
 
 
-def shape_names(shape_set: str, n_shapes: int) -> list[tuple[str, str]]:
-    """(name, kind) of the ``n_shapes`` shapes of a set, the kinds taken in turn."""
-    kinds = list(SHAPE_SETS[shape_set])
+def shape_names(shape_set: str, n_shapes: int, kinds: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    """(name, kind) of the ``n_shapes`` shapes of a set, its kinds (or only ``kinds``) taken in turn."""
+    kinds = list(kinds or SHAPE_SETS[shape_set])
     return [(f'{shape_set}_{kinds[i % len(kinds)]}_{i:03d}', kinds[i % len(kinds)]) for i in range(n_shapes)]
 
 
-def write_shape_catalog(root: Path, shape_set: str, n_shapes: int, seed: int) -> Catalog:
+def write_shape_catalog(root: Path, shape_set: str, n_shapes: int, seed: int,
+                        kinds: tuple[str, ...] = ()) -> Catalog:
     """Write (or complete) a catalog folder of ``n_shapes`` random shapes of ``shape_set`` ('train' or
-    'test'); shape i depends only on (seed, set, i). No grasps: the shapes are for images only."""
+    'test'), of all its kinds or only ``kinds``; shape i depends only on (seed, set, kinds, i). No grasps:
+    the shapes are for images only."""
     if shape_set not in SHAPE_SETS:
         raise ValueError(f'shape set {shape_set!r}: expected train or test')
     root = Path(root)
     have = Catalog([root])
-    for i, (name, kind) in enumerate(shape_names(shape_set, n_shapes)):
+    for i, (name, kind) in enumerate(shape_names(shape_set, n_shapes, kinds)):
         if name in have:
             continue
         mesh = random_shape(kind, np.random.default_rng([seed, i, list(SHAPE_SETS).index(shape_set)]))
