@@ -38,7 +38,7 @@ def gather(work: Path, registration: Path, picking: Path) -> dict:
     best_pick = best and next((v for k, v in pick_rates.items() if k.startswith(MODELS[best][2])), None)
     def by_name(e: dict | None) -> dict:        # runs may name the same folder by a relative or absolute path
         return {Path(d).name: row for d, row in (e or {}).get('datasets', {}).items()}
-    rows = {k: by_name(e) for k, e in evals.items()}
+    rows, baseline_rows = {k: by_name(e) for k, e in evals.items()}, by_name(baseline)
     sets = {d for r in rows.values() for d in r}
     return {
         'f1_unseen': best and evals[best]['mean_f1'], 'f1_baseline': baseline and baseline['mean_f1'],
@@ -48,7 +48,7 @@ def gather(work: Path, registration: Path, picking: Path) -> dict:
         'frames_per_s_real': speed_real and max(speed_real['frames_per_s'].values()),
         'first_pick_sources': pick_rates or None, 'synth_speed': [speed, speed_real],
         'clustering': evals.get('ucn', {}).get('clustering'),
-        'datasets': {d: {**{MODELS[k][0]: r.get(d) for k, r in rows.items()}, 'baseline': by_name(baseline).get(d)}
+        'datasets': {d: {**{MODELS[k][0]: r.get(d) for k, r in rows.items()}, 'baseline': baseline_rows.get(d)}
                      for d in sorted(sets)},
     }
 

@@ -119,14 +119,15 @@ def folded_sheet(rng):
         if deflections[k] * deflections[k - 1] > 0 and abs(deflections[k] + deflections[k - 1]) > 120:
             deflections[k] = -deflections[k]
     start, angle_deg = np.zeros(3), 0.0
-    sheet = mf.Manifold.cylinder(width, t / 2, t / 2, 16).rotate((-90, 0, 0))     # the first fold's round
+    fold = mf.Manifold.cylinder(width, t / 2, t / 2, 16).rotate((-90, 0, 0))    # a fold's round, along y
+    sheet = fold
     for k in range(len(deflections) + 1):
         length = _u(rng, 12, 50)
         sheet = sheet + _box(length, width, t).translate((0, 0, -t / 2)).rotate((0, angle_deg, 0)).translate(
             tuple(start))
         a = np.radians(angle_deg)
         start = start + length * np.array([np.cos(a), 0.0, -np.sin(a)])
-        sheet = sheet + mf.Manifold.cylinder(width, t / 2, t / 2, 16).rotate((-90, 0, 0)).translate(tuple(start))
+        sheet = sheet + fold.translate(tuple(start))
         if k < len(deflections):
             angle_deg += float(deflections[k])
     return sheet
