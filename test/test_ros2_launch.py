@@ -108,8 +108,11 @@ def test_service_call_and_action_on_the_launched_cell(tmp_path, cell_models):
         job_id = re.search(r"job_id='([0-9a-f]+)'", call.stdout).group(1)
         goal = ros2('action', 'send_goal', '--feedback', '/binpick/self_train', 'binpick_interfaces/action/SelfTrain',
                     '{iterations: 1}', timeout=300)
-        assert 'Feedback:' in goal.stdout and f"job_id: {job_id}" in goal.stdout, goal.stdout[-3000:] + goal.stderr
-        assert 'Goal finished with status:' in goal.stdout
+        assert 'Feedback:' in goal.stdout and 'Goal finished with status:' in goal.stdout, goal.stdout[-3000:]
+        # the goal follows the job the service started while it runs; one that ended already (a small bank
+        # can fail in a second) is logged, and the goal then ran a job of its own
+        goal_job = re.search(r'job_id: ([0-9a-f]+)', goal.stdout).group(1)
+        assert goal_job == job_id or f'job {job_id} ' in log.read_text(), goal.stdout[-3000:]
         code, _ = stop(proc, log)
     finally:
         kill_tree(proc)

@@ -121,13 +121,15 @@ class RetrainerNode(base.BinpickNode):
             handle.abort()
             result.success, result.message = False, reason
             return result
-        while not job.done.wait(0.2):
+        while True:          # feedback at least once, even for a job that ends before the first 0.2 s
             if handle.is_cancel_requested:
                 job.cancel.set()
             p = job.progress
             handle.publish_feedback(SelfTrain.Feedback(job_id=job.id, stage=p.stage, iteration=p.iteration,
                                                        iterations=p.iterations, progress=float(p.progress),
                                                        accepted_labels=p.accepted, candidates=p.candidates))
+            if job.done.wait(0.2):
+                break
         r = job.result
         result.success, result.message, result.job_id = r.success, r.message, job.id
         result.model_version, result.checkpoint_path = r.model.version, str(r.model.path)
