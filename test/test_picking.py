@@ -123,17 +123,19 @@ def test_a_part_is_picked_without_its_model(cell):
 def test_pick_bench_picks_with_ground_truth_poses(tmp_path):
     out = tmp_path / 'picking'
     command = [sys.executable, '-m', 'binpick.cli', 'pick-bench', '--object', 'zigzag_bracket', '--attempts', '2',
-               '--fill', 'low', '--seed', '3', '--out', str(out), '--threads', '1']
+               '--fill', 'low', '--seed', '3', '4', '--out', str(out), '--threads', '1']
     run = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     results = json.loads((out / 'results.json').read_text())
     gt = results['sources']['ground truth']
-    assert gt['attempts'] == 2 and results['gt_success_rate'] == 100.0 * gt['successes'] / 2
+    assert gt['attempts'] == 4 and results['gt_success_rate'] == 100.0 * gt['successes'] / 4
     assert gt['successes'] >= 1 and results['collisions'] == 0
     cycles = json.loads((out / 'cycles.json').read_text())
-    picked = [c['instance'] for c in cycles if c['success']]
+    assert [c['seed'] for c in cycles if c['executed']] == [3, 3, 4, 4]     # two picks in each seed's cell
+    picked = [(c['seed'], c['instance']) for c in cycles if c['success']]
     assert len(picked) == len(set(picked)) == gt['successes']       # each success took a different part out
-    assert '| ground truth |' in (out / 'report.md').read_text()
+    report = (out / 'report.md').read_text()
+    assert '| ground truth |' in report and '--seed 3 4' in report
     # the same command again: the finished source is kept, not run again
     again = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and 'ground truth: kept from the earlier run' in again.stdout, again.stderr[-2000:]

@@ -68,7 +68,9 @@ def _cmd_pick_bench(args: argparse.Namespace) -> int:
     if not sources:
         raise BinpickError('pick-bench: nothing to compare (give --pose-ckpt, or drop --no-ground-truth)')
     out = Path(args.out)
-    results = {'object': obj.name, 'attempts_per_source': args.attempts, 'seed': args.seed, 'fill': args.fill,
+    seeds = args.seed
+    results = {'object': obj.name, 'attempts_per_source': args.attempts,
+               'seed': seeds[0] if len(seeds) == 1 else seeds, 'fill': args.fill,
                'planner': 'built-in (IK + OMPL RRT-Connect, pybullet collision checks)', 'sources': {},
                'model_free': bool(args.model_free), 'threads': args.threads or 'all'}
     results, all_cycles = previous_run(out, results)
@@ -76,11 +78,13 @@ def _cmd_pick_bench(args: argparse.Namespace) -> int:
         if source.name in results['sources']:
             print(f'{source.name}: kept from the earlier run in {out}', flush=True)
             continue
-        bar = tqdm(total=args.attempts, desc=source.name, unit='pick')
+        bar = tqdm(total=args.attempts * len(seeds), desc=source.name, unit='pick')
         def progress(c, bar=bar):
             bar.update(int(c.executed))
             bar.set_postfix_str(f'{c.reason or "picked"}')
-        cycles = run_source(obj, cell_config, source, args.attempts, seed=args.seed, fill=args.fill, progress=progress)
+        cycles = [c for seed in seeds
+                  for c in run_source(obj, cell_config, source, args.attempts, seed=seed, fill=args.fill,
+                                      progress=progress)]
         bar.close()
         results['sources'][source.name] = summarize(cycles)
         all_cycles += cycles_to_dicts(cycles)
@@ -101,8 +105,11 @@ def register(sub) -> None:
     p.add_argument('--pose-ckpt', action='append', default=[], metavar='CKPT',
                    help='pose model to pick with (repeat to compare; e.g. the LB and a self-trained model)')
     p.add_argument('--seg', help='segmentation model (default: the shipped one for the object)')
-    p.add_argument('--attempts', type=positive, default=20, help='executed picks per source (default 20)')
-    p.add_argument('--seed', type=int, default=0, help='cell seed: the same bins for every source')
+    p.add_argument('--attempts', type=positive, default=20,
+                   help='executed picks per source and seed (default 20)')
+    p.add_argument('--seed', type=int, nargs='+', default=[0],
+                   help='cell seed(s): the same bins for every source; several seeds pool their picks (50 picks '
+                        'of one bin move by several either way)')
     p.add_argument('--fill', choices=['full', 'low'], default='full', help='parts per bin (default full)')
     p.add_argument('--calibration', help='acceptance thresholds (binpick calibrate-selection); default: the '
                                          'cell\'s rule, mu+sigma over every pose scored so far')

@@ -158,6 +158,7 @@ class PickCycle:
     planning_ms: float        # from the poses to a planned pick
     tote_contacts: int        # simulation steps with the arm or hand touching the tote
     wall_s: float
+    seed: int = 0             # the cell's seed
 
 
 def run_source(obj: CatalogObject, cell_config: CellConfig, source, attempts: int, seed: int = 0,
@@ -178,7 +179,7 @@ def run_source(obj: CatalogObject, cell_config: CellConfig, source, attempts: in
                                  cell_config.depth_min_m, cell_config.depth_max_m)
             decision, n_items = decide(cap, depth)
             record = PickCycle(source.name, len(cycles), False, False, decision.reason, None, None, n_items,
-                               decision.verified, decision.candidates, 1000 * decision.planning_s, 0, 0.0)
+                               decision.verified, decision.candidates, 1000 * decision.planning_s, 0, 0.0, seed)
             if decision.plan is not None:
                 outcome = cell.execute(decision.plan, decision.candidate.opening_m)
                 source.after_pick(decision.candidate, outcome.success)

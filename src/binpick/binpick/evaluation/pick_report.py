@@ -31,13 +31,16 @@ def headline(results: dict) -> dict:
 
 def markdown(results: dict) -> str:
     sources = results['sources']
+    seeds = results['seed'] if isinstance(results['seed'], list) else [results['seed']]
     lines = [f'# Pick bench: {results["object"]}', '',
              f'Regenerate: `binpick pick-bench --object {results["object"]} --attempts '
-             f'{results["attempts_per_source"]} --seed {results["seed"]} --fill {results["fill"]}'
+             f'{results["attempts_per_source"]} --seed {" ".join(map(str, seeds))} --fill {results["fill"]}'
              + (' --model-free`' if results.get('model_free') else ' ...` (each model row: `--pose-ckpt` with that '
                 'checkpoint; `--ungated-row` for the row without the gate).'), '',
              f'Planner: {results["planner"]}. Every source picks in its own cell made from seed '
-             f'{results["seed"]}, so the bins start alike. Success rate = successful picks / executed picks; '
+             f'{" and ".join(map(str, seeds))}' + (f' ({results["attempts_per_source"]} picks each, pooled)'
+                                                   if len(seeds) > 1 else '')
+             + ', so the bins start alike. Success rate = successful picks / executed picks; '
              'a pick that touches the tote counts as failed (collision). Cycles without a pick are counted apart.',
              '', '| source | success | picks | tote contacts | median planning | cycle (median) |',
              '| --- | --- | --- | --- | --- | --- |']
