@@ -62,8 +62,6 @@ class CostMapConfig:
     pad_band_m: float = 0.012          # part points within this distance of the pad plane set the width
     min_contact_points: int = 5        # part points within 3 mm of each finger, at least
     opening_margin_m: float = 0.010    # the fingers open this much wider than the part's measured extent
-    w_centre: float = 0.0              # prefer grasps near the instance's centroid (less torque when lifted)
-    w_narrow: float = 0.3              # prefer a narrow grip
 
 
 @dataclass
@@ -211,12 +209,7 @@ def model_free_grasps(depth_m: np.ndarray, K: np.ndarray, masks: list[np.ndarray
             removed['too few depth points'] += 1
             continue
         own_v, own_u = np.nonzero((owner == k + 1) & (depth_m > 0))
-        if len(own_v) < config.min_points:      # its pixels went to the masks before it
-            removed['too few depth points'] += 1
-            continue
         own = backproject(own_u, own_v, depth_m, K) @ R_bc.T + t_bc
-        centroid = own.mean(axis=0)
-        radius = max(1e-3, float(np.percentile(np.linalg.norm((own - centroid)[:, :2], axis=1), 90)))
         for rank, (v, u) in enumerate(_best_pixels(cmap.score, mask & (depth_m > 0), config.grasp_pixels)):
             win = (slice(max(0, v - 2), v + 3), slice(max(0, u - 2), u + 3))
             z = float(np.median(depth_m[win][mask[win] & (depth_m[win] > 0)]))
@@ -254,9 +247,7 @@ def model_free_grasps(depth_m: np.ndarray, K: np.ndarray, masks: list[np.ndarray
                     continue
                 # best by the cost map, then by the contact patches and a narrow grip
                 prior = (float(cmap.score[v, u]) * min(1.0, contact / (4 * config.min_contact_points))
-                         * (1.0 - config.w_narrow * opening / gripper.max_width)
-                         * (1.0 - config.w_centre * min(1.0, float(np.linalg.norm((T[:3, 3] - centroid)[:2]))
-                                                        / radius)))
+                         * (1.0 - 0.3 * opening / gripper.max_width))
                 ranked.append((prior, k, rank, a_index, T, opening))
     ranked.sort(key=lambda r: -r[0])
     out: list[GraspCandidate] = []
