@@ -5,6 +5,8 @@ same on the true part's points (TCP frame, closing axis y, millimetres). Writes 
 
     .venv/bin/python bench/first_pick_slips.py --uois models/demo/uois_maskrcnn.pt --out slips.json
     .venv/bin/python bench/first_pick_slips.py --out slips_sim.json          # the simulator's masks
+    .venv/bin/python bench/first_pick_slips.py --uois models/demo/uois_maskrcnn.pt --seed 2 --tip-depth-mm 15 \
+        --out slips_tip15_s2.json       # another bin, the fingertips as deep as until stop 33
 """
 from __future__ import annotations
 
@@ -35,8 +37,8 @@ def finger_band_mm(region: np.ndarray, depth_m: np.ndarray, K: np.ndarray, T_bas
 class Diagnosed(ModelFreeMasks):
     """A model-free source that records, for every planned pick, its mask against the simulator's instances."""
 
-    def __init__(self, name: str, segment=None) -> None:
-        super().__init__(name, segment)
+    def __init__(self, name: str, segment=None, config: CostMapConfig | None = None) -> None:
+        super().__init__(name, segment, config=config)
         self.rows: list[dict] = []
         self.last_masks: list[np.ndarray] = []      # the masks of the frame being decided (segmented once)
 
@@ -69,6 +71,9 @@ def main() -> None:
     parser.add_argument('--object', default='zigzag_bracket')
     parser.add_argument('--uois', help='class-agnostic segmenter (default: the simulator\'s masks)')
     parser.add_argument('--attempts', type=int, default=50)
+    parser.add_argument('--seed', type=int, default=0, help='the cell\'s seed (its bins)')
+    parser.add_argument('--tip-depth-mm', type=float, default=1000 * CostMapConfig.tip_depth_m,
+                        help='how far below the grasp point the fingertips go (default %(default)s)')
     parser.add_argument('--out', required=True)
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -79,8 +84,8 @@ def main() -> None:
 
         def segment(cap, depth_m):
             return [i.mask for i in segmenter.segment(cap.left_rgb, depth_m, cap.K)]
-    source = Diagnosed('diagnosed', segment)
-    cycles = run_source(Catalog().get(args.object), CellConfig.from_config(), source, args.attempts)
+    source = Diagnosed('diagnosed', segment, CostMapConfig(tip_depth_m=args.tip_depth_mm / 1000))
+    cycles = run_source(Catalog().get(args.object), CellConfig.from_config(), source, args.attempts, seed=args.seed)
     for row, cycle in zip(source.rows, [c for c in cycles if c.executed]):
         row['success'], row['reason'] = cycle.success, cycle.reason
     with open(args.out, 'w') as f:

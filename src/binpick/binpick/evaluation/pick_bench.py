@@ -115,10 +115,11 @@ class ModelPoses(PoseSource):
 class ModelFreeMasks:
     """The first pick of a part nobody registered: class-agnostic instance masks and the cost map, no
     model. ``segment``: callable(StereoCapture, depth_m) -> list of HxW bool masks; None takes the
-    simulator's visible masks of the parts at least ``min_visible_px`` visible (the ceiling)."""
+    simulator's visible masks of the parts at least ``min_visible_px`` visible (the ceiling). ``config``: the
+    cost map's and grasps' settings (``CostMapConfig``; default: its defaults)."""
 
-    def __init__(self, name: str, segment=None, min_visible_px: int = 300) -> None:
-        self.name, self.segment, self.min_visible_px = name, segment, min_visible_px
+    def __init__(self, name: str, segment=None, min_visible_px: int = 300, config=None) -> None:
+        self.name, self.segment, self.min_visible_px, self.config = name, segment, min_visible_px, config
         self.pipeline = None          # the cell's ModelFreePipeline, from for_cell
 
     def masks(self, cap: StereoCapture, depth_m: np.ndarray) -> list[np.ndarray]:
@@ -128,8 +129,9 @@ class ModelFreeMasks:
 
     def for_cell(self, cell: PickCell, planner) -> Decide:
         """What decides the pick of a frame in ``cell``: the cost map and model-free grasps on the masks."""
-        from binpick.modelfree.first_pick import ModelFreePipeline
-        self.pipeline = pipeline = ModelFreePipeline(cell.T_base_cam, cell.tote, cell.kinematics, planner)
+        from binpick.modelfree.first_pick import CostMapConfig, ModelFreePipeline
+        self.pipeline = pipeline = ModelFreePipeline(cell.T_base_cam, cell.tote, cell.kinematics, planner,
+                                                     config=self.config or CostMapConfig())
 
         def decide(cap: StereoCapture, depth_m: np.ndarray) -> tuple[PickDecision, int]:
             masks = self.masks(cap, depth_m)

@@ -58,8 +58,8 @@ class CostMapConfig:
     min_points: int = 40               # an instance with fewer depth points gets no grasp
     grasp_pixels: int = 6              # best pixels per instance turned into grasps
     closing_angles: int = 12           # closing directions swept about the approach (over 180 degrees)
-    tip_depth_m: float = 0.015         # fingertips this far below the surface point, when the floor allows
-    pad_band_m: float = 0.012          # part points within this distance of the pad plane set the width
+    tip_depth_m: float = 0.022         # fingertips this far below the surface point, when the floor allows
+    pad_band_m: float = 0.012          # part points from this far behind the TCP to the tips set the width
     min_contact_points: int = 5        # part points within 3 mm of each finger, at least
     opening_margin_m: float = 0.010    # the fingers open this much wider than the part's measured extent
 
