@@ -114,6 +114,28 @@ def test_model_free_grasps_close_across_the_narrow_side():
                 if abs(c.T_base_tcp[:3, 1] @ [1.0, 0.0, 0.0]) > 0.9]
 
 
+def test_cost_map_figure_draws_the_fingers_across_the_part(tmp_path):
+    import cv2
+
+    from binpick.grasp.pipeline import PickDecision
+    from binpick.modelfree.cost_map_figure import finger_pixels, save_cost_map_figure
+    from binpick.modelfree.first_pick import model_free_grasps
+    depth, masks, T_base_cam, tote = _boxes_scene()
+    found, _, cmap = model_free_grasps(depth, K_SMALL, masks, T_base_cam, tote)
+    uv = finger_pixels(found[0].T_base_tcp, found[0].opening_m, T_base_cam, K_SMALL)
+    # the top box is grasped across its 20 mm side: both fingers in its column, one on either side of its mask
+    column = int(round(uv[0, 0]))
+    rows = np.nonzero(masks[0][:, column])[0]
+    assert abs(uv[0, 0] - uv[1, 0]) < 1 and len(rows)
+    assert uv[:, 1].min() < rows.min() and uv[:, 1].max() > rows.max()
+    rgb = np.full(depth.shape + (3,), 90, np.uint8)
+    path = save_cost_map_figure(tmp_path / 'cost_map.png', rgb, masks, cmap,
+                                PickDecision(found[0], None, '', 3, len(found), 0.0), K_SMALL, T_base_cam)
+    image = cv2.imread(str(path))
+    assert image is not None and image.shape[1] > 2 * image.shape[0] > 200      # three panels side by side
+    assert not list(tmp_path.glob('.*.tmp'))                                        # written atomically
+
+
 def test_the_first_pick_remembers_where_picks_failed():
     from binpick.modelfree.first_pick import ModelFreePipeline, model_free_grasps
     depth, masks, T_base_cam, tote = _boxes_scene()

@@ -142,6 +142,18 @@ def test_pick_bench_picks_with_ground_truth_poses(tmp_path):
     assert json.loads((out / 'cycles.json').read_text()) == cycles
 
 
+def test_model_free_pick_bench_draws_its_first_frame(tmp_path):
+    out = tmp_path / 'picking_model_free'
+    command = [sys.executable, '-m', 'binpick.cli', 'pick-bench', '--object', 'zigzag_bracket', '--model-free',
+               '--no-baseline', '--attempts', '1', '--fill', 'low', '--out', str(out), '--threads', '1']
+    run = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    source = json.loads((out / 'results.json').read_text())['sources']['no model, simulator masks']
+    assert source['attempts'] == 1 and source['figure'] == 'cost_map_no_model_simulator_masks.png'
+    assert (out / source['figure']).stat().st_size > 10_000
+    assert f'![no model, simulator masks]({source["figure"]})' in (out / 'report.md').read_text()
+
+
 def _planners(arm, tote_boxes):
     """Every MotionPlanner this install has: the built-in one always; MoveIt's adapter where ``moveit_py`` and
     the Panda's MoveIt configuration (``moveit_resources_panda_moveit_config``) are installed. The pip set-up

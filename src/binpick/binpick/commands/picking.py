@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 from binpick.commands.args import positive, set_threads
@@ -56,7 +57,7 @@ def _cmd_pick_bench(args: argparse.Namespace) -> int:
     from binpick.catalog import Catalog
     from binpick.config import load_params
     from binpick.errors import BinpickError
-    from binpick.evaluation.pick_bench import cycles_to_dicts, run_source, summarize
+    from binpick.evaluation.pick_bench import ModelFreeMasks, cycles_to_dicts, run_source, summarize
     from binpick.evaluation.pick_report import previous_run, write_report
     from binpick.sim.generator import CellConfig
 
@@ -87,6 +88,11 @@ def _cmd_pick_bench(args: argparse.Namespace) -> int:
                                       progress=progress)]
         bar.close()
         results['sources'][source.name] = summarize(cycles)
+        if isinstance(source, ModelFreeMasks):
+            slug = re.sub(r'[^a-z0-9]+', '_', source.name.lower()).strip('_')
+            figure = source.save_figure(out / f'cost_map_{slug}.png')
+            if figure is not None:
+                results['sources'][source.name]['figure'] = figure.name
         all_cycles += cycles_to_dicts(cycles)
         write_report(results, all_cycles, out)         # after every source: a stop loses one source at most
         s = results['sources'][source.name]

@@ -5,6 +5,7 @@ A reader (or a crash) sees either the old file or the whole new one, never a hal
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import shutil
@@ -48,6 +49,15 @@ def write_text(path: str | os.PathLike, text: str) -> None:
 def write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2) -> None:
     """Write JSON atomically."""
     write_text(path, json.dumps(obj, indent=indent, sort_keys=False) + '\n')
+
+
+def write_figure(path: str | os.PathLike, fig, dpi: int = 100) -> None:
+    """Save a matplotlib figure as a PNG atomically, and close it."""
+    import matplotlib.pyplot as plt
+    buf = io.BytesIO()
+    fig.savefig(buf, format='png', dpi=dpi)
+    plt.close(fig)
+    write_bytes(path, buf.getvalue())
 
 
 @contextlib.contextmanager

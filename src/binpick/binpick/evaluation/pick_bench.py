@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -121,6 +122,7 @@ class ModelFreeMasks:
     def __init__(self, name: str, segment=None, min_visible_px: int = 300, config=None) -> None:
         self.name, self.segment, self.min_visible_px, self.config = name, segment, min_visible_px, config
         self.pipeline = None          # the cell's ModelFreePipeline, from for_cell
+        self.first_frame: dict | None = None   # the first decided frame: what save_figure draws
 
     def masks(self, cap: StereoCapture, depth_m: np.ndarray) -> list[np.ndarray]:
         if self.segment is not None:
@@ -135,8 +137,19 @@ class ModelFreeMasks:
 
         def decide(cap: StereoCapture, depth_m: np.ndarray) -> tuple[PickDecision, int]:
             masks = self.masks(cap, depth_m)
-            return pipeline.plan(depth_m, cap.K, masks, cell.q), len(masks)
+            decision = pipeline.plan(depth_m, cap.K, masks, cell.q)
+            if self.first_frame is None:
+                self.first_frame = {'rgb': cap.left_rgb, 'masks': masks, 'cost': pipeline.last_cost_map,
+                                    'decision': decision, 'K': cap.K, 'T_base_cam': cell.T_base_cam}
+            return decision, len(masks)
         return decide
+
+    def save_figure(self, path) -> Path | None:
+        """The first decided frame's masks, cost map and chosen grasp as a PNG at ``path`` (None before any)."""
+        if self.first_frame is None or self.first_frame['cost'] is None:
+            return None
+        from binpick.modelfree.cost_map_figure import save_cost_map_figure
+        return save_cost_map_figure(path, **self.first_frame, title=f'{self.name}: first frame')
 
     def after_pick(self, candidate, success: bool) -> None:
         """An executed pick's outcome, for the pipeline's memory of failed grasps."""

@@ -52,6 +52,10 @@ def markdown(results: dict) -> str:
               '| source | ' + ' | '.join(reasons) + ' |', '| --- |' + ' --- |' * len(reasons)]
     for name, s in sources.items():
         lines.append(f'| {name} | ' + ' | '.join(str(s['failures'].get(r, 0)) for r in reasons) + ' |')
+    figures = [(name, s['figure']) for name, s in sources.items() if s.get('figure')]
+    if figures:
+        lines += ['', 'The first frame of each source: its masks, the cost map and the grasp chosen from it.', '']
+        lines += [f'![{name}]({file})' for name, file in figures]
     lines += ['', f'{platform.machine()}, {results.get("threads", "all")} torch threads.', '']
     return '\n'.join(lines)
 

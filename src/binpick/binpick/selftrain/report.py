@@ -104,7 +104,7 @@ def plot(results: dict, out: Path) -> None:
            title=f'{results["object"]}: real-emulated test split')
     ax.legend(fontsize=8)
     fig.tight_layout()
-    _save(fig, out / 'recall_per_iteration.png')
+    atomic.write_figure(out / 'recall_per_iteration.png', fig, dpi=110)
 
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))
     for criterion, records in runs.items():
@@ -115,16 +115,7 @@ def plot(results: dict, out: Path) -> None:
     a2.set(xlabel='iteration', ylabel='precision of accepted labels (%)', ylim=(0, 100))
     a1.legend(fontsize=8)
     fig.tight_layout()
-    _save(fig, out / 'pseudo_labels.png')
-
-
-def _save(fig, path: Path) -> None:
-    import io
-    buf = io.BytesIO()
-    fig.savefig(buf, format='png', dpi=110)
-    atomic.write_bytes(path, buf.getvalue())
-    import matplotlib.pyplot as plt
-    plt.close(fig)
+    atomic.write_figure(out / 'pseudo_labels.png', fig, dpi=110)
 
 
 def write_report(results: dict, out: str | Path) -> None:

@@ -1,7 +1,6 @@
 """A PNG grid of RGB, depth and visible masks for both domains, so a person can see the gap."""
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
@@ -52,8 +51,5 @@ def save_preview(obj: CatalogObject, cell: CellConfig, path: str | Path, seed: i
             ax.axis('off')
     fig.suptitle(f'binpick synth preview: {obj.name}, {n_objects} parts, seed {seed}')
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format='png', dpi=80)
-    plt.close(fig)
-    atomic.write_bytes(path, buf.getvalue())
+    atomic.write_figure(path, fig, dpi=80)
     return Path(path)
