@@ -6,8 +6,8 @@ them (each figure names the command that printed it).
 Reads WORK/eval_ucn.json, WORK/eval_maskrcnn.json (the class-agnostic Mask R-CNN, when it was evaluated)
 and WORK/eval_baseline.json (bench/uois.sh), WORK/synth_speed_syn.json and
 WORK/synth_speed.json (bench/synth_speed.py --shapes --domain synthetic|real --json ...),
-results/modelfree/registration.json (bench/registration.py) and results/picking_model_free/results.json
-(binpick pick-bench --model-free).
+results/modelfree/registration.json (bench/registration.py), results/picking_model_free/results.json
+(binpick pick-bench --model-free) and results/modelfree/time_to_model.json (bench/time_to_model.sh).
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def _load(path: Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def gather(work: Path, registration: Path, picking: Path) -> dict:
+def gather(work: Path, registration: Path, picking: Path, time_to_model: Path) -> dict:
     """The headline figures (None where the run is missing; the better learned model's) and the per-dataset
     rows of every model."""
     evals = {key: e for key, (_, file, _) in MODELS.items() if (e := _load(work / file))}
@@ -47,10 +47,21 @@ def gather(work: Path, registration: Path, picking: Path) -> dict:
         'first_pick_success': best_pick, 'frames_per_s': speed and max(speed['frames_per_s'].values()),
         'frames_per_s_real': speed_real and max(speed_real['frames_per_s'].values()),
         'first_pick_sources': pick_rates or None, 'synth_speed': [speed, speed_real],
+        'time_to_model': _load(time_to_model),
         'clustering': evals.get('ucn', {}).get('clustering'),
         'datasets': {d: {**{MODELS[k][0]: r.get(d) for k, r in rows.items()}, 'baseline': baseline_rows.get(d)}
                      for d in sorted(sets)},
     }
+
+
+def _time_to_model_row(t: dict | None) -> str:
+    if not t:
+        return '| unknown tote to model-based picking, 2 cores | not measured | (no target) |'
+    stages = ', '.join(f'{name} {minutes:.0f}' for name, minutes in t['stages_min'].items())
+    s = t['settings']
+    return (f'| unknown tote to model-based picking, 2 cores (`bash bench/time_to_model.sh {t["part"]}`: '
+            f'{s["scenes"]} scenes, segmentation {s["seg_epochs"]} x {s["seg_iters"]} iterations, LB {s["lb_epochs"]} '
+            f'epochs) | {t["total_min"]:.0f} min ({stages}) | (no target) |')
 
 
 def markdown(r: dict) -> str:
@@ -61,7 +72,8 @@ def markdown(r: dict) -> str:
              'runs/uois/synth_speed_syn.json` (and `--domain real ... synth_speed.json`); `python '
              'bench/registration.py`; `binpick pick-bench --object zigzag_bracket --model-free --uois '
              'models/demo/uois_maskrcnn.pt --seed 0 1 --attempts 50 --out results/picking_model_free` (the UCN\'s row: '
-             '`--uois models/demo/uois_shapes.pt`); then `python bench/modelfree_report.py`.',
+             '`--uois models/demo/uois_shapes.pt`); `bash bench/time_to_model.sh spacer_ring` (its '
+             '`time_to_model.json` copied here); then `python bench/modelfree_report.py`.',
              '',
              '| figure | measured | target |', '| --- | --- | --- |',
              f'| object-level F1 at IoU ≥ 0.5, unseen parts, real-emulated (mean of the sets; {r["f1_model"]}) | '
@@ -74,7 +86,8 @@ def markdown(r: dict) -> str:
              f'({r["frames_per_s"] / 0.39:.1f}x the report\'s 0.39) | ≥ 10x |' if r['frames_per_s'] else
              '| data generation | not measured | ≥ 10x |',
              f'| the same, real-emulated stereo | {r["frames_per_s_real"]:.2f} frames/s '
-             f'({r["frames_per_s_real"] / 0.39:.1f}x) | |' if r['frames_per_s_real'] else '', '',
+             f'({r["frames_per_s_real"] / 0.39:.1f}x) | |' if r['frames_per_s_real'] else '',
+             _time_to_model_row(r.get('time_to_model')), '',
              '## Segmentation of unseen parts (test splits, real-emulated stereo)', '',
              'Mean F1 per model: ' + ', '.join(f'{k} {v:.3f}' for k, v in r['f1_by_model'].items()) + '.', '']
     models = [*r['f1_by_model'], 'baseline']
@@ -93,9 +106,11 @@ def main() -> None:
     parser.add_argument('--uois', default='runs/uois', help='bench/uois.sh work folder')
     parser.add_argument('--registration', default='results/modelfree/registration.json')
     parser.add_argument('--picking', default='results/picking_model_free/results.json')
+    parser.add_argument('--time-to-model', default='results/modelfree/time_to_model.json',
+                        help='bench/time_to_model.sh\'s WORKDIR/time_to_model.json')
     parser.add_argument('--out', default='results/modelfree')
     args = parser.parse_args()
-    results = gather(Path(args.uois), Path(args.registration), Path(args.picking))
+    results = gather(Path(args.uois), Path(args.registration), Path(args.picking), Path(args.time_to_model))
     atomic.write_json(Path(args.out) / 'results.json', results)
     atomic.write_text(Path(args.out) / 'report.md', markdown(results))
     print(markdown(results))

@@ -3,7 +3,8 @@
 # picks without a model (the shipped class-agnostic Mask R-CNN's masks), the part registered from views held
 # by the arm, its synthetic bins, its segmentation (fine-tuned from the class-agnostic model) and pose network
 # (the LB) trained, and the first picks with them. Every stage is stamped in WORKDIR/times.txt; rerun after a
-# stop and finished stages are skipped (their time is kept). Prints the stages' wall times at the end.
+# stop and finished stages are skipped (their time is kept). Prints the stages' wall times at the end and
+# writes them to WORKDIR/time_to_model.json (bench/modelfree_report.py --time-to-model reads it).
 #   bash bench/time_to_model.sh [PART] [WORKDIR]
 # Env: SCENES (synthetic training scenes, default 200), SEG_EPOCHS / SEG_ITERS (default 2 x 250), LB_EPOCHS
 # (default 2), ATTEMPTS (picks per pick stage, default 5), THREADS (torch threads, default all cores).
@@ -48,16 +49,22 @@ stage pose $BP train-pose --object "$NEW" --data "$WORK/syn" --out "$WORK/pose_l
 stage model_picks $BP pick-bench --object "$NEW" --pose-ckpt "$WORK/pose_lb.pt" --seg "$WORK/seg.pt" \
   --no-ground-truth --attempts "$ATTEMPTS" --out "$WORK/model_picks" $THREADS_ARG
 
-$PY - "$TIMES" <<'EOF'
+$PY - "$TIMES" "$WORK/time_to_model.json" "$PART" "${SCENES:-200}" "${SEG_EPOCHS:-2}" "${SEG_ITERS:-250}" \
+  "${LB_EPOCHS:-2}" "$ATTEMPTS" <<'EOF'
 import sys
-start, total = {}, 0
-for line in open(sys.argv[1]):
+from binpick.data import atomic
+times, out, part, scenes, seg_epochs, seg_iters, lb_epochs, attempts = sys.argv[1:]
+start, minutes = {}, {}
+for line in open(times):
     stamp, name, what = line.split()
     if what == 'start':
         start[name] = int(stamp)
     elif name in start:
-        seconds = int(stamp) - start.pop(name)
-        total += seconds
-        print(f'{name:>14}: {seconds / 60:6.1f} min')
-print(f'{"unknown tote to model-based picks":>14}: {total / 60:.1f} min (sum of the stages)')
+        minutes[name] = (int(stamp) - start.pop(name)) / 60
+        print(f'{name:>14}: {minutes[name]:6.1f} min')
+total = sum(minutes.values())
+print(f'{"unknown tote to model-based picks":>14}: {total:.1f} min (sum of the stages)')
+atomic.write_json(out, {'part': part, 'stages_min': minutes, 'total_min': total,
+                        'settings': {'scenes': int(scenes), 'seg_epochs': int(seg_epochs), 'seg_iters': int(seg_iters),
+                                     'lb_epochs': int(lb_epochs), 'attempts': int(attempts)}})
 EOF
