@@ -7,8 +7,6 @@ same on the true part's points (TCP frame, closing axis y, millimetres). Writes 
     .venv/bin/python bench/first_pick_slips.py --out slips_sim.json          # the simulator's masks
     .venv/bin/python bench/first_pick_slips.py --uois models/demo/uois_maskrcnn.pt --seed 2 --tip-depth-mm 15 \
         --out slips_tip15_s2.json       # another bin, the fingertips as deep as until stop 33
-    .venv/bin/python bench/first_pick_slips.py --uois models/demo/uois_maskrcnn.pt --align-radius-mm 0 \
-        --out slips_sweep.json          # closing directions from the 15-degree sweep only (until stop 36)
 """
 from __future__ import annotations
 
@@ -76,9 +74,6 @@ def main() -> None:
     parser.add_argument('--seed', type=int, default=0, help='the cell\'s seed (its bins)')
     parser.add_argument('--tip-depth-mm', type=float, default=1000 * CostMapConfig.tip_depth_m,
                         help='how far below the grasp point the fingertips go (default %(default)s)')
-    parser.add_argument('--align-radius-mm', type=float, default=1000 * CostMapConfig.align_radius_m,
-                        help='close across the part\'s main axis within this radius too; 0: the sweep only '
-                             '(default %(default)s)')
     parser.add_argument('--out', required=True)
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -89,8 +84,7 @@ def main() -> None:
 
         def segment(cap, depth_m):
             return [i.mask for i in segmenter.segment(cap.left_rgb, depth_m, cap.K)]
-    source = Diagnosed('diagnosed', segment, CostMapConfig(tip_depth_m=args.tip_depth_mm / 1000,
-                                                     align_radius_m=args.align_radius_mm / 1000))
+    source = Diagnosed('diagnosed', segment, CostMapConfig(tip_depth_m=args.tip_depth_mm / 1000))
     cycles = run_source(Catalog().get(args.object), CellConfig.from_config(), source, args.attempts, seed=args.seed)
     for row, cycle in zip(source.rows, [c for c in cycles if c.executed]):
         row['success'], row['reason'] = cycle.success, cycle.reason

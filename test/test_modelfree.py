@@ -114,24 +114,6 @@ def test_model_free_grasps_close_across_the_narrow_side():
                 if abs(c.T_base_tcp[:3, 1] @ [1.0, 0.0, 0.0]) > 0.9]
 
 
-def test_model_free_grasps_close_square_across_a_strip_between_sweep_steps():
-    from binpick.modelfree.first_pick import CostMapConfig, model_free_grasps
-    depth, _, T_base_cam, tote = _boxes_scene()
-    h, w = depth.shape
-    vs, us = np.mgrid[0:h, 0:w]
-    x, y = (us - 160) * 0.5 / 600, -(vs - 120) * 0.5 / 600                # base frame, on the floor plane
-    along = np.deg2rad(20.0)                                               # between the 15-degree sweep steps
-    s, c = x * np.cos(along) + y * np.sin(along), -x * np.sin(along) + y * np.cos(along)
-    strip = (np.abs(s) < 0.035) & (np.abs(c) < 0.006)
-    depth = np.where(strip, 0.5 - 0.015, 0.5)
-    across = np.array([-np.sin(along), np.cos(along), 0.0])
-    def skew_deg(config):
-        best = model_free_grasps(depth, K_SMALL, [strip], T_base_cam, tote, config=config)[0][0]
-        return np.degrees(np.arccos(min(1.0, abs(best.T_base_tcp[:3, 1] @ across))))
-    assert skew_deg(CostMapConfig()) < 2.0
-    assert skew_deg(CostMapConfig(align_radius_m=0.0)) > 4.0               # the sweep alone: 5 degrees off
-
-
 def test_cost_map_figure_draws_the_fingers_across_the_part(tmp_path):
     import cv2
 

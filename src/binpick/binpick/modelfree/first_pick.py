@@ -58,7 +58,6 @@ class CostMapConfig:
     min_points: int = 40               # an instance with fewer depth points gets no grasp
     grasp_pixels: int = 6              # best pixels per instance turned into grasps
     closing_angles: int = 12           # closing directions swept about the approach (over 180 degrees)
-    align_radius_m: float = 0.020      # also close across and along the part's points this near (0: sweep only)
     tip_depth_m: float = 0.022         # fingertips this far below the surface point, when the floor allows
     pad_band_m: float = 0.012          # part points from this far behind the TCP to the tips set the width
     min_contact_points: int = 5        # part points within 3 mm of each finger, at least
@@ -169,21 +168,6 @@ def _frame(approach: np.ndarray, closing: np.ndarray, centre: np.ndarray) -> np.
     return T
 
 
-def _principal_angles(points: np.ndarray, centre: np.ndarray, approach: np.ndarray, side: np.ndarray,
-                      radius_m: float) -> np.ndarray:
-    """The closing angles (about ``approach``, from ``side``, radians) across and along the main axis of the
-    ``points`` (N, 3) within ``radius_m`` of ``centre``, seen along the approach: a strip is closed on
-    square, not up to half a sweep step askew. Empty when there are too few points or ``radius_m`` is 0."""
-    near = points[np.linalg.norm(points - centre, axis=1) < radius_m] if radius_m > 0 else points[:0]
-    if len(near) < 10:
-        return np.zeros(0)
-    d = near - near.mean(axis=0)
-    d -= np.outer(d @ approach, approach)
-    major = np.linalg.eigh(d.T @ d)[1][:, -1]
-    along = np.arctan2(major @ np.cross(approach, side), major @ side)
-    return np.array([along + np.pi / 2, along])
-
-
 def finger_band(local: np.ndarray, gripper: Gripper, config: CostMapConfig) -> np.ndarray:
     """The points of ``local`` ((N, 3), gripper frame: y the closing axis, z the approach) the finger pads
     sweep when they close: within the fingers' width, from ``pad_band_m`` behind the TCP to 10 mm past it."""
@@ -239,9 +223,7 @@ def model_free_grasps(depth_m: np.ndarray, K: np.ndarray, masks: list[np.ndarray
             tip = min(config.tip_depth_m, height - f.clearance_m - 0.002)
             centre = surface + approach * (tip - 0.010)
             side = np.cross(approach, [1.0, 0.0, 0.0] if abs(approach[0]) < 0.9 else [0.0, 1.0, 0.0])
-            side /= np.linalg.norm(side)
-            for a_index, angle in enumerate(np.concatenate([angles, _principal_angles(own, surface, approach, side,
-                                                                                      config.align_radius_m)])):
+            for a_index, angle in enumerate(angles):
                 closing = np.cos(angle) * side + np.sin(angle) * np.cross(approach, side)
                 T = _frame(approach, closing, centre)
                 band = finger_band((own - T[:3, 3]) @ T[:3, :3], gripper, config)
