@@ -1,7 +1,6 @@
 """Poses -> grasps in the base frame: the transform, the symmetry expansion, the verification gate and
 the collision filters of binpick.grasp.candidates."""
 import numpy as np
-import pytest
 from scipy.spatial.transform import Rotation
 
 from binpick.catalog.models_info import ContinuousSymmetry, ModelInfo
@@ -9,7 +8,6 @@ from binpick.geometry import axis_angle, make_T
 from binpick.grasp.antipodal import gripper_corners, gripper_points
 from binpick.grasp.candidates import (
     EstimatedPose,
-    GraspFilter,
     Tote,
     grasp_poses,
     hand_hits_tote,
@@ -114,26 +112,6 @@ def test_collision_filters():
     found, _ = plan_grasps([pose(facing_camera(0.12, yaw=0.0))], 0.5, 0.005, GRASPS, INFO, T_BASE_CAM,
                            np.empty((0, 3)), TOTE)
     assert len(found) == 1
-
-
-def test_a_grasp_reaching_the_floor_is_tried_higher_up_its_fingers():
-    """A flat part on the tote floor: its grasp centred at mid-height puts the fingertips (10 mm past the TCP)
-    into the floor; 8 mm higher they clear it, and the pads still span the part."""
-    centred = GraspSet('test', Gripper(), [Grasp(make_T(np.diag([1.0, -1.0, -1.0]), [0, 0, 0]), 0.02, 0.9)])
-    def plan(height_m, grasp_filter=None):
-        on_floor = facing_camera()
-        on_floor[2, 3] = 0.55 - height_m                  # the camera is 0.55 m above the floor
-        return plan_grasps([pose(on_floor)], 0.5, 0.005, centred, INFO, T_BASE_CAM, np.empty((0, 3)), TOTE,
-                           grasp_filter=grasp_filter)
-    found, removed = plan(0.006, GraspFilter(floor_lift_m=0.0))
-    assert found == [] and removed['collides with the tote'] == 1
-    found, removed = plan(0.006)
-    assert len(found) == 1 and found[0].T_base_tcp[2, 3] == pytest.approx(0.006 + 0.008)
-    assert removed['collides with the tote'] == 0
-    found, removed = plan(0.002)                          # 8 mm higher the tips are still within the clearance
-    assert found == [] and removed['collides with the tote'] == 1
-    found, _ = plan(0.030)                                # clear of the floor: not moved
-    assert found[0].T_base_tcp[2, 3] == pytest.approx(0.030)
 
 
 def test_approach_width_reach_and_ranking():

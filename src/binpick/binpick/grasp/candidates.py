@@ -53,7 +53,6 @@ class GraspFilter:
     own_margin_m: float = 0.010      # observed points this close to the part's posed model are the part itself
     floor_band_m: float = 0.015      # observed points this close to the tote's floor or walls are the tote
     wall_band_m: float = 0.015       # (its model stands for them: stereo depth smears them by millimetres)
-    floor_lift_m: float = 0.008      # a grasp whose fingertips would reach the floor is tried this much higher
 
 
 @dataclass(frozen=True)
@@ -132,22 +131,6 @@ def hand_hits_tote(corners: np.ndarray, T_base_tcp: np.ndarray, tote: Tote, clea
         return (np.abs(q[..., 0]) > half_x) | (np.abs(q[..., 1]) > half_y) | (q[..., 2] < clearance_m)
 
     return ((p[..., 2] < rim) & outside(p)).any(axis=(1, 2)) | (crosses & outside(crossing)).any(axis=(1, 2))
-
-
-def lift_off_floor(T_base_tcp: np.ndarray, corners: np.ndarray, tote: Tote,
-                   grasp_filter: GraspFilter) -> tuple[np.ndarray, np.ndarray]:
-    """The (N, 4, 4) TCP poses, each one that reaches into the tote moved ``floor_lift_m`` back along its
-    approach when that clears it (a flat part on the floor is held higher up its fingers), and (N,) bool:
-    clear of the tote. ``corners``: the gripper's boxes per pose, as :func:`hand_hits_tote` takes them."""
-    T = np.array(T_base_tcp, dtype=np.float64).reshape(-1, 4, 4)
-    hits = hand_hits_tote(corners, T, tote, grasp_filter.clearance_m) if len(T) else np.zeros(0, bool)
-    if grasp_filter.floor_lift_m > 0 and hits.any():
-        idx = np.nonzero(hits)[0]
-        lifted = T[idx].copy()
-        lifted[:, :3, 3] -= lifted[:, :3, 2] * grasp_filter.floor_lift_m
-        clear = ~hand_hits_tote(corners[idx], lifted, tote, grasp_filter.clearance_m)
-        T[idx[clear]], hits[idx[clear]] = lifted[clear], False
-    return T, ~hits
 
 
 def obstacle_mask(cloud_base_m: np.ndarray, tote: Tote, floor_band_m: float, wall_band_m: float) -> np.ndarray:
@@ -255,15 +238,15 @@ def plan_grasps(poses: list[EstimatedPose], tau_appearance: float | None, tau_ge
         removed['approach angle'] += int((~from_above).sum())
         removed['too wide'] += int((from_above & ~opens).sum())
         rows = np.nonzero(from_above & opens)[0]
-        T_rows, in_tote = lift_off_floor(T_base_tcp[rows], corners[grasp_of[rows]], tote, f)
+        in_tote = ~hand_hits_tote(corners[grasp_of[rows]], T_base_tcp[rows], tote, f.clearance_m)
         removed['collides with the tote'] += int((~in_tote).sum())
-        rows, T_rows = rows[in_tote], T_rows[in_tote]
-        height = 1.0 - np.minimum(1.0, np.maximum(0.0, top - T_rows[:, 2, 3]) / 0.1)  # 1 at the top of the pile
+        rows = rows[in_tote]
+        height = 1.0 - np.minimum(1.0, np.maximum(0.0, top - T_base_tcp[rows, 2, 3]) / 0.1)  # 1 at the top of the pile
         confidence = 0.5 + 0.5 * pose.confidence
         prior_parts.append(quality[rows] * confidence * (0.5 + 0.5 * height) * (0.5 + 0.5 * fits[i]))
         pose_parts.append(np.full(len(rows), i))
         row_parts.append(rows)
-        T_parts.append(T_rows)
+        T_parts.append(T_base_tcp[rows])
     empty = [np.zeros(0)], [np.zeros(0, int)], [np.zeros(0, int)], [np.zeros((0, 4, 4))]
     priors, pose_of, row_of, T_of = (np.concatenate(parts or none) for parts, none in
                                      zip((prior_parts, pose_parts, row_parts, T_parts), empty))
