@@ -144,7 +144,7 @@ class ModelFreeMasks:
             return decision, len(masks)
         return decide
 
-    def save_figure(self, path) -> Path | None:
+    def save_figure(self, path: Path) -> Path | None:
         """The first decided frame's masks, cost map and chosen grasp as a PNG at ``path`` (None before any)."""
         if self.first_frame is None or self.first_frame['cost'] is None:
             return None
