@@ -74,6 +74,8 @@ def main() -> None:
     parser.add_argument('--seed', type=int, default=0, help='the cell\'s seed (its bins)')
     parser.add_argument('--tip-depth-mm', type=float, default=1000 * CostMapConfig.tip_depth_m,
                         help='how far below the grasp point the fingertips go (default %(default)s)')
+    parser.add_argument('--full-contact-points', type=int, default=CostMapConfig.full_contact_points)
+    parser.add_argument('--w-narrow', type=float, default=CostMapConfig.w_narrow)
     parser.add_argument('--out', required=True)
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -84,7 +86,9 @@ def main() -> None:
 
         def segment(cap, depth_m):
             return [i.mask for i in segmenter.segment(cap.left_rgb, depth_m, cap.K)]
-    source = Diagnosed('diagnosed', segment, CostMapConfig(tip_depth_m=args.tip_depth_mm / 1000))
+    source = Diagnosed('diagnosed', segment, CostMapConfig(tip_depth_m=args.tip_depth_mm / 1000,
+                                                     full_contact_points=args.full_contact_points,
+                                                     w_narrow=args.w_narrow))
     cycles = run_source(Catalog().get(args.object), CellConfig.from_config(), source, args.attempts, seed=args.seed)
     for row, cycle in zip(source.rows, [c for c in cycles if c.executed]):
         row['success'], row['reason'] = cycle.success, cycle.reason

@@ -61,6 +61,8 @@ class CostMapConfig:
     tip_depth_m: float = 0.022         # fingertips this far below the surface point, when the floor allows
     pad_band_m: float = 0.012          # part points from this far behind the TCP to the tips set the width
     min_contact_points: int = 5        # part points within 3 mm of each finger, at least
+    full_contact_points: int = 20      # ... and this many count in full in the ranking
+    w_narrow: float = 0.3              # preference for a narrow grip (the ranking's factor at full width: 1 - it)
     opening_margin_m: float = 0.010    # the fingers open this much wider than the part's measured extent
 
 
@@ -246,8 +248,8 @@ def model_free_grasps(depth_m: np.ndarray, K: np.ndarray, masks: list[np.ndarray
                     removed['no contact patch for a finger'] += 1
                     continue
                 # best by the cost map, then by the contact patches and a narrow grip
-                prior = (float(cmap.score[v, u]) * min(1.0, contact / (4 * config.min_contact_points))
-                         * (1.0 - 0.3 * opening / gripper.max_width))
+                prior = (float(cmap.score[v, u]) * min(1.0, contact / config.full_contact_points)
+                         * (1.0 - config.w_narrow * opening / gripper.max_width))
                 ranked.append((prior, k, rank, a_index, T, opening))
     ranked.sort(key=lambda r: -r[0])
     out: list[GraspCandidate] = []
