@@ -120,9 +120,10 @@ def test_cost_map_figure_draws_the_fingers_across_the_part(tmp_path):
     from binpick.grasp.pipeline import PickDecision
     from binpick.modelfree.cost_map_figure import finger_pixels, save_cost_map_figure
     from binpick.modelfree.first_pick import model_free_grasps
+    from binpick.sim.camera import PinholeCamera
     depth, masks, T_base_cam, tote = _boxes_scene()
     found, _, cmap = model_free_grasps(depth, K_SMALL, masks, T_base_cam, tote)
-    uv = finger_pixels(found[0].T_base_tcp, found[0].opening_m, T_base_cam, K_SMALL)
+    uv = finger_pixels(found[0].T_base_tcp, found[0].opening_m, T_base_cam, PinholeCamera(K_SMALL, 320, 240))
     # the top box is grasped across its 20 mm side: both fingers in its column, one on either side of its mask
     column = int(round(uv[0, 0]))
     rows = np.nonzero(masks[0][:, column])[0]

@@ -146,7 +146,7 @@ class ModelFreeMasks:
 
     def save_figure(self, path: Path) -> Path | None:
         """The first decided frame's masks, cost map and chosen grasp as a PNG at ``path`` (None before any)."""
-        if self.first_frame is None or self.first_frame['cost'] is None:
+        if self.first_frame is None:
             return None
         from binpick.modelfree.cost_map_figure import save_cost_map_figure
         return save_cost_map_figure(path, **self.first_frame, title=f'{self.name}: first frame')

@@ -9,15 +9,16 @@ from binpick.data import atomic
 from binpick.geometry import invert, transform_points
 from binpick.grasp.pipeline import PickDecision
 from binpick.modelfree.first_pick import CostMap, label_image
+from binpick.sim.camera import PinholeCamera
 
 
-def finger_pixels(T_base_tcp: np.ndarray, opening_m: float, T_base_cam: np.ndarray, K: np.ndarray) -> np.ndarray:
+def finger_pixels(T_base_tcp: np.ndarray, opening_m: float, T_base_cam: np.ndarray,
+                  camera: PinholeCamera) -> np.ndarray:
     """(2, 2) pixel (u, v) of the two fingers' centres, open to ``opening_m``, at a TCP pose (base frame,
     metres; the closing axis is the TCP's y)."""
     half = T_base_tcp[:3, 1] * opening_m / 2
     fingers_base = np.stack([T_base_tcp[:3, 3] - half, T_base_tcp[:3, 3] + half])
-    p = transform_points(invert(T_base_cam), fingers_base)
-    return np.stack([K[0, 0] * p[:, 0] / p[:, 2] + K[0, 2], K[1, 1] * p[:, 1] / p[:, 2] + K[1, 2]], axis=1)
+    return camera.project(transform_points(invert(T_base_cam), fingers_base))
 
 
 def save_cost_map_figure(path: str | Path, rgb: np.ndarray, masks: list[np.ndarray], cost: CostMap,
@@ -42,7 +43,7 @@ def save_cost_map_figure(path: str | Path, rgb: np.ndarray, masks: list[np.ndarr
     axes[2].imshow(rgb)
     if decision.candidate is not None:
         c = decision.candidate
-        uv = finger_pixels(c.T_base_tcp, c.opening_m, T_base_cam, K)
+        uv = finger_pixels(c.T_base_tcp, c.opening_m, T_base_cam, PinholeCamera(K, rgb.shape[1], rgb.shape[0]))
         axes[2].contour(masks[c.instance], levels=[0.5], colors='yellow', linewidths=1)
         axes[2].plot(uv[:, 0], uv[:, 1], '-', color='red', lw=2)
         axes[2].plot(uv[:, 0], uv[:, 1], 's', color='red', ms=6)
