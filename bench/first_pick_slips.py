@@ -24,6 +24,14 @@ from binpick.modelfree.first_pick import CostMapConfig, finger_band
 from binpick.sim.generator import CellConfig
 
 
+def lever_mm(region: np.ndarray, depth_m: np.ndarray, K: np.ndarray, T_base_cam: np.ndarray,
+             T_base_tcp: np.ndarray) -> float:
+    """The distance of ``region``'s point centroid from the closing line (TCP x), millimetres."""
+    vs, us = np.nonzero(region & (depth_m > 0))
+    pts = backproject(us, vs, depth_m, K) @ T_base_cam[:3, :3].T + T_base_cam[:3, 3]
+    return 1000 * abs(float((pts.mean(axis=0) - T_base_tcp[:3, 3]) @ T_base_tcp[:3, 0])) if len(pts) else 0.0
+
+
 def finger_band_mm(region: np.ndarray, depth_m: np.ndarray, K: np.ndarray, T_base_cam: np.ndarray,
                    T_base_tcp: np.ndarray) -> list[float]:
     """[low, high, points]: the extent along the closing axis of ``region``'s points between the finger pads
@@ -61,7 +69,9 @@ class Diagnosed(ModelFreeMasks):
                                   'share_of_part': float((mask & truth).sum() / max(1, truth.sum())),
                                   'opening_mm': 1000 * decision.candidate.opening_m,
                                   'band_mask_mm': finger_band_mm(mask, depth_m, cap.K, cell.T_base_cam, T),
-                                  'band_part_mm': finger_band_mm(truth, depth_m, cap.K, cell.T_base_cam, T)})
+                                  'band_part_mm': finger_band_mm(truth, depth_m, cap.K, cell.T_base_cam, T),
+                                  'lever_mask_mm': lever_mm(mask, depth_m, cap.K, cell.T_base_cam, T),
+                                  'lever_part_mm': lever_mm(truth, depth_m, cap.K, cell.T_base_cam, T)})
             return decision, n
         return decide
 
@@ -100,7 +110,8 @@ def main() -> None:
         if rows:
             print(f'{name}: median share of the mask on one part {np.median([r["share_of_mask"] for r in rows]):.2f}, '
                   f'of the part covered {np.median([r["share_of_part"] for r in rows]):.2f}, openings <= 45 mm: '
-                  f'{sum(r["opening_mm"] <= 45 for r in rows)} of {len(rows)}')
+                  f'{sum(r["opening_mm"] <= 45 for r in rows)} of {len(rows)}, median lever of the part '
+                  f'{np.median([r["lever_part_mm"] for r in rows]):.1f} mm')
 
 
 if __name__ == '__main__':

@@ -6,7 +6,7 @@ import torch
 from binpick.catalog import Catalog
 from binpick.evaluation.mask_ap import MaskSet, mask_ap
 from binpick.perception import checkpoint
-from binpick.perception.seg_data import SegSample, copy_paste, to_tensors
+from binpick.perception.seg_data import SegSample, augment, copy_paste, to_tensors
 from binpick.perception.segmentation import Segmenter, check_image
 
 
@@ -30,6 +30,27 @@ def test_copy_paste_occludes_and_appends():
     assert out.masks[0].sum() == 100 and out.masks[0][25, 25]          # the untouched instance
     assert out.masks[1][0:10, 0:10].all() and (out.rgb[0:10, 0:10] == 200).all()
     assert (out.rgb[20:30, 20:30] == 0).all()
+
+
+def test_depth_travels_with_the_pixels_it_belongs_to():
+    from binpick.perception.seg_model import RELIEF_SCALE_M, depth_relief
+    depth_m = np.full((40, 40), 0.50, np.float32)
+    depth_m[0:10, 0:10] = 0.48                                         # a part 2 cm above the rest
+    depth_m[39, 39] = 0.0                                              # no depth
+    relief = depth_relief(depth_m)
+    assert relief[5, 5] == pytest.approx(0.02 / RELIEF_SCALE_M) and relief[30, 30] == 0.0 and relief[39, 39] == 0.0
+    assert depth_relief(np.zeros((4, 4))).tolist() == np.zeros((4, 4)).tolist()
+    target = SegSample(np.zeros((40, 40, 3), np.uint8), np.array([_square(40, 40, 20, 20, 10)]), np.array([1]),
+                       depth_m=np.full((40, 40), 0.6, np.float32))
+    source = SegSample(np.full((40, 40, 3), 200, np.uint8), np.array([_square(40, 40, 0, 0, 10)]), np.array([1]),
+                       depth_m=depth_m)
+    rng = np.random.default_rng(0)
+    for _ in range(40):                          # pasted, flipped or not: the depth comes with the RGB
+        out = augment(copy_paste(target, source, rng, min_visible_px=5), rng)
+        assert np.all(out.depth_m[out.masks[-1]] == (0.48 if len(out.labels) == 2 else 0.6))
+        assert np.all(out.depth_m[~out.masks.any(axis=0)] == 0.6)
+    image, _ = to_tensors(out)
+    assert image.shape == (4, 40, 40) and torch.equal(image[3], torch.from_numpy(depth_relief(out.depth_m)))
 
 
 def test_targets_have_boxes_around_masks():

@@ -170,3 +170,24 @@ def test_a_class_agnostic_model_labels_every_part_one_class_and_serves_as_unseen
     assert load_segmenter(shipped, score_threshold=0.0).segment(frame.rgb, frame.depth_m, frame.camera.K)
     with pytest.raises(checkpoint.CheckpointError, match='not a class-agnostic one'):
         ship_class_agnostic(trained[0], tmp_path / 'no')
+
+
+def test_an_rgb_model_starts_an_rgbd_one_that_reads_depth(trained, dataset, tmp_path):
+    from binpick.data.bop import BopSplit
+    ckpt, _, _ = trained
+    rgbd = dataclasses.replace(CONFIG, depth_input=True)
+    model = build_model(rgbd, pretrained_backbone=False)
+    assert '1 left at their initial values' in init_from(model, rgbd, ckpt)        # the depth stem, at zero
+    frame = BopSplit(dataset / 'test').frame(0, 0)
+    rgb_only = Segmenter.load(ckpt, CATALOG, freeze=False, score_threshold=0.0).segment(frame.rgb)
+    started = Segmenter(model, rgbd, score_threshold=0.0).segment(frame.rgb, frame.depth_m)
+    assert rgb_only and [round(i.score, 5) for i in started] == [round(i.score, 5) for i in rgb_only]
+    with pytest.raises(ValueError, match='reads depth'):
+        Segmenter(model, rgbd).segment(frame.rgb)
+    out = tmp_path / 'rgbd.pt'
+    train_segmentation([dataset / 'train'], out, ['hex_nut'], CATALOG, rgbd, FAST, init=ckpt, progress=False,
+                       log=lambda *_: None)
+    assert checkpoint.load(out, 'segmentation')['model']['backbone.depth_stem.weight'].abs().sum() > 0   # it learnt
+    loaded = Segmenter.load(out, CATALOG, score_threshold=0.0)                       # frozen for the CPU
+    assert isinstance(loaded.model.backbone, torch.jit.ScriptModule)
+    assert all(i.mask.shape == frame.depth_m.shape for i in loaded.segment(frame.rgb, frame.depth_m))

@@ -33,6 +33,8 @@ def _cmd_train_seg(args: argparse.Namespace) -> int:
     catalog = Catalog()
     if args.class_agnostic and args.objects:
         raise BinpickError('--class-agnostic trains one class for every part: give no --objects')
+    if args.depth and not args.class_agnostic:
+        raise BinpickError('--depth is for --class-agnostic models (the cell\'s catalog-part segmentation reads RGB)')
     names = [ANY_PART] if args.class_agnostic else args.objects or _dataset_objects(args.data, catalog)
     train = SegTrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                            max_iters_per_epoch=args.max_iters_per_epoch, seed=args.seed,
@@ -43,7 +45,7 @@ def _cmd_train_seg(args: argparse.Namespace) -> int:
     def validate(segmenter) -> dict:
         metrics = evaluate_split(segmenter, val, labels, eval_gt_dir(val), args.val_images)
         return {k: metrics[k] for k in ('AP', 'AP50')}
-    config = SegConfig(object_names=names).at_size(args.min_size)
+    config = SegConfig(object_names=names, depth_input=args.depth).at_size(args.min_size)
     # a model for catalog parts never sees the real-emulated ground truth; shape bins made to train a
     # class-agnostic model are training data in both domains
     splits, gts = (split_dirs(args.data, 'train') if args.class_agnostic
@@ -102,6 +104,8 @@ def register(sub) -> None:
                         'it), in training and in use (default 480: the cell camera\'s 640x480 as it comes; '
                         '720 makes thin parts wider for the mask head at about 2.5 times the compute)')
     p.add_argument('--init', metavar='CKPT', help='start from the weights of this checkpoint (fresh schedule)')
+    p.add_argument('--depth', action='store_true', help='with --class-agnostic: RGB-D, the depth relief as a fourth '
+                   'input channel (an RGB --init model starts it with the depth unused)')
     p.set_defaults(func=_cmd_train_seg)
 
     p = sub.add_parser('eval-seg', help='mask AP / AP50 of a segmentation model on a BOP split')

@@ -24,7 +24,8 @@ def evaluate_split(segmenter, split_dir: str | Path, label_of_obj_id: dict[int, 
     """
     from tqdm import tqdm
 
-    all_source = BopSegSource([split_dir], label_of_obj_id, min_visible_px=1, gt_dirs=[gt_dir])
+    all_source = BopSegSource([split_dir], label_of_obj_id, min_visible_px=1, gt_dirs=[gt_dir],
+                              with_depth=segmenter.config.depth_input)
     picks = np.arange(len(all_source))
     if max_images and max_images < len(picks):
         picks = np.linspace(0, len(picks) - 1, max_images).round().astype(int)
@@ -32,7 +33,7 @@ def evaluate_split(segmenter, split_dir: str | Path, label_of_obj_id: dict[int, 
     for image_id in tqdm(picks.tolist(), desc='evaluating', unit='image', disable=not progress):
         sample = all_source.load(image_id)
         t0 = time.perf_counter()
-        instances = segmenter.segment(sample.rgb)
+        instances = segmenter.segment(sample.rgb, sample.depth_m)
         seconds += time.perf_counter() - t0
         ignore = ([m.sum() < 30 for m in sample.masks] if sample.visib_fract is None
                   else (sample.visib_fract < min_visib_fract).tolist())

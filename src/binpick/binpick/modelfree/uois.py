@@ -63,14 +63,14 @@ def save(path: str | Path, model: UcnNet, config: UcnConfig, **extra) -> None:
 
 class AgnosticMaskRcnn:
     """A class-agnostic Mask R-CNN (``binpick train-seg --class-agnostic``) with the UCN's interface; it
-    reads the RGB only."""
+    reads the RGB, and the depth if it was trained with it (``--depth``)."""
 
     def __init__(self, segmenter) -> None:
         self.segmenter = segmenter
 
     def segment(self, rgb: np.ndarray, depth_m: np.ndarray, K: np.ndarray) -> list[Instance]:
         """Instances (HxW bool masks, best first) above the model's score threshold."""
-        return [Instance(i.mask, i.score) for i in self.segmenter.segment(rgb)]
+        return [Instance(i.mask, i.score) for i in self.segmenter.segment(rgb, depth_m)]
 
 
 def load_segmenter(path: str | Path, score_threshold: float = 0.5) -> UoisSegmenter | AgnosticMaskRcnn:

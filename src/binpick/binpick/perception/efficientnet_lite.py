@@ -64,9 +64,13 @@ class EfficientNetLite0(nn.Module):
         self._bn1 = nn.BatchNorm2d(1280, momentum=BN_MOMENTUM, eps=BN_EPS)
         self._fc = nn.Linear(1280, num_classes)
 
-    def features(self, x: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
-        """Feature maps at strides 4, 8, 16, 32 keyed '0'..'3'."""
-        x = nn.functional.relu6(self._bn0(self._conv_stem(x)))
+    def features(self, x: torch.Tensor, stem_extra: torch.Tensor | None = None) -> OrderedDict[str, torch.Tensor]:
+        """Feature maps at strides 4, 8, 16, 32 keyed '0'..'3'; ``stem_extra`` (the stem convolution's
+        output shape) is added to the stem convolution's output, before its batch norm."""
+        x = self._conv_stem(x)
+        if stem_extra is not None:
+            x = x + stem_extra
+        x = nn.functional.relu6(self._bn0(x))
         out = OrderedDict()
         for i, block in enumerate(self._blocks):
             x = block(x)

@@ -15,27 +15,31 @@ import torch
 
 from binpick.data.bop import BopSplit, mask_bbox
 from binpick.data.errors import DataFormatError
+from binpick.perception.seg_model import depth_relief
 
 
 @dataclass
 class SegSample:
     """RGB (HxWx3 uint8), visible masks (N x H x W bool) and labels (N,) of one frame; the visible
-    fraction of each instance (N,) when the split's ground truth has it (evaluation only)."""
+    fraction of each instance (N,) when the split's ground truth has it (evaluation only); the depth
+    (HxW metres, 0 = none) when the source was asked for it."""
 
     rgb: np.ndarray
     masks: np.ndarray
     labels: np.ndarray
     visib_fract: np.ndarray | None = None
+    depth_m: np.ndarray | None = None
 
 
 class BopSegSource:
     """Index of every frame with ground truth in some BOP splits; loads SegSamples. ``label_of_obj_id``:
-    the model label of each object kept (None: every object, label 1, for a class-agnostic model)."""
+    the model label of each object kept (None: every object, label 1, for a class-agnostic model);
+    ``with_depth``: samples carry the frame's depth."""
 
     def __init__(self, split_dirs: list[str | Path], label_of_obj_id: dict[int, int] | None, min_visible_px: int = 30,
-                 gt_dirs: list[str | Path | None] | None = None) -> None:
+                 gt_dirs: list[str | Path | None] | None = None, with_depth: bool = False) -> None:
         self.splits = [BopSplit(d, g) for d, g in zip(split_dirs, gt_dirs or [None] * len(split_dirs))]
-        self.label_of_obj_id, self.min_visible_px = label_of_obj_id, min_visible_px
+        self.label_of_obj_id, self.min_visible_px, self.with_depth = label_of_obj_id, min_visible_px, with_depth
         self.index = [(k, scene, im) for k, split in enumerate(self.splits) for scene in split.scene_ids()
                       if split.has_gt(scene) for im in split.image_ids(scene)]
         if not self.index:
@@ -55,7 +59,7 @@ class BopSegSource:
         masks = np.array([frame.masks_visib[j] for j in keep], dtype=bool).reshape(-1, h, w)
         labels = np.array([label[frame.gt[j].obj_id] for j in keep], dtype=np.int64)
         visib = None if frame.gt_info is None else np.array([frame.gt_info[j].visib_fract for j in keep])
-        return SegSample(frame.rgb, masks, labels, visib)
+        return SegSample(frame.rgb, masks, labels, visib, frame.depth_m if self.with_depth else None)
 
 
 def copy_paste(target: SegSample, source: SegSample, rng: np.random.Generator, min_visible_px: int = 30) -> SegSample:
@@ -66,9 +70,10 @@ def copy_paste(target: SegSample, source: SegSample, rng: np.random.Generator, m
     """
     if len(source.labels) == 0:
         return target
-    src_rgb, src_masks = source.rgb, source.masks
+    src_rgb, src_masks, src_depth = source.rgb, source.masks, source.depth_m
     if rng.random() < 0.5:
         src_rgb, src_masks = src_rgb[:, ::-1], src_masks[:, :, ::-1]
+        src_depth = None if src_depth is None else src_depth[:, ::-1]
     chosen = rng.random(len(source.labels)) < 0.5
     if not chosen.any():
         return target
@@ -76,10 +81,15 @@ def copy_paste(target: SegSample, source: SegSample, rng: np.random.Generator, m
     union = pasted.any(axis=0)
     rgb = target.rgb.copy()
     rgb[union] = src_rgb[union]
+    depth_m = None
+    if target.depth_m is not None and src_depth is not None:
+        depth_m = target.depth_m.copy()
+        depth_m[union] = src_depth[union]
     masks = target.masks & ~union
     keep = masks.reshape(len(masks), -1).sum(axis=1) >= min_visible_px
     return SegSample(rgb, np.concatenate([masks[keep], pasted]), np.concatenate([target.labels[keep],
-                                                                                 source.labels[chosen]]))
+                                                                                 source.labels[chosen]]),
+                     depth_m=depth_m)
 
 
 def photometric(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -97,18 +107,30 @@ def photometric(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def augment(sample: SegSample, rng: np.random.Generator) -> SegSample:
-    """Flips and photometric jitter."""
-    rgb, masks = sample.rgb, sample.masks
+    """Flips and photometric jitter (of the RGB)."""
+    rgb, masks, depth_m = sample.rgb, sample.masks, sample.depth_m
     if rng.random() < 0.5:
         rgb, masks = rgb[:, ::-1], masks[:, :, ::-1]
+        depth_m = None if depth_m is None else depth_m[:, ::-1]
     if rng.random() < 0.5:
         rgb, masks = rgb[::-1], masks[:, ::-1]
-    return SegSample(photometric(np.ascontiguousarray(rgb), rng), np.ascontiguousarray(masks), sample.labels)
+        depth_m = None if depth_m is None else depth_m[::-1]
+    return SegSample(photometric(np.ascontiguousarray(rgb), rng), np.ascontiguousarray(masks), sample.labels,
+                     depth_m=None if depth_m is None else np.ascontiguousarray(depth_m))
+
+
+def image_tensor(rgb: np.ndarray, depth_m: np.ndarray | None = None) -> torch.Tensor:
+    """The network's input: 3xHxW RGB in [0, 1], and with a depth image a fourth channel, its relief
+    (``seg_model.depth_relief``)."""
+    image = torch.from_numpy(np.require(rgb, requirements=['C', 'W'])).permute(2, 0, 1).float() / 255.0
+    if depth_m is None:
+        return image
+    return torch.cat([image, torch.from_numpy(depth_relief(depth_m))[None]])
 
 
 def to_tensors(sample: SegSample) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Image (3xHxW float in [0, 1]) and a torchvision detection target (boxes xyxy, labels, masks)."""
-    image = torch.from_numpy(np.ascontiguousarray(sample.rgb)).permute(2, 0, 1).float() / 255.0
+    """Image (``image_tensor``) and a torchvision detection target (boxes xyxy, labels, masks)."""
+    image = image_tensor(sample.rgb, sample.depth_m)
     boxes = [(x, y, x + w, y + h) for x, y, w, h in map(mask_bbox, sample.masks)]
     target = {'boxes': torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4),
               'labels': torch.from_numpy(sample.labels),

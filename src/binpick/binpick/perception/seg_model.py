@@ -1,5 +1,9 @@
 """Mask R-CNN for bin images with an EfficientNet-Lite0 + FPN backbone (ImageNet weights offline).
 
+With ``SegConfig.depth_input`` the image gets a fourth channel, the depth relief (``depth_relief``), read by a
+convolution of its own added to the RGB stem's output; it starts at zero, so an RGB model fine-tunes into an
+RGB-D one from where it stands.
+
 Classes are the catalog objects the model is trained for (label k = ``object_names[k-1]``, 0 is
 background), so one model can serve a cell that sees several part types.
 """
@@ -9,6 +13,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from functools import partial
 
+import numpy as np
 import torch
 from torch import nn
 from torchvision.models.detection import MaskRCNN
@@ -35,6 +40,7 @@ class SegConfig:
     detections_per_image: int = 60
     frozen_blocks: int = 3         # first backbone blocks kept at their ImageNet weights
     mask_threshold: float = 0.5    # a pixel belongs to an instance when its mask probability reaches this
+    depth_input: bool = False      # a fourth input channel: the depth relief (``depth_relief``)
 
     def at_size(self, short_side_px: int) -> SegConfig:
         """This configuration for 4:3 frames resized so their short side is ``short_side_px``."""
@@ -46,12 +52,31 @@ INFERENCE_ONLY_FIELDS = ('object_names', 'min_size', 'max_size', 'rpn_post_nms_t
                          'mask_threshold')
 
 
-class EfficientNetFPN(nn.Module):
-    """Backbone + feature pyramid with the interface torchvision's detectors expect."""
+RELIEF_SCALE_M = 0.05      # depth relief of 1.0: this much nearer the camera than the frame's median depth
 
-    def __init__(self, fpn_channels: int, pretrained: bool, frozen_blocks: int) -> None:
+
+def depth_relief(depth_m: np.ndarray) -> np.ndarray:
+    """HxW float32 input channel of an HxW depth image (metres, 0 = none): how much nearer the camera than
+    the frame's median depth each pixel is, in ``RELIEF_SCALE_M``, clipped to [-2, 2]; 0 without depth."""
+    valid = depth_m > 0
+    if not valid.any():
+        return np.zeros(depth_m.shape, np.float32)
+    relief = (np.median(depth_m[valid]) - depth_m) / RELIEF_SCALE_M
+    return np.where(valid, np.clip(relief, -2.0, 2.0), 0.0).astype(np.float32)
+
+
+class EfficientNetFPN(nn.Module):
+    """Backbone + feature pyramid with the interface torchvision's detectors expect; with ``depth_input``
+    the input's fourth channel feeds a stem convolution of its own, zero at the start."""
+
+    def __init__(self, fpn_channels: int, pretrained: bool, frozen_blocks: int, depth_input: bool = False) -> None:
         super().__init__()
         self.body = efficientnet_lite0(pretrained=pretrained)
+        stem = self.body._conv_stem
+        self.depth_stem = (nn.Conv2d(1, stem.out_channels, stem.kernel_size, stem.stride, stem.padding, bias=False)
+                           if depth_input else None)
+        if self.depth_stem is not None:
+            nn.init.zeros_(self.depth_stem.weight)
         del self.body._conv_head, self.body._bn1, self.body._fc
         for p in list(self.body._conv_stem.parameters()) + list(self.body._bn0.parameters()):
             p.requires_grad_(False)
@@ -73,19 +98,24 @@ class EfficientNetFPN(nn.Module):
         return self
 
     def forward(self, x: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
-        return self.fpn(self.body.features(x))
+        if self.depth_stem is None:
+            return self.fpn(self.body.features(x))
+        return self.fpn(self.body.features(x[:, :3], stem_extra=self.depth_stem(x[:, 3:])))
 
 
 def build_model(config: SegConfig, pretrained_backbone: bool = True) -> MaskRCNN:
     """The Mask R-CNN of ``config`` (untrained heads; backbone from ImageNet when asked)."""
-    backbone = EfficientNetFPN(config.fpn_channels, pretrained_backbone, config.frozen_blocks)
+    backbone = EfficientNetFPN(config.fpn_channels, pretrained_backbone, config.frozen_blocks, config.depth_input)
+    mean, std = list(IMAGENET_MEAN), list(IMAGENET_STD)
+    if config.depth_input:       # the relief is used as it is
+        mean, std = mean + [0.0], std + [1.0]
     anchors = AnchorGenerator(tuple((s,) for s in config.anchor_sizes), ((0.5, 1.0, 2.0),) * len(config.anchor_sizes))
     levels = ['0', '1', '2', '3']
     n_classes = len(config.object_names) + 1
     return MaskRCNN(
         backbone, num_classes=None, box_predictor=FastRCNNPredictor(1024, n_classes), min_size=config.min_size,
         max_size=config.max_size,
-        image_mean=list(IMAGENET_MEAN), image_std=list(IMAGENET_STD), rpn_anchor_generator=anchors,
+        image_mean=mean, image_std=std, rpn_anchor_generator=anchors,
         rpn_post_nms_top_n_test=config.rpn_post_nms_test, rpn_pre_nms_top_n_test=1000,
         box_roi_pool=MultiScaleRoIAlign(levels, 7, 2), mask_roi_pool=MultiScaleRoIAlign(levels, 14, 2),
         mask_head=MaskRCNNHeads(config.fpn_channels, (config.mask_head_channels,) * 4, 1,
@@ -104,7 +134,7 @@ def freeze_backbone_for_cpu(model: MaskRCNN, config: SegConfig) -> None:
     stride = 32
     h = -(-config.min_size // stride) * stride
     w = -(-config.max_size // stride) * stride
-    example = torch.zeros(1, 3, h, w)
+    example = torch.zeros(1, 4 if config.depth_input else 3, h, w)
     backbone = model.backbone.eval()
     try:
         with warnings.catch_warnings(), torch.no_grad():

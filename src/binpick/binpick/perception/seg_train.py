@@ -59,11 +59,12 @@ def init_from(model: torch.nn.Module, config: SegConfig, path: Path) -> str:
     A checkpoint for other objects (or a stripped float16 one) will do: every weight whose name and
     shape match is copied, so a new part starts from an existing part's detector instead of ImageNet.
     The architecture must match; the input size may differ (a model trained on 480-pixel images can
-    be fine-tuned on larger ones).
+    be fine-tuned on larger ones), and an RGB model can start an RGB-D one (``depth_input``).
     """
     raw = checkpoint.load(path, segmentation.KIND)
-    theirs = {k: v for k, v in raw['config'].items() if k not in INFERENCE_ONLY_FIELDS}
-    ours = {k: v for k, v in asdict(config).items() if k not in INFERENCE_ONLY_FIELDS}
+    free = (*INFERENCE_ONLY_FIELDS, 'depth_input')     # an RGB model starts an RGB-D one: its depth stem at zero
+    theirs = {k: v for k, v in asdict(SegConfig(**raw['config'])).items() if k not in free}
+    ours = {k: v for k, v in asdict(config).items() if k not in free}
     if theirs != ours:
         changed = sorted(k for k in ours if theirs.get(k) != ours[k])
         raise checkpoint.CheckpointError(f'{path}: has another model configuration than this training '
@@ -105,7 +106,8 @@ def train_segmentation(train_splits: list[Path], out: Path, object_names: list[s
     elif init is not None:
         log(init_from(model, config, init))
 
-    dataset = SegTrainDataset(BopSegSource(train_splits, labels, gt_dirs=gt_dirs), train.copy_paste_prob, train.seed)
+    dataset = SegTrainDataset(BopSegSource(train_splits, labels, gt_dirs=gt_dirs, with_depth=config.depth_input),
+                              train.copy_paste_prob, train.seed)
     per_epoch = math.ceil(len(dataset) / train.batch_size)
     if train.max_iters_per_epoch:
         per_epoch = min(per_epoch, train.max_iters_per_epoch)

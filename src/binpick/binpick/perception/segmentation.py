@@ -13,6 +13,7 @@ import torch
 
 from binpick.catalog import Catalog
 from binpick.perception import checkpoint
+from binpick.perception.seg_data import image_tensor
 from binpick.perception.seg_model import SegConfig, build_model, freeze_backbone_for_cpu
 
 KIND = 'segmentation'
@@ -73,12 +74,16 @@ class Segmenter:
         return cls(model, config, **kwargs)
 
     @torch.no_grad()
-    def segment(self, rgb: np.ndarray) -> list[Instance]:
-        """Instances in an HxWx3 uint8 RGB image, best first, above the score threshold after NMS."""
+    def segment(self, rgb: np.ndarray, depth_m: np.ndarray | None = None) -> list[Instance]:
+        """Instances in an HxWx3 uint8 RGB image, best first, above the score threshold after NMS. A model
+        with ``depth_input`` also needs the frame's HxW depth (metres, 0 = none); others ignore it."""
         check_image(rgb)
-        rgb = np.require(rgb, requirements=['C', 'W'])          # torch wants writable memory (bag frames are not)
-        image = torch.from_numpy(rgb).permute(2, 0, 1).float().div(255.0).to(self.device)
-        out = self.model([image])[0]
+        if not self.config.depth_input:
+            depth_m = None
+        elif depth_m is None or depth_m.shape != rgb.shape[:2]:
+            raise ValueError(f'this segmentation model reads depth: give an HxW depth image the size of the RGB '
+                             f'{rgb.shape[:2]} (got {None if depth_m is None else depth_m.shape})')
+        out = self.model([image_tensor(rgb, depth_m).to(self.device)])[0]   # (a copy: bag frames are read-only)
         keep = torch.nonzero(out['scores'] >= self.score_threshold).flatten().tolist()  # sorted by score
         names = self.config.object_names
         return [Instance(out['masks'][i, 0].cpu().numpy() >= self.config.mask_threshold, out['boxes'][i].cpu().numpy(),
