@@ -33,6 +33,7 @@ class SegTrainConfig:
     checkpoint_every: int = 50
     seed: int = 0
     loader_workers: int = 0
+    depth_lr_factor: float = 20.0    # the depth stem of an RGB-D model learns this much faster: it starts at zero
 
 
 def _collate(batch):
@@ -96,8 +97,11 @@ def train_segmentation(train_splits: list[Path], out: Path, object_names: list[s
     config = config or SegConfig(object_names=list(object_names))
     labels = label_map(catalog, config.object_names)
     model = build_model(config, pretrained_backbone=True)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.SGD(params, lr=train.lr, momentum=train.momentum, weight_decay=train.weight_decay)
+    depth = [p for n, p in model.named_parameters() if n.startswith('backbone.depth_stem.')]
+    rest = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith('backbone.depth_stem.')]
+    groups = [{'params': rest, 'lr_scale': 1.0}] + ([{'params': depth, 'lr_scale': train.depth_lr_factor}]
+                                                     if depth else [])
+    optimizer = torch.optim.SGD(groups, lr=train.lr, momentum=train.momentum, weight_decay=train.weight_decay)
     state = checkpoint.TrainState()
 
     if resume and Path(out).is_file():
@@ -127,8 +131,9 @@ def train_segmentation(train_splits: list[Path], out: Path, object_names: list[s
         loss = torch.tensor(float('nan'))  # an epoch resumed at its very end runs no iteration
         for it in range(state.iteration, per_epoch):
             images, targets = _collate([dataset[int(i)] for i in batches[it]])
+            schedule = _lr_factor(state.epoch * per_epoch + it, total, train.warmup_iters)
             for group in optimizer.param_groups:
-                group['lr'] = train.lr * _lr_factor(state.epoch * per_epoch + it, total, train.warmup_iters)
+                group['lr'] = train.lr * group['lr_scale'] * schedule
             losses = model(list(images), list(targets))
             loss = sum(losses.values())
             if not torch.isfinite(loss):
