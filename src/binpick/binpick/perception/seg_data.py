@@ -62,6 +62,11 @@ class BopSegSource:
         return SegSample(frame.rgb, masks, labels, visib, frame.depth_m if self.with_depth else None)
 
 
+def _flip(axis: int, rgb: np.ndarray, masks: np.ndarray, depth_m: np.ndarray | None) -> tuple:
+    """A sample's HxWx3 RGB, NxHxW masks and optional HxW depth mirrored together (axis 0: rows, 1: columns)."""
+    return np.flip(rgb, axis), np.flip(masks, axis + 1), None if depth_m is None else np.flip(depth_m, axis)
+
+
 def copy_paste(target: SegSample, source: SegSample, rng: np.random.Generator, min_visible_px: int = 30) -> SegSample:
     """Paste a random half of ``source``'s instances (randomly flipped) onto ``target``.
 
@@ -72,8 +77,7 @@ def copy_paste(target: SegSample, source: SegSample, rng: np.random.Generator, m
         return target
     src_rgb, src_masks, src_depth = source.rgb, source.masks, source.depth_m
     if rng.random() < 0.5:
-        src_rgb, src_masks = src_rgb[:, ::-1], src_masks[:, :, ::-1]
-        src_depth = None if src_depth is None else src_depth[:, ::-1]
+        src_rgb, src_masks, src_depth = _flip(1, src_rgb, src_masks, src_depth)
     chosen = rng.random(len(source.labels)) < 0.5
     if not chosen.any():
         return target
@@ -109,12 +113,9 @@ def photometric(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def augment(sample: SegSample, rng: np.random.Generator) -> SegSample:
     """Flips and photometric jitter (of the RGB)."""
     rgb, masks, depth_m = sample.rgb, sample.masks, sample.depth_m
-    if rng.random() < 0.5:
-        rgb, masks = rgb[:, ::-1], masks[:, :, ::-1]
-        depth_m = None if depth_m is None else depth_m[:, ::-1]
-    if rng.random() < 0.5:
-        rgb, masks = rgb[::-1], masks[:, ::-1]
-        depth_m = None if depth_m is None else depth_m[::-1]
+    for axis in (1, 0):
+        if rng.random() < 0.5:
+            rgb, masks, depth_m = _flip(axis, rgb, masks, depth_m)
     return SegSample(photometric(np.ascontiguousarray(rgb), rng), np.ascontiguousarray(masks), sample.labels,
                      depth_m=None if depth_m is None else np.ascontiguousarray(depth_m))
 

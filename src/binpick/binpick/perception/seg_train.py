@@ -97,10 +97,12 @@ def train_segmentation(train_splits: list[Path], out: Path, object_names: list[s
     config = config or SegConfig(object_names=list(object_names))
     labels = label_map(catalog, config.object_names)
     model = build_model(config, pretrained_backbone=True)
-    depth = [p for n, p in model.named_parameters() if n.startswith('backbone.depth_stem.')]
-    rest = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith('backbone.depth_stem.')]
-    groups = [{'params': rest, 'lr_scale': 1.0}] + ([{'params': depth, 'lr_scale': train.depth_lr_factor}]
-                                                     if depth else [])
+    params = {False: [], True: []}    # is it the depth stem's?
+    for n, p in model.named_parameters():
+        if p.requires_grad:
+            params[n.startswith('backbone.depth_stem.')].append(p)
+    groups = [{'params': params[False], 'lr_scale': 1.0}] + (
+        [{'params': params[True], 'lr_scale': train.depth_lr_factor}] if params[True] else [])
     optimizer = torch.optim.SGD(groups, lr=train.lr, momentum=train.momentum, weight_decay=train.weight_decay)
     state = checkpoint.TrainState()
 
