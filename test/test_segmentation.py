@@ -1,5 +1,6 @@
 """Segmentation end to end at a tiny size: train, checkpoint, resume, load, segment, evaluate."""
 import dataclasses
+import json
 import subprocess
 import sys
 
@@ -163,6 +164,13 @@ def test_a_class_agnostic_model_labels_every_part_one_class_and_serves_as_unseen
     frame = BopSplit(dataset / 'test').frame(0, 0)
     instances = segmenter.segment(frame.rgb, frame.depth_m, frame.camera.K)
     assert instances and all(i.mask.shape == frame.depth_m.shape and i.mask.dtype == bool for i in instances)
+    out = tmp_path / 'figures.json'                # no pixel is that probable: every instance is empty, none found
+    done = subprocess.run([sys.executable, '-m', 'binpick.cli', 'eval-uois', '--ckpt', str(ckpt), '--data',
+                           str(dataset), '--score-threshold', '0', '--mask-threshold', '1.01', '--json', str(out)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    results = json.loads(out.read_text())
+    assert 'mask probability >= 1.01' in results['model'] and results['datasets'][str(dataset)]['recall'] == 0.0
     with pytest.raises(checkpoint.CheckpointError, match='not a class-agnostic one'):
         load_segmenter(trained[0])
     shipped = ship_class_agnostic(ckpt, tmp_path)

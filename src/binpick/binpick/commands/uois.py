@@ -55,16 +55,22 @@ def _cmd_eval_uois(args: argparse.Namespace) -> int:
                                        ('foreground_threshold', args.foreground_threshold),
                                        ('min_pixels', args.min_pixels)) if v is not None}
         if isinstance(segmenter, UoisSegmenter):
+            if args.mask_threshold is not None:
+                raise BinpickError(f'{args.ckpt}: a UCN has no mask threshold (--foreground-threshold is its own)')
             segmenter.clustering = replace(segmenter.clustering, **overrides)
             clustering = asdict(segmenter.clustering)
         elif overrides:
             raise BinpickError(f'{args.ckpt}: a Mask R-CNN has no clustering ({", ".join(overrides)} given)')
         else:
             clustering = None
+            if args.mask_threshold is not None:
+                config = segmenter.segmenter.config
+                segmenter.segmenter.config = replace(config, mask_threshold=args.mask_threshold)
 
         def segment(frame):
             return segmenter.segment(frame.rgb, frame.depth_m, frame.camera.K)
-        name = str(args.ckpt) if clustering else f'{args.ckpt} (instances scored >= {args.score_threshold})'
+        name = str(args.ckpt) if clustering else (f'{args.ckpt} (instances scored >= {args.score_threshold}, '
+                                                  f'mask probability >= {segmenter.segmenter.config.mask_threshold})')
     results = {'model': name, 'clustering': clustering, 'split': args.split, 'datasets': {}}
     for dataset in args.data:
         splits, gts = split_dirs([dataset], args.split)
@@ -113,6 +119,8 @@ def register(sub) -> None:
     p.add_argument('--min-pixels', type=int, help='smallest instance kept, frame pixels (default 250)')
     p.add_argument('--score-threshold', type=float, default=0.5,
                    help='a Mask R-CNN\'s instances scored below this are dropped (default 0.5)')
+    p.add_argument('--mask-threshold', type=float,
+                   help="the mask probability a Mask R-CNN's pixel needs (default: the checkpoint's)")
     p.add_argument('--split', default='test')
     p.add_argument('--max-images', type=int, help='frames per dataset, spread evenly (default: all)')
     p.add_argument('--json', help='also write the figures to this JSON file')
