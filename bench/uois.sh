@@ -10,7 +10,8 @@
 # The bins hold the first 14 kinds, as for the shipped models/demo/uois_maskrcnn.pt. FINE_TUNE=1 adds stop 32's
 # experiment: bins of the two later kinds (folded sheets, headed rods) and the Mask R-CNN fine-tuned on all
 # bins (2 x 300 iterations, lr 0.005) into maskrcnn_ft.pt, evaluated as eval_maskrcnn_ft.json; not shipped
-# (mean F1 0.760 against 0.766).
+# (mean F1 0.760 against 0.766). HIGH_RES=1 adds stop 38's: the Mask R-CNN fine-tuned at 720 pixels on all bins
+# (3 x 250 iterations, lr 0.005, about 70 min on 2 cores) into maskrcnn_720.pt, evaluated as eval_maskrcnn_720.json.
 # Wall time on 2 cores: datasets about 10 min, UCN training about 1.1 s per iteration, Mask R-CNN training
 # about 2.7 s per iteration, evaluation about 10 min a model.
 set -euo pipefail
@@ -47,15 +48,23 @@ $BP train-seg --class-agnostic --data "$WORK/shapes_real" "$WORK/shapes_syn" --v
   --out "$WORK/maskrcnn.pt" --epochs "${SEG_EPOCHS:-3}" --max-iters-per-epoch "${SEG_ITERS:-400}" --min-size 480 \
   --resume $THREADS_ARG
 stamp "mask r-cnn training done"
-if [[ -n "${FINE_TUNE:-}" ]]; then     # stop 32: the later kinds as a fine-tuning (a third of the frames)
-  $BP synth-shapes --out "$WORK/shapes_more_real" --domain real --kinds "${LATER_KINDS[@]}" --shapes 24 \
-    --scenes 60 --test-scenes 2 --workers 2 --seed 10
-  $BP synth-shapes --out "$WORK/shapes_more_syn" --domain synthetic --kinds "${LATER_KINDS[@]}" --shapes 24 \
-    --scenes 20 --test-scenes 0 --workers 2 --seed 11
+if [[ -n "${FINE_TUNE:-}${HIGH_RES:-}" ]]; then     # stop 32: bins of the later kinds (a third of the frames)
+  [ -d "$WORK/shapes_more_real" ] || $BP synth-shapes --out "$WORK/shapes_more_real" --domain real \
+    --kinds "${LATER_KINDS[@]}" --shapes 24 --scenes 60 --test-scenes 2 --workers 2 --seed 10
+  [ -d "$WORK/shapes_more_syn" ] || $BP synth-shapes --out "$WORK/shapes_more_syn" --domain synthetic \
+    --kinds "${LATER_KINDS[@]}" --shapes 24 --scenes 20 --test-scenes 0 --workers 2 --seed 11
+fi
+if [[ -n "${FINE_TUNE:-}" ]]; then     # stop 32: the later kinds as a fine-tuning
   $BP train-seg --class-agnostic --data "$WORK/shapes_real" "$WORK/shapes_syn" "$WORK/shapes_more_real" \
     "$WORK/shapes_more_syn" --val "$WORK/shapes_real/test" --out "$WORK/maskrcnn_ft.pt" --init "$WORK/maskrcnn.pt" \
     --lr 0.005 --epochs 2 --max-iters-per-epoch 300 --min-size 480 --resume $THREADS_ARG
   stamp "fine-tuning done"
+fi
+if [[ -n "${HIGH_RES:-}" ]]; then      # stop 38: thin parts need pixels (as the catalog segmentation found)
+  $BP train-seg --class-agnostic --data "$WORK/shapes_real" "$WORK/shapes_syn" "$WORK/shapes_more_real" \
+    "$WORK/shapes_more_syn" --val "$WORK/shapes_real/test" --out "$WORK/maskrcnn_720.pt" --init "$WORK/maskrcnn.pt" \
+    --lr 0.005 --epochs 3 --max-iters-per-epoch 250 --min-size 720 --resume $THREADS_ARG
+  stamp "720-pixel fine-tuning done"
 fi
 
 # 3. figures: the model and the baseline on every unseen set
@@ -64,5 +73,8 @@ $BP eval-uois --ckpt "$WORK/maskrcnn.pt" --data "${UNSEEN[@]}" --json "$WORK/eva
 $BP eval-uois --baseline --data "${UNSEEN[@]}" --json "$WORK/eval_baseline.json"
 if [[ -n "${FINE_TUNE:-}" ]]; then
   $BP eval-uois --ckpt "$WORK/maskrcnn_ft.pt" --data "${UNSEEN[@]}" --json "$WORK/eval_maskrcnn_ft.json" $THREADS_ARG
+fi
+if [[ -n "${HIGH_RES:-}" ]]; then
+  $BP eval-uois --ckpt "$WORK/maskrcnn_720.pt" --data "${UNSEEN[@]}" --json "$WORK/eval_maskrcnn_720.json" $THREADS_ARG
 fi
 stamp "evaluation done"
