@@ -173,8 +173,9 @@ def test_a_class_agnostic_model_labels_every_part_one_class_and_serves_as_unseen
     assert 'mask probability >= 1.01' in results['model'] and results['datasets'][str(dataset)]['recall'] == 0.0
     with pytest.raises(checkpoint.CheckpointError, match='not a class-agnostic one'):
         load_segmenter(trained[0])
-    shipped = ship_class_agnostic(ckpt, tmp_path)
+    shipped = ship_class_agnostic(ckpt, tmp_path, mask_threshold=0.3)
     assert shipped == tmp_path / 'uois_maskrcnn.pt' and shipped.stat().st_size < 0.6 * ckpt.stat().st_size
+    assert checkpoint.load(shipped, 'segmentation')['config']['mask_threshold'] == 0.3
     assert load_segmenter(shipped, score_threshold=0.0).segment(frame.rgb, frame.depth_m, frame.camera.K)
     with pytest.raises(checkpoint.CheckpointError, match='not a class-agnostic one'):
         ship_class_agnostic(trained[0], tmp_path / 'no')

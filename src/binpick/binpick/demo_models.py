@@ -33,15 +33,27 @@ def ship_self_trained(pose: Path, out: Path = SHIPPED) -> Path:
     return path
 
 
-def ship_class_agnostic(seg: Path, out: Path = SHIPPED) -> Path:
+def _seg_config_with(seg: Path, mask_threshold: float | None) -> dict | None:
+    """The segmentation checkpoint's config with ``mask_threshold`` replaced (None: keep the checkpoint's)."""
+    from binpick.perception import checkpoint
+    from binpick.perception.seg_model import SegConfig
+    from binpick.perception.segmentation import KIND as SEG_KIND
+    if mask_threshold is None:
+        return None
+    trained = SegConfig(**checkpoint.load(seg, SEG_KIND)['config'])
+    return asdict(replace(trained, mask_threshold=mask_threshold))
+
+
+def ship_class_agnostic(seg: Path, out: Path = SHIPPED, mask_threshold: float | None = None) -> Path:
     """Strip a ``train-seg --class-agnostic`` checkpoint into ``out`` as ``uois_maskrcnn.pt``; refuses a
-    segmentation model of catalog parts (``CheckpointError``)."""
+    segmentation model of catalog parts (``CheckpointError``). ``mask_threshold`` replaces the checkpoint's
+    (chosen on validation frames with ``eval-uois --mask-threshold``)."""
     from binpick.modelfree.uois import load_segmenter
     from binpick.perception import checkpoint
     from binpick.perception.segmentation import KIND as SEG_KIND
     load_segmenter(seg)
     path = out / 'uois_maskrcnn.pt'
-    checkpoint.strip(seg, path, SEG_KIND)
+    checkpoint.strip(seg, path, SEG_KIND, _seg_config_with(seg, mask_threshold))
     return path
 
 
@@ -51,14 +63,9 @@ def ship(seg: Path, pose: Path, out: Path = SHIPPED, mask_threshold: float | Non
     from binpick.perception import checkpoint
     from binpick.perception.pose.estimator import KIND as POSE_KIND
     from binpick.perception.pose.estimator import PoseEstimator
-    from binpick.perception.seg_model import SegConfig
     from binpick.perception.segmentation import KIND as SEG_KIND
     paths = model_paths(out, PoseEstimator.load(pose).config.object_name)
-    seg_config = None
-    if mask_threshold is not None:
-        trained = SegConfig(**checkpoint.load(seg, SEG_KIND)['config'])
-        seg_config = asdict(replace(trained, mask_threshold=mask_threshold))
-    checkpoint.strip(seg, paths['seg'], SEG_KIND, seg_config)
+    checkpoint.strip(seg, paths['seg'], SEG_KIND, _seg_config_with(seg, mask_threshold))
     checkpoint.strip(pose, paths['pose'], POSE_KIND)
     return paths
 
@@ -78,7 +85,7 @@ if __name__ == '__main__':
         path = ship_self_trained(args.self_trained)
         parser.exit(0, f'pose (self-trained): {path} ({path.stat().st_size / 1e6:.1f} MB)\n')
     if args.class_agnostic:
-        path = ship_class_agnostic(args.class_agnostic)
+        path = ship_class_agnostic(args.class_agnostic, mask_threshold=args.mask_threshold)
         parser.exit(0, f'class-agnostic segmentation: {path} ({path.stat().st_size / 1e6:.1f} MB)\n')
     if args.work is None and not (args.seg and args.pose):
         parser.error('give WORK, or both --seg and --pose')
