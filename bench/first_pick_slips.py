@@ -86,6 +86,8 @@ def main() -> None:
                         help='how far below the grasp point the fingertips go (default %(default)s)')
     parser.add_argument('--full-contact-points', type=int, default=CostMapConfig.full_contact_points)
     parser.add_argument('--w-narrow', type=float, default=CostMapConfig.w_narrow)
+    parser.add_argument('--interior-px', type=float, default=CostMapConfig.interior_px,
+                        help='distance from the mask border that counts as fully inside (default %(default)s)')
     parser.add_argument('--out', required=True)
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -98,7 +100,7 @@ def main() -> None:
             return [i.mask for i in segmenter.segment(cap.left_rgb, depth_m, cap.K)]
     source = Diagnosed('diagnosed', segment, CostMapConfig(tip_depth_m=args.tip_depth_mm / 1000,
                                                      full_contact_points=args.full_contact_points,
-                                                     w_narrow=args.w_narrow))
+                                                     w_narrow=args.w_narrow, interior_px=args.interior_px))
     cycles = run_source(Catalog().get(args.object), CellConfig.from_config(), source, args.attempts, seed=args.seed)
     for row, cycle in zip(source.rows, [c for c in cycles if c.executed]):
         row['success'], row['reason'] = cycle.success, cycle.reason

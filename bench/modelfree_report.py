@@ -3,8 +3,8 @@ them (each figure names the command that printed it).
 
     .venv/bin/python bench/modelfree_report.py [--uois runs/uois] [--out results/modelfree]
 
-Reads WORK/eval_ucn.json, WORK/eval_maskrcnn.json (the class-agnostic Mask R-CNN, when it was evaluated)
-and WORK/eval_baseline.json (bench/uois.sh), WORK/synth_speed_syn.json and
+Reads WORK/eval_ucn.json, WORK/eval_maskrcnn_720_mask0.3.json (the shipped class-agnostic Mask R-CNN, from
+``HIGH_RES=1 bash bench/uois.sh``; else WORK/eval_maskrcnn.json, its 480-pixel parent) and WORK/eval_baseline.json (bench/uois.sh), WORK/synth_speed_syn.json and
 WORK/synth_speed.json (bench/synth_speed.py --shapes --domain synthetic|real --json ...),
 results/modelfree/registration.json (bench/registration.py), results/picking_model_free/results.json
 (binpick pick-bench --model-free) and results/modelfree/time_to_model.json (bench/time_to_model.sh).
@@ -17,8 +17,8 @@ from pathlib import Path
 
 from binpick.data import atomic
 
-MODELS = {'ucn': ('UCN', 'eval_ucn.json', 'no model, masks by the UCN'),
-          'maskrcnn': ('class-agnostic Mask R-CNN', 'eval_maskrcnn.json',
+MODELS = {'ucn': ('UCN', ('eval_ucn.json',), 'no model, masks by the UCN'),
+          'maskrcnn': ('class-agnostic Mask R-CNN', ('eval_maskrcnn_720_mask0.3.json', 'eval_maskrcnn.json'),
                        'no model, masks by the class-agnostic Mask R-CNN')}
 
 
@@ -29,7 +29,8 @@ def _load(path: Path) -> dict | None:
 def gather(work: Path, registration: Path, picking: Path, time_to_model: Path) -> dict:
     """The headline figures (None where the run is missing; the better learned model's) and the per-dataset
     rows of every model."""
-    evals = {key: e for key, (_, file, _) in MODELS.items() if (e := _load(work / file))}
+    evals = {key: e for key, (_, files, _) in MODELS.items()
+             if (e := next(filter(None, (_load(work / f) for f in files)), None))}
     baseline = _load(work / 'eval_baseline.json')
     speed, reg, picks = _load(work / 'synth_speed_syn.json'), _load(registration), _load(picking)
     speed_real = _load(work / 'synth_speed.json')
@@ -68,7 +69,7 @@ def markdown(r: dict) -> str:
     def pct(x):
         return '–' if x is None else f'{x:.3f}'
     lines = ['# Parts nobody registered: figures', '',
-             'Regenerate: `bash bench/uois.sh`; `python bench/synth_speed.py --shapes --domain synthetic --json '
+             'Regenerate: `bash bench/uois.sh` and `HIGH_RES=1 bash bench/uois.sh`; `python bench/synth_speed.py --shapes --domain synthetic --json '
              'runs/uois/synth_speed_syn.json` (and `--domain real ... synth_speed.json`); `python '
              'bench/registration.py`; `binpick pick-bench --object zigzag_bracket --model-free --uois '
              'models/demo/uois_maskrcnn.pt --seed 0 1 --attempts 50 --out results/picking_model_free` (the UCN\'s row: '

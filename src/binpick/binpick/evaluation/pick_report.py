@@ -35,7 +35,8 @@ def markdown(results: dict) -> str:
     lines = [f'# Pick bench: {results["object"]}', '',
              f'Regenerate: `binpick pick-bench --object {results["object"]} --attempts '
              f'{results["attempts_per_source"]} --seed {" ".join(map(str, seeds))} --fill {results["fill"]}'
-             + (' --model-free`' if results.get('model_free') else ' ...` (each model row: `--pose-ckpt` with that '
+             + (' --model-free ...` (each learned-mask row: `--uois` with that checkpoint).'
+                if results.get('model_free') else ' ...` (each model row: `--pose-ckpt` with that '
                 'checkpoint; `--ungated-row` for the row without the gate).'), '',
              f'Planner: {results["planner"]}. Every source picks in its own cell made from seed '
              f'{" and ".join(map(str, seeds))}' + (f' ({results["attempts_per_source"]} picks each, pooled)'
