@@ -18,10 +18,11 @@ import torch
 
 from binpick.catalog import Catalog
 from binpick.evaluation.pick_bench import ModelFreeMasks, run_source
-from binpick.geometry import backproject
+from binpick.geometry import backproject, invert
 from binpick.grasp.grasp_set import Gripper
 from binpick.modelfree.first_pick import CostMapConfig, finger_band
 from binpick.sim.generator import CellConfig
+from binpick.sim.hand import FloatingHand
 
 
 def lever_mm(region: np.ndarray, depth_m: np.ndarray, K: np.ndarray, T_base_cam: np.ndarray,
@@ -45,8 +46,10 @@ def finger_band_mm(region: np.ndarray, depth_m: np.ndarray, K: np.ndarray, T_bas
 class Diagnosed(ModelFreeMasks):
     """A model-free source that records, for every planned pick, its mask against the simulator's instances."""
 
-    def __init__(self, name: str, segment=None, config: CostMapConfig | None = None) -> None:
+    def __init__(self, name: str, segment=None, config: CostMapConfig | None = None, hand=None) -> None:
+        """``hand``: a ``FloatingHand`` of the part, to try each executed grasp on the part alone as well."""
         super().__init__(name, segment, config=config)
+        self.hand = hand
         self.rows: list[dict] = []
         self.last_masks: list[np.ndarray] = []      # the masks of the frame being decided (segmented once)
 
@@ -72,8 +75,16 @@ class Diagnosed(ModelFreeMasks):
                                   'band_part_mm': finger_band_mm(truth, depth_m, cap.K, cell.T_base_cam, T),
                                   'lever_mask_mm': lever_mm(mask, depth_m, cap.K, cell.T_base_cam, T),
                                   'lever_part_mm': lever_mm(truth, depth_m, cap.K, cell.T_base_cam, T)})
+                if self.hand is not None:
+                    self.rows[-1]['hold_test'] = self.hold_test(cap.T_cam_obj[part], cell.T_base_cam, T,
+                                                                decision.candidate.opening_m)
             return decision, n
         return decide
+
+    def hold_test(self, T_cam_obj: np.ndarray, T_base_cam: np.ndarray, T_base_tcp: np.ndarray, width_m: float) -> bool:
+        """Whether the grasp holds the part alone in the hand test (``sim/hand.py``), the part lying as in the bin."""
+        T_base_obj = T_base_cam @ T_cam_obj
+        return self.hand.trial(invert(T_base_obj) @ T_base_tcp, width_m, np.eye(4), T_base_obj[:3, :3])
 
 
 def main() -> None:
@@ -88,6 +99,8 @@ def main() -> None:
     parser.add_argument('--w-narrow', type=float, default=CostMapConfig.w_narrow)
     parser.add_argument('--interior-px', type=float, default=CostMapConfig.interior_px,
                         help='distance from the mask border that counts as fully inside (default %(default)s)')
+    parser.add_argument('--hold-test', action='store_true',
+                        help='also try each executed grasp on the part alone in the hand test (hold_test per row)')
     parser.add_argument('--out', required=True)
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -98,10 +111,11 @@ def main() -> None:
 
         def segment(cap, depth_m):
             return [i.mask for i in segmenter.segment(cap.left_rgb, depth_m, cap.K)]
-    source = Diagnosed('diagnosed', segment, CostMapConfig(tip_depth_m=args.tip_depth_mm / 1000,
-                                                     full_contact_points=args.full_contact_points,
-                                                     w_narrow=args.w_narrow, interior_px=args.interior_px))
-    cycles = run_source(Catalog().get(args.object), CellConfig.from_config(), source, args.attempts, seed=args.seed)
+    obj = Catalog().get(args.object)
+    config = CostMapConfig(tip_depth_m=args.tip_depth_mm / 1000, full_contact_points=args.full_contact_points,
+                           w_narrow=args.w_narrow, interior_px=args.interior_px)
+    source = Diagnosed('diagnosed', segment, config, FloatingHand(obj) if args.hold_test else None)
+    cycles = run_source(obj, CellConfig.from_config(), source, args.attempts, seed=args.seed)
     for row, cycle in zip(source.rows, [c for c in cycles if c.executed]):
         row['success'], row['reason'] = cycle.success, cycle.reason
     with open(args.out, 'w') as f:
@@ -114,6 +128,12 @@ def main() -> None:
                   f'of the part covered {np.median([r["share_of_part"] for r in rows]):.2f}, openings <= 45 mm: '
                   f'{sum(r["opening_mm"] <= 45 for r in rows)} of {len(rows)}, median lever of the part '
                   f'{np.median([r["lever_part_mm"] for r in rows]):.1f} mm')
+    if args.hold_test:
+        for held in (True, False):
+            rows = [r for r in source.rows if r['hold_test'] == held]
+            print(f'hand test {"holds" if held else "drops"}: {len(rows)} picks, '
+                  f'{sum(r["success"] for r in rows)} succeeded in the cell, '
+                  f'{sum(r["reason"] == "slipped" for r in rows)} slipped')
 
 
 if __name__ == '__main__':

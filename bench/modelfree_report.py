@@ -4,8 +4,9 @@ them (each figure names the command that printed it).
     .venv/bin/python bench/modelfree_report.py [--uois runs/uois] [--out results/modelfree]
 
 Reads WORK/eval_ucn.json, WORK/eval_maskrcnn_720_mask0.3.json (the shipped class-agnostic Mask R-CNN, from
-``HIGH_RES=1 bash bench/uois.sh``; else WORK/eval_maskrcnn.json, its 480-pixel parent) and WORK/eval_baseline.json (bench/uois.sh), WORK/synth_speed_syn.json and
-WORK/synth_speed.json (bench/synth_speed.py --shapes --domain synthetic|real --json ...),
+``HIGH_RES=1 bash bench/uois.sh``; else WORK/eval_maskrcnn.json, its 480-pixel parent) and
+WORK/eval_baseline.json (bench/uois.sh), WORK/synth_speed_syn.json and WORK/synth_speed.json
+(bench/synth_speed.py --shapes --domain synthetic|real --json ...),
 results/modelfree/registration.json (bench/registration.py), results/picking_model_free/results.json
 (binpick pick-bench --model-free) and results/modelfree/time_to_model.json (bench/time_to_model.sh).
 """
@@ -69,7 +70,8 @@ def markdown(r: dict) -> str:
     def pct(x):
         return '–' if x is None else f'{x:.3f}'
     lines = ['# Parts nobody registered: figures', '',
-             'Regenerate: `bash bench/uois.sh` and `HIGH_RES=1 bash bench/uois.sh`; `python bench/synth_speed.py --shapes --domain synthetic --json '
+             'Regenerate: `bash bench/uois.sh` and `HIGH_RES=1 bash bench/uois.sh`; `python bench/synth_speed.py '
+             '--shapes --domain synthetic --json '
              'runs/uois/synth_speed_syn.json` (and `--domain real ... synth_speed.json`); `python '
              'bench/registration.py`; `binpick pick-bench --object zigzag_bracket --model-free --uois '
              'models/demo/uois_maskrcnn.pt --seed 0 1 --attempts 50 --out results/picking_model_free` (the UCN\'s row: '

@@ -86,12 +86,14 @@ class FloatingHand(PybulletClient):
         return all(pb.getContactPoints(self.hand, self.part, linkIndexA=link, physicsClientId=self.client)
                    for link in self.FINGERS)
 
-    def trial(self, T_obj_grasp: np.ndarray, width_m: float, T_grasp_error: np.ndarray) -> bool:
+    def trial(self, T_obj_grasp: np.ndarray, width_m: float, T_grasp_error: np.ndarray,
+              R_world_obj: np.ndarray | None = None) -> bool:
         """Grasp the part at ``T_obj_grasp`` (missed by ``T_grasp_error``, in the grasp frame), lift it, swing it
-        a quarter turn about an axis ``SWING_RADIUS_M`` away; returns whether it is still held."""
+        a quarter turn about an axis ``SWING_RADIUS_M`` away; returns whether it is still held. The part is
+        turned by ``R_world_obj`` (z up: how it lay when grasped; default unturned)."""
         c = self.client
         pb.setGravity(0, 0, 0, physicsClientId=c)
-        T_world_obj = make_T(np.eye(3), [SWING_RADIUS_M, 0.0, 0.5])
+        T_world_obj = make_T(np.eye(3) if R_world_obj is None else R_world_obj, [SWING_RADIUS_M, 0.0, 0.5])
         T_world_hand = T_world_obj @ T_obj_grasp @ T_grasp_error @ invert(T_HAND_TCP)
         com = T_world_hand @ np.array([0.0, 0.0, HAND_COM_Z_M, 1.0])
         pb.resetBasePositionAndOrientation(self.hand, com[:3].tolist(), quat_from_matrix(T_world_hand[:3, :3]).tolist(),
@@ -101,7 +103,8 @@ class FloatingHand(PybulletClient):
         opening = min(0.04, (width_m + 0.01) / 2)
         for j in self.FINGERS:
             pb.resetJointState(self.hand, j, opening, 0.0, physicsClientId=c)
-        pb.resetBasePositionAndOrientation(self.part, T_world_obj[:3, 3].tolist(), [0, 0, 0, 1], physicsClientId=c)
+        pb.resetBasePositionAndOrientation(self.part, T_world_obj[:3, 3].tolist(),
+                                           quat_from_matrix(T_world_obj[:3, :3]).tolist(), physicsClientId=c)
         pb.resetBaseVelocity(self.part, [0, 0, 0], [0, 0, 0], physicsClientId=c)
         pb.setJointMotorControlArray(self.hand, list(self.FINGERS), pb.POSITION_CONTROL, targetPositions=[0.0, 0.0],
                                      forces=[self.grip_force_n] * 2, physicsClientId=c)
