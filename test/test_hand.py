@@ -4,7 +4,7 @@ import numpy as np
 import pybullet as pb
 
 from binpick.catalog import Catalog
-from binpick.geometry import make_T, matrix_from_quat
+from binpick.geometry import axis_angle, make_T, matrix_from_quat
 from binpick.grasp.grasp_set import Grasp
 from binpick.sim.hand import FloatingHand, hold_rates
 
@@ -30,3 +30,16 @@ def test_the_fingers_close_together_and_centre_the_part():
         hand.trial(g.T_obj_grasp, g.width, shifted)
         left, right = (pb.getJointState(hand.hand, j, physicsClientId=hand.client)[0] for j in hand.FINGERS)
         assert abs(left - right) < 0.002, (left, right)
+
+
+
+def test_gravity_acts_on_the_part_as_it_lay():
+    """``R_world_obj`` turns the part (and the hand with it) before the lift: the far-end grasp drops the part
+    lying as in its frame, but holds it turned over about y (the part then hangs below the closing line
+    instead of levering out); turning it about the vertical changes nothing."""
+    over = axis_angle(np.array([0.0, 1.0, 0.0]), np.deg2rad(190.0))
+    about_z = axis_angle(np.array([0.0, 0.0, 1.0]), np.deg2rad(90.0))
+    with FloatingHand(OBJ) as hand:
+        assert not hand.trial(END_GRASP.T_obj_grasp, END_GRASP.width, np.eye(4))
+        assert hand.trial(END_GRASP.T_obj_grasp, END_GRASP.width, np.eye(4), over)
+        assert not hand.trial(END_GRASP.T_obj_grasp, END_GRASP.width, np.eye(4), about_z)
