@@ -65,17 +65,18 @@ class Diagnosed(ModelFreeMasks):
             if decision.plan is not None:
                 mask = self.last_masks[decision.candidate.instance]
                 ids, counts = np.unique(cap.instance_image[mask], return_counts=True)
-                part = int(ids[np.argmax(counts)])
+                on_part = np.where(ids >= 0, counts, 0)       # the mask's largest part (-1: the tote, no part)
+                part = int(ids[np.argmax(on_part)]) if on_part.any() else -1
                 truth = cap.instance_image == part
                 T = decision.candidate.T_base_tcp
-                self.rows.append({'part': part, 'share_of_mask': float(counts.max() / mask.sum()),
+                self.rows.append({'part': part, 'share_of_mask': float(on_part.max() / mask.sum()),
                                   'share_of_part': float((mask & truth).sum() / max(1, truth.sum())),
                                   'opening_mm': 1000 * decision.candidate.opening_m,
                                   'band_mask_mm': finger_band_mm(mask, depth_m, cap.K, cell.T_base_cam, T),
                                   'band_part_mm': finger_band_mm(truth, depth_m, cap.K, cell.T_base_cam, T),
                                   'lever_mask_mm': lever_mm(mask, depth_m, cap.K, cell.T_base_cam, T),
                                   'lever_part_mm': lever_mm(truth, depth_m, cap.K, cell.T_base_cam, T)})
-                if self.hand is not None:
+                if self.hand is not None and part >= 0:
                     self.rows[-1]['hold_test'] = self.hold_test(cap.T_cam_obj[part], cell.T_base_cam, T,
                                                                 decision.candidate.opening_m)
             return decision, n
@@ -130,7 +131,7 @@ def main() -> None:
                   f'{np.median([r["lever_part_mm"] for r in rows]):.1f} mm')
     if args.hold_test:
         for held in (True, False):
-            rows = [r for r in source.rows if r['hold_test'] == held]
+            rows = [r for r in source.rows if r.get('hold_test') == held]
             print(f'hand test {"holds" if held else "drops"}: {len(rows)} picks, '
                   f'{sum(r["success"] for r in rows)} succeeded in the cell, '
                   f'{sum(r["reason"] == "slipped" for r in rows)} slipped')
