@@ -7,6 +7,8 @@ same on the true part's points (TCP frame, closing axis y, millimetres). Writes 
     .venv/bin/python bench/first_pick_slips.py --out slips_sim.json          # the simulator's masks
     .venv/bin/python bench/first_pick_slips.py --uois models/demo/uois_maskrcnn.pt --seed 2 --tip-depth-mm 15 \
         --out slips_tip15_s2.json       # another bin, the fingertips as deep as until stop 33
+    .venv/bin/python bench/first_pick_slips.py --uois models/demo/uois_maskrcnn.pt --hold-test --out held.json
+        # each executed grasp also tried on the part alone in the hand test (does physics foresee the slips?)
 """
 from __future__ import annotations
 
@@ -46,7 +48,8 @@ def finger_band_mm(region: np.ndarray, depth_m: np.ndarray, K: np.ndarray, T_bas
 class Diagnosed(ModelFreeMasks):
     """A model-free source that records, for every planned pick, its mask against the simulator's instances."""
 
-    def __init__(self, name: str, segment=None, config: CostMapConfig | None = None, hand=None) -> None:
+    def __init__(self, name: str, segment=None, config: CostMapConfig | None = None,
+                 hand: FloatingHand | None = None) -> None:
         """``hand``: a ``FloatingHand`` of the part, to try each executed grasp on the part alone as well."""
         super().__init__(name, segment, config=config)
         self.hand = hand
