@@ -32,7 +32,6 @@ def test_the_fingers_close_together_and_centre_the_part():
         assert abs(left - right) < 0.002, (left, right)
 
 
-
 def test_gravity_acts_on_the_part_as_it_lay():
     """``R_world_obj`` turns the part (and the hand with it) before the lift: the far-end grasp drops the part
     lying as in its frame, but holds it turned over about y (the part then hangs below the closing line
