@@ -45,6 +45,23 @@ def finger_band_mm(region: np.ndarray, depth_m: np.ndarray, K: np.ndarray, T_bas
     return [1000 * float(band[:, 1].min()), 1000 * float(band[:, 1].max()), len(band)] if len(band) else [0.0, 0.0, 0]
 
 
+def mask_part(mask: np.ndarray, instance_image: np.ndarray) -> tuple[int, float]:
+    """The simulator's part that covers most of ``mask`` (-1 when the mask lies on no part: the tote) and
+    the share of the mask it covers."""
+    ids, counts = np.unique(instance_image[mask], return_counts=True)
+    on_part = np.where(ids >= 0, counts, 0)
+    if not on_part.any():
+        return -1, 0.0
+    return int(ids[np.argmax(on_part)]), float(on_part.max() / mask.sum())
+
+
+def hold_test(hand: FloatingHand, T_cam_obj: np.ndarray, T_base_cam: np.ndarray, T_base_tcp: np.ndarray,
+              width_m: float) -> bool:
+    """Whether the grasp holds the part alone in the hand test (``sim/hand.py``), the part lying as in the bin."""
+    T_base_obj = T_base_cam @ T_cam_obj
+    return hand.trial(invert(T_base_obj) @ T_base_tcp, width_m, np.eye(4), T_base_obj[:3, :3])
+
+
 class Diagnosed(ModelFreeMasks):
     """A model-free source that records, for every planned pick, its mask against the simulator's instances."""
 
@@ -67,12 +84,10 @@ class Diagnosed(ModelFreeMasks):
             decision, n = decide_pick(cap, depth_m)
             if decision.plan is not None:
                 mask = self.last_masks[decision.candidate.instance]
-                ids, counts = np.unique(cap.instance_image[mask], return_counts=True)
-                on_part = np.where(ids >= 0, counts, 0)       # the mask's largest part (-1: the tote, no part)
-                part = int(ids[np.argmax(on_part)]) if on_part.any() else -1
+                part, share = mask_part(mask, cap.instance_image)
                 truth = cap.instance_image == part
                 T = decision.candidate.T_base_tcp
-                self.rows.append({'part': part, 'share_of_mask': float(on_part.max() / mask.sum()),
+                self.rows.append({'part': part, 'share_of_mask': share,
                                   'share_of_part': float((mask & truth).sum() / max(1, truth.sum())),
                                   'opening_mm': 1000 * decision.candidate.opening_m,
                                   'band_mask_mm': finger_band_mm(mask, depth_m, cap.K, cell.T_base_cam, T),
@@ -80,15 +95,10 @@ class Diagnosed(ModelFreeMasks):
                                   'lever_mask_mm': lever_mm(mask, depth_m, cap.K, cell.T_base_cam, T),
                                   'lever_part_mm': lever_mm(truth, depth_m, cap.K, cell.T_base_cam, T)})
                 if self.hand is not None and part >= 0:
-                    self.rows[-1]['hold_test'] = self.hold_test(cap.T_cam_obj[part], cell.T_base_cam, T,
-                                                                decision.candidate.opening_m)
+                    self.rows[-1]['hold_test'] = hold_test(self.hand, cap.T_cam_obj[part], cell.T_base_cam, T,
+                                                           decision.candidate.opening_m)
             return decision, n
         return decide
-
-    def hold_test(self, T_cam_obj: np.ndarray, T_base_cam: np.ndarray, T_base_tcp: np.ndarray, width_m: float) -> bool:
-        """Whether the grasp holds the part alone in the hand test (``sim/hand.py``), the part lying as in the bin."""
-        T_base_obj = T_base_cam @ T_cam_obj
-        return self.hand.trial(invert(T_base_obj) @ T_base_tcp, width_m, np.eye(4), T_base_obj[:3, :3])
 
 
 def main() -> None:

@@ -148,3 +148,46 @@ def test_the_first_pick_remembers_where_picks_failed():
         pipeline.report(c, success=False)
     assert [p.tolist() for p in pipeline.failed_at] == [c.T_base_tcp[:3, 3].tolist() for c in found[1:3]]
     assert not ModelFreePipeline(T_base_cam, tote, None, None, remember_failures=0).failed_at.maxlen
+
+
+def test_grasp_features_read_the_grip_off_the_observed_points():
+    from binpick.modelfree.first_pick import model_free_grasps
+    from binpick.modelfree.grasp_quality import FEATURES, GraspQuality
+    depth, masks, T_base_cam, tote = _boxes_scene()
+    found, _, _ = model_free_grasps(depth, K_SMALL, masks, T_base_cam, tote)
+    best = dict(zip(FEATURES, found[0].features))
+    assert best['opening_mm'] == pytest.approx(1000 * found[0].opening_m)
+    assert best['band_width_mm'] <= 25                  # within the finger's width (20 mm) and its margin
+    assert best['centroid_y_mm'] < 2                    # the fingers are centred on the part
+    assert best['height_mm'] == pytest.approx(30, abs=2) and best['tilt_deg'] < 5
+    assert np.isnan(found[0].p_hold)                    # no quality model: no probability
+    # a quality model that says grasps low in the pile hold puts the low box first; its probabilities are kept
+    low = GraspQuality(np.zeros(len(FEATURES)), np.ones(len(FEATURES)),
+                       [(-0.5 * (np.array(FEATURES) == 'height_mm')[None], np.array([10.0]))])
+    ranked, _, _ = model_free_grasps(depth, K_SMALL, masks, T_base_cam, tote, quality=low)
+    assert ranked[0].instance == 1 and ranked[0].p_hold > 0.9
+    assert all(0 <= c.p_hold <= 1 for c in ranked)
+
+
+def test_grasp_quality_learns_which_grasps_hold_and_refuses_a_foreign_file(tmp_path):
+    import json
+
+    from binpick.modelfree.grasp_quality import FEATURES, GraspQuality, GraspQualityError
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 60, size=(600, len(FEATURES)))
+    held = x[:, FEATURES.index('opening_mm')] + rng.normal(0, 5, 600) < 30        # narrow grips hold
+    model = GraspQuality.fit(x[:400], held[:400], trained_on='synthetic')
+    p = model(x[400:])
+    assert ((p > 0.5) == held[400:]).mean() > 0.85
+    probe = np.repeat(x[400:401], 2, axis=0)
+    probe[:, FEATURES.index('opening_mm')] = [10, 50]
+    assert model(probe)[0] > 0.8 > 0.2 > model(probe)[1]          # only the opening tells them apart
+    model.save(tmp_path / 'gq.json')
+    assert np.allclose(GraspQuality.load(tmp_path / 'gq.json')(x[400:]), p)
+    data = json.loads((tmp_path / 'gq.json').read_text())
+    (tmp_path / 'old.json').write_text(json.dumps({**data, 'features': data['features'][:-1]}))
+    with pytest.raises(GraspQualityError, match='old.json.*features'):
+        GraspQuality.load(tmp_path / 'old.json')
+    (tmp_path / 'short.json').write_text(json.dumps({**data, 'layers': data['layers'][1:]}))
+    with pytest.raises(GraspQualityError, match='short.json'):
+        GraspQuality.load(tmp_path / 'short.json')

@@ -21,7 +21,8 @@ def _sources(args: argparse.Namespace, obj, catalog) -> list:
 
     if args.model_free:
         from binpick.modelfree.depth_segmentation import segment_by_depth
-        sources = [] if args.no_ground_truth else [ModelFreeMasks('no model, simulator masks')]
+        from binpick.modelfree.grasp_quality import GraspQuality
+        rows = [] if args.no_ground_truth else [('no model, simulator masks', None)]
         if args.uois:
             from binpick.modelfree.uois import UoisSegmenter, load_segmenter
             uois = load_segmenter(args.uois)
@@ -29,11 +30,13 @@ def _sources(args: argparse.Namespace, obj, catalog) -> list:
 
             def uois_masks(cap, depth_m):
                 return [i.mask for i in uois.segment(cap.left_rgb, depth_m, cap.K)]
-            sources.append(ModelFreeMasks(f'no model, masks by the {network} ({Path(args.uois).name})', uois_masks))
+            rows.append((f'no model, masks by the {network} ({Path(args.uois).name})', uois_masks))
         if not args.no_baseline:
-            sources.append(ModelFreeMasks('no model, masks by depth (the non-learned baseline)',
-                                          lambda cap, depth_m: segment_by_depth(depth_m, cap.K)))
-        return sources
+            rows.append(('no model, masks by depth (the non-learned baseline)',
+                         lambda cap, depth_m: segment_by_depth(depth_m, cap.K)))
+        quality = GraspQuality.load(args.grasp_quality) if args.grasp_quality else None
+        suffix = f', grasps ranked by {Path(args.grasp_quality).name}' if quality else ''
+        return [ModelFreeMasks(name + suffix, segment, quality=quality) for name, segment in rows]
     sources = [] if args.no_ground_truth else [GroundTruthPoses()]
     if not args.pose_ckpt:
         return sources
@@ -129,6 +132,8 @@ def register(sub) -> None:
     p.add_argument('--uois', metavar='CKPT', help='with --model-free: also pick on the masks of this '
                    'class-agnostic model (binpick train-uois, or train-seg --class-agnostic)')
     p.add_argument('--no-baseline', action='store_true', help='with --model-free: skip the depth baseline\'s row')
+    p.add_argument('--grasp-quality', metavar='JSON', help='with --model-free: rank the grasps by this model\'s '
+                   'chance that they hold as well (bench/grasp_quality.py; shipped: models/demo/grasp_quality.json)')
     p.add_argument('--perceptual', default='auto', help='perceptual distance of the verification scores')
     p.add_argument('--out', default='results/picking', help='report folder (default results/picking)')
     p.add_argument('--threads', type=positive)

@@ -117,10 +117,12 @@ class ModelFreeMasks:
     """The first pick of a part nobody registered: class-agnostic instance masks and the cost map, no
     model. ``segment``: callable(StereoCapture, depth_m) -> list of HxW bool masks; None takes the
     simulator's visible masks of the parts at least ``min_visible_px`` visible (the ceiling). ``config``: the
-    cost map's and grasps' settings (``CostMapConfig``; default: its defaults)."""
+    cost map's and grasps' settings (``CostMapConfig``; default: its defaults); ``quality``: a grasp-quality
+    model (``GraspQuality``) that ranks the grasps by their chance of holding as well."""
 
-    def __init__(self, name: str, segment=None, min_visible_px: int = 300, config=None) -> None:
+    def __init__(self, name: str, segment=None, min_visible_px: int = 300, config=None, quality=None) -> None:
         self.name, self.segment, self.min_visible_px, self.config = name, segment, min_visible_px, config
+        self.quality = quality
         self.pipeline = None          # the cell's ModelFreePipeline, from for_cell
         self.first_frame: dict | None = None   # the first decided frame: what save_figure draws
 
@@ -133,7 +135,7 @@ class ModelFreeMasks:
         """What decides the pick of a frame in ``cell``: the cost map and model-free grasps on the masks."""
         from binpick.modelfree.first_pick import CostMapConfig, ModelFreePipeline
         self.pipeline = pipeline = ModelFreePipeline(cell.T_base_cam, cell.tote, cell.kinematics, planner,
-                                                     config=self.config or CostMapConfig())
+                                                     config=self.config or CostMapConfig(), quality=self.quality)
 
         def decide(cap: StereoCapture, depth_m: np.ndarray) -> tuple[PickDecision, int]:
             masks = self.masks(cap, depth_m)

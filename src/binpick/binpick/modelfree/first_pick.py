@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 import cv2
@@ -42,6 +42,7 @@ from binpick.grasp.candidates import (
 from binpick.grasp.grasp_set import Gripper
 from binpick.grasp.motion import Kinematics, MotionPlanner
 from binpick.grasp.pipeline import PickDecision, depth_pixels, plan_first
+from binpick.modelfree.grasp_quality import GraspQuality, grasp_features
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,15 @@ class CostMapConfig:
     full_contact_points: int = 20      # ... and this many count in full in the ranking
     w_narrow: float = 0.3              # preference for a narrow grip (the ranking's factor at full width: 1 - it)
     opening_margin_m: float = 0.010    # the fingers open this much wider than the part's measured extent
+
+
+@dataclass
+class ModelFreeGrasp(GraspCandidate):
+    """A model-free grasp with its observed geometry (``grasp_quality.FEATURES``) and, when a grasp-quality
+    model ranked it, its probability of holding (else nan)."""
+
+    features: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    p_hold: float = float('nan')
 
 
 @dataclass
@@ -182,12 +192,14 @@ def model_free_grasps(depth_m: np.ndarray, K: np.ndarray, masks: list[np.ndarray
                       config: CostMapConfig = CostMapConfig(),
                       reachable: Callable[[np.ndarray], bool] | None = None, max_candidates: int | None = 20,
                       max_obstacle_points: int = 30000, avoid_m: Sequence[np.ndarray] = (),
-                      avoid_radius_m: float = 0.02) -> tuple[list[GraspCandidate], Counter, CostMap]:
+                      avoid_radius_m: float = 0.02,
+                      quality: GraspQuality | None = None) -> tuple[list[ModelFreeGrasp], Counter, CostMap]:
     """Executable grasps on the instances, best first, what each check removed, and the cost map.
 
-    ``GraspCandidate.grasp_index`` is the instance's pixel rank and ``symmetry_index`` the closing-angle
-    index (there is no CAD grasp); ``instance`` indexes ``masks``. No grasp is centred within
-    ``avoid_radius_m`` of a point of ``avoid_m`` (base frame, metres: where recent picks failed).
+    ``grasp_index`` is the instance's pixel rank and ``symmetry_index`` the closing-angle index (there is no
+    CAD grasp); ``instance`` indexes ``masks``. No grasp is centred within ``avoid_radius_m`` of a point of
+    ``avoid_m`` (base frame, metres: where recent picks failed). ``quality``: a grasp-quality model whose
+    probability of holding multiplies each grasp's ranking.
     """
     f = grasp_filter or GraspFilter()
     cmap = cost_map(depth_m, K, masks, T_base_cam, tote, config, f.max_approach_deg)
@@ -228,7 +240,8 @@ def model_free_grasps(depth_m: np.ndarray, K: np.ndarray, masks: list[np.ndarray
             for a_index, angle in enumerate(angles):
                 closing = np.cos(angle) * side + np.sin(angle) * np.cross(approach, side)
                 T = _frame(approach, closing, centre)
-                band = finger_band((own - T[:3, 3]) @ T[:3, :3], gripper, config)
+                local = (own - T[:3, 3]) @ T[:3, :3]
+                band = finger_band(local, gripper, config)
                 if len(band) < 5:
                     removed['nothing between the fingers'] += 1
                     continue
@@ -250,14 +263,21 @@ def model_free_grasps(depth_m: np.ndarray, K: np.ndarray, masks: list[np.ndarray
                 # best by the cost map, then by the contact patches and a narrow grip
                 prior = (float(cmap.score[v, u]) * min(1.0, contact / config.full_contact_points)
                          * (1.0 - config.w_narrow * opening / gripper.max_width))
-                ranked.append((prior, k, rank, a_index, T, opening))
+                shift = np.array([0.0, (low + high) / 2, 0.0])
+                tilt = float(np.arccos(np.clip(approach @ down_base, -1, 1)))
+                features = grasp_features(local - shift, band - shift, opening, tilt, float(cmap.score[v, u]), tip,
+                                          height)
+                ranked.append([prior, k, rank, a_index, T, opening, features, float('nan')])
+    if quality is not None and ranked:
+        for row, p_hold in zip(ranked, quality(np.array([r[6] for r in ranked]))):
+            row[0], row[7] = row[0] * p_hold, float(p_hold)
     ranked.sort(key=lambda r: -r[0])
-    out: list[GraspCandidate] = []
+    out: list[ModelFreeGrasp] = []
     def obstacle_tree(k: int) -> cKDTree | None:        # everything observed but the part itself and the tote
         others = obstacles[is_obstacle & (obstacle_owner != k + 1)]
         return cKDTree(others) if len(others) else None
     trees = LazyCache(obstacle_tree)
-    for prior, k, rank, a_index, T, opening in ranked:
+    for prior, k, rank, a_index, T, opening, features, p_hold in ranked:
         if max_candidates is not None and len(out) >= max_candidates:
             break
         if hand_hits_tote(gripper_corners(gripper, opening), T, tote, f.clearance_m)[0]:
@@ -268,7 +288,7 @@ def model_free_grasps(depth_m: np.ndarray, K: np.ndarray, masks: list[np.ndarray
         if why:
             removed[why] += 1
             continue
-        out.append(GraspCandidate(k, rank, a_index, T, opening, clearance, prior * clearance / 0.01))
+        out.append(ModelFreeGrasp(k, rank, a_index, T, opening, clearance, prior * clearance / 0.01, features, p_hold))
     out.sort(key=lambda c: -c.score)
     return out, +removed, cmap
 
@@ -280,13 +300,15 @@ class ModelFreePipeline:
     def __init__(self, T_base_cam: np.ndarray, tote: Tote, kinematics: Kinematics, planner: MotionPlanner,
                  gripper: Gripper = Gripper(), grasp_filter: GraspFilter | None = None,
                  config: CostMapConfig = CostMapConfig(), max_candidates: int = 20, max_plans: int = 5,
-                 remember_failures: int = 3) -> None:
-        """``remember_failures``: where the last this many failed picks were centred is avoided (0: never)."""
+                 remember_failures: int = 3, quality: GraspQuality | None = None) -> None:
+        """``remember_failures``: where the last this many failed picks were centred is avoided (0: never);
+        ``quality``: a grasp-quality model that ranks the grasps by their chance of holding as well."""
         self.T_base_cam, self.tote = np.asarray(T_base_cam, dtype=np.float64), tote
         self.kinematics, self.planner, self.gripper = kinematics, planner, gripper
         self.grasp_filter, self.config = grasp_filter or GraspFilter(), config
-        self.max_candidates, self.max_plans = max_candidates, max_plans
+        self.max_candidates, self.max_plans, self.quality = max_candidates, max_plans, quality
         self.last_cost_map: CostMap | None = None
+        self.last_grasps: list[ModelFreeGrasp] = []       # the last frame's executable grasps, best first
         self.failed_at: deque[np.ndarray] = deque(maxlen=remember_failures)   # TCP positions, base frame, metres
 
     def report(self, candidate: GraspCandidate, success: bool) -> None:
@@ -301,7 +323,8 @@ class ModelFreePipeline:
         found, removed, self.last_cost_map = model_free_grasps(
             depth_m, K, masks, self.T_base_cam, self.tote, self.gripper, grasp_filter=self.grasp_filter,
             config=self.config, reachable=self.kinematics.reachable, max_candidates=self.max_candidates,
-            avoid_m=list(self.failed_at))
+            avoid_m=list(self.failed_at), quality=self.quality)
+        self.last_grasps = found
         if not found:
             reason = 'no instance' if not masks else 'no reachable grasp'
             return PickDecision(None, None, reason, len(masks), 0, time.perf_counter() - t0, removed)
