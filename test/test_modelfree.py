@@ -160,6 +160,9 @@ def test_grasp_features_read_the_grip_off_the_observed_points():
     assert best['band_width_mm'] <= 25                  # within the finger's width (20 mm) and its margin
     assert best['centroid_y_mm'] < 2                    # the fingers are centred on the part
     assert best['height_mm'] == pytest.approx(30, abs=2) and best['tilt_deg'] < 5
+    # the top box is the frame's typical instance (the median of the three) and 40 mm long
+    assert best['length_mm'] == pytest.approx(38, abs=3)
+    assert best['points_vs_typical'] == pytest.approx(1) and best['length_vs_typical'] == pytest.approx(1)
     assert np.isnan(found[0].p_hold)                    # no quality model: no probability
     # a quality model that says grasps low in the pile hold puts the low box first; its probabilities are kept
     low = GraspQuality(np.zeros(len(FEATURES)), np.ones(len(FEATURES)),

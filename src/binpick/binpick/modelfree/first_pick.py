@@ -65,6 +65,7 @@ class CostMapConfig:
     full_contact_points: int = 20      # ... and this many count in full in the ranking
     w_narrow: float = 0.3              # preference for a narrow grip (the ranking's factor at full width: 1 - it)
     opening_margin_m: float = 0.010    # the fingers open this much wider than the part's measured extent
+    hold_power: float = 4.0            # with a grasp-quality model, the ranking's factor is P(hold) to this power
 
 
 @dataclass
@@ -187,6 +188,16 @@ def finger_band(local: np.ndarray, gripper: Gripper, config: CostMapConfig) -> n
                  & (local[:, 2] < 0.010)]
 
 
+def main_axis_length(points: np.ndarray) -> float:
+    """The extent of ``points`` (N, 2 or 3) along their main axis, 2nd to 98th percentile (their units)."""
+    if len(points) < 4:
+        return 0.0
+    centred = points - points.mean(axis=0)
+    along = centred @ np.linalg.eigh(np.cov(centred.T))[1][:, -1]
+    low, high = np.percentile(along, [2, 98])
+    return float(high - low)
+
+
 def model_free_grasps(depth_m: np.ndarray, K: np.ndarray, masks: list[np.ndarray], T_base_cam: np.ndarray,
                       tote: Tote, gripper: Gripper = Gripper(), *, grasp_filter: GraspFilter | None = None,
                       config: CostMapConfig = CostMapConfig(),
@@ -199,7 +210,7 @@ def model_free_grasps(depth_m: np.ndarray, K: np.ndarray, masks: list[np.ndarray
     ``grasp_index`` is the instance's pixel rank and ``symmetry_index`` the closing-angle index (there is no
     CAD grasp); ``instance`` indexes ``masks``. No grasp is centred within ``avoid_radius_m`` of a point of
     ``avoid_m`` (base frame, metres: where recent picks failed). ``quality``: a grasp-quality model whose
-    probability of holding multiplies each grasp's ranking.
+    probability of holding (to the power ``config.hold_power``) multiplies each grasp's ranking.
     """
     f = grasp_filter or GraspFilter()
     cmap = cost_map(depth_m, K, masks, T_base_cam, tote, config, f.max_approach_deg)
@@ -218,12 +229,20 @@ def model_free_grasps(depth_m: np.ndarray, K: np.ndarray, masks: list[np.ndarray
     obstacle_owner = owner[obstacle_vs, obstacle_us]
     angles = np.pi * np.arange(config.closing_angles) / config.closing_angles
     ranked = []
-    for k, mask in enumerate(masks):
-        if not np.isfinite(cmap.height_m[k]):
-            removed['too few depth points'] += 1
-            continue
+    owned = {}                          # each instance's points (base frame) and their length (metres)
+    for k in map(int, np.flatnonzero(np.isfinite(cmap.height_m))):
         own_v, own_u = np.nonzero((owner == k + 1) & (depth_m > 0))
         own = backproject(own_u, own_v, depth_m, K) @ R_bc.T + t_bc
+        owned[k] = own, main_axis_length(own[:, :2])        # as seen from above
+    # a bin of one unknown part: an instance much smaller than the frame's typical one is likely a fragment
+    typical_points = float(np.median([len(o) for o, _ in owned.values()])) if owned else 1.0
+    typical_length = float(np.median([length for _, length in owned.values()])) if owned else 1.0
+    for k, mask in enumerate(masks):
+        if k not in owned:
+            removed['too few depth points'] += 1
+            continue
+        own, length = owned[k]
+        relative = (len(own) / max(typical_points, 1.0), length / max(typical_length, 1e-3), length)
         for rank, (v, u) in enumerate(_best_pixels(cmap.score, mask & (depth_m > 0), config.grasp_pixels)):
             win = (slice(max(0, v - 2), v + 3), slice(max(0, u - 2), u + 3))
             z = float(np.median(depth_m[win][mask[win] & (depth_m[win] > 0)]))
@@ -266,11 +285,11 @@ def model_free_grasps(depth_m: np.ndarray, K: np.ndarray, masks: list[np.ndarray
                 shift = np.array([0.0, (low + high) / 2, 0.0])
                 tilt = float(np.arccos(np.clip(approach @ down_base, -1, 1)))
                 features = grasp_features(local - shift, band - shift, opening, tilt, float(cmap.score[v, u]), tip,
-                                          height)
+                                          height, *relative)
                 ranked.append([prior, k, rank, a_index, T, opening, features, float('nan')])
     if quality is not None and ranked:
         for row, p_hold in zip(ranked, quality(np.array([r[6] for r in ranked]))):
-            row[0], row[7] = row[0] * p_hold, float(p_hold)
+            row[0], row[7] = row[0] * p_hold ** config.hold_power, float(p_hold)
     ranked.sort(key=lambda r: -r[0])
     out: list[ModelFreeGrasp] = []
     def obstacle_tree(k: int) -> cKDTree | None:        # everything observed but the part itself and the tote

@@ -21,8 +21,9 @@ from binpick.errors import BinpickError
 
 FEATURES = ('opening_mm', 'contact_min', 'contact_max', 'band_points', 'band_depth_mm', 'pad_depth_mm',
             'band_width_mm', 'centroid_x_mm', 'centroid_y_mm', 'centroid_z_mm', 'reach_x_mm', 'reach_y_mm',
-            'part_points', 'tilt_deg', 'cost', 'tip_depth_mm', 'height_mm')
-FORMAT = 'binpick-grasp-quality/1'
+            'part_points', 'tilt_deg', 'cost', 'tip_depth_mm', 'height_mm', 'points_vs_typical',
+            'length_vs_typical', 'length_mm')
+FORMAT = 'binpick-grasp-quality/2'
 
 
 class GraspQualityError(BinpickError, ValueError):
@@ -30,10 +31,14 @@ class GraspQualityError(BinpickError, ValueError):
 
 
 def grasp_features(local_m: np.ndarray, band_m: np.ndarray, opening_m: float, tilt_rad: float, cost: float,
-                   tip_depth_m: float, height_m: float) -> np.ndarray:
+                   tip_depth_m: float, height_m: float, points_vs_typical: float = 1.0,
+                   length_vs_typical: float = 1.0, length_m: float = 0.0) -> np.ndarray:
     """The features (``FEATURES``) of one grasp. ``local_m``: the instance's points in the gripper frame
     (metres, y the closing axis with the fingers centred on 0, z the approach, origin the TCP); ``band_m``: those
-    the finger pads sweep (``first_pick.finger_band``); ``height_m``: the grasp point above the tote floor."""
+    the finger pads sweep (``first_pick.finger_band``); ``height_m``: the grasp point above the tote floor;
+    ``points_vs_typical`` and ``length_vs_typical``: the instance's point count and length (``length_m``, the
+    extent of its points along their main axis) over the median of the frame's instances (a tote holds one kind
+    of part: a much smaller instance is likely a fragment of one)."""
     y = band_m[:, 1]
     low, high = float(y.min()), float(y.max())
     pads = [band_m[y < low + 0.003], band_m[y > high - 0.003]]
@@ -44,7 +49,8 @@ def grasp_features(local_m: np.ndarray, band_m: np.ndarray, opening_m: float, ti
         1000 * float(np.ptp(band_m[:, 2])), 1000 * pad_depth, 1000 * float(np.ptp(band_m[:, 0])),
         1000 * abs(centroid[0]), 1000 * abs(centroid[1]), 1000 * centroid[2],
         1000 * float(np.percentile(np.abs(local_m[:, 0]), 90)), 1000 * float(np.percentile(np.abs(local_m[:, 1]), 90)),
-        len(local_m), np.degrees(tilt_rad), cost, 1000 * tip_depth_m, 1000 * height_m])
+        len(local_m), np.degrees(tilt_rad), cost, 1000 * tip_depth_m, 1000 * height_m, points_vs_typical,
+        length_vs_typical, 1000 * length_m])
 
 
 def _expand(x: np.ndarray) -> np.ndarray:
