@@ -194,3 +194,12 @@ def test_grasp_quality_learns_which_grasps_hold_and_refuses_a_foreign_file(tmp_p
     (tmp_path / 'short.json').write_text(json.dumps({**data, 'layers': data['layers'][1:]}))
     with pytest.raises(GraspQualityError, match='short.json'):
         GraspQuality.load(tmp_path / 'short.json')
+
+
+def test_pick_bench_refuses_a_grasp_quality_file_it_cannot_use(tmp_path, capsys):
+    from binpick.cli import main
+    (tmp_path / 'gq.json').write_text('{"format": "binpick-grasp-quality/0"}')
+    assert main(['pick-bench', '--model-free', '--grasp-quality', str(tmp_path / 'gq.json'), '--attempts', '1',
+                 '--out', str(tmp_path / 'out')]) == 1
+    assert 'gq.json: field format' in capsys.readouterr().err
+    assert not (tmp_path / 'out').exists()                    # nothing written
