@@ -37,7 +37,7 @@ def gather(work: Path, registration: Path, picking: Path, time_to_model: Path) -
     speed_real = _load(work / 'synth_speed.json')
     best = max(evals, key=lambda k: evals[k]['mean_f1'], default=None)
     pick_rates = (picks or {}).get('success_rate', {})
-    best_pick = best and max((v for k, v in pick_rates.items() if k.startswith(MODELS[best][2])), default=None)
+    best_pick = best and next((v for k, v in pick_rates.items() if k.startswith(MODELS[best][2])), None)
     def by_name(e: dict | None) -> dict:        # runs may name the same folder by a relative or absolute path
         return {Path(d).name: row for d, row in (e or {}).get('datasets', {}).items()}
     rows, baseline_rows = {k: by_name(e) for k, e in evals.items()}, by_name(baseline)
