@@ -97,7 +97,7 @@ def record(args) -> None:
         objects = [Catalog().get(args.object)]
     else:
         folder = Path(args.shape_dir or tempfile.mkdtemp(prefix='binpick_gq_shapes_'))
-        catalog = write_shape_catalog(folder, 'train', args.shapes, SHAPE_SEED)
+        catalog = write_shape_catalog(folder, 'train', args.shapes, args.shape_seed, tuple(args.kinds))
         objects = [catalog.get(name) for name in sorted(catalog.names())][args.start::args.every]
     out_path = Path(args.out)
     done = {json.loads(line)['object'] for line in out_path.read_text().splitlines()} if out_path.exists() else set()
@@ -174,6 +174,8 @@ def main() -> None:
     rec.add_argument('--object', help='a catalog part (for testing; default: the procedural training shapes)')
     rec.add_argument('--shapes', type=int, default=32, help='training shapes (default %(default)s)')
     rec.add_argument('--shape-dir', help='where the training shapes are written (default: a temporary folder)')
+    rec.add_argument('--shape-seed', type=int, default=SHAPE_SEED, help='(default %(default)s)')
+    rec.add_argument('--kinds', nargs='*', default=[], help='only these training kinds (default: all)')
     rec.add_argument('--start', type=int, default=0, help='the first of the shapes this process takes')
     rec.add_argument('--every', type=int, default=1, help='... and then every this many')
     rec.add_argument('--attempts', type=int, default=12, help='executed picks per object (default %(default)s)')
