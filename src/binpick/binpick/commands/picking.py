@@ -22,6 +22,7 @@ def _sources(args: argparse.Namespace, obj, catalog) -> list:
     if args.model_free:
         from binpick.modelfree.depth_segmentation import segment_by_depth
         from binpick.modelfree.grasp_quality import GraspQuality
+        quality = GraspQuality.load(args.grasp_quality) if args.grasp_quality else None   # a bad file fails first
         rows = [] if args.no_ground_truth else [('no model, simulator masks', None)]
         if args.uois:
             from binpick.modelfree.uois import UoisSegmenter, load_segmenter
@@ -34,7 +35,6 @@ def _sources(args: argparse.Namespace, obj, catalog) -> list:
         if not args.no_baseline:
             rows.append(('no model, masks by depth (the non-learned baseline)',
                          lambda cap, depth_m: segment_by_depth(depth_m, cap.K)))
-        quality = GraspQuality.load(args.grasp_quality) if args.grasp_quality else None
         suffix = f', grasps ranked by {Path(args.grasp_quality).name}' if quality else ''
         return [ModelFreeMasks(name + suffix, segment, quality=quality) for name, segment in rows]
     sources = [] if args.no_ground_truth else [GroundTruthPoses()]
