@@ -71,11 +71,6 @@ class Diagnosed(ModelFreeMasks):
         super().__init__(name, segment, config=config)
         self.hand = hand
         self.rows: list[dict] = []
-        self.last_masks: list[np.ndarray] = []      # the masks of the frame being decided (segmented once)
-
-    def masks(self, cap, depth_m):
-        self.last_masks = super().masks(cap, depth_m)
-        return self.last_masks
 
     def for_cell(self, cell, planner):
         decide_pick = super().for_cell(cell, planner)

@@ -45,17 +45,15 @@ class Recorder(ModelFreeMasks):
         super().__init__('recorder', segment)
         self.hand, self.obj_name, self.out = hand, obj_name, out
         self.decisions, self.pending = 0, None
-        self.frame_masks: list[np.ndarray] = []
 
     def for_cell(self, cell, planner):
         decide_pick = super().for_cell(cell, planner)
 
         def decide(cap, depth_m):
             decision, n = decide_pick(cap, depth_m)
-            masks = self.frame_masks
             rows = []
             for rank, grasp in enumerate(self.pipeline.last_grasps):
-                part, share = mask_part(masks[grasp.instance], cap.instance_image)
+                part, share = mask_part(self.last_masks[grasp.instance], cap.instance_image)
                 held = None if part < 0 else hold_test(self.hand, cap.T_cam_obj[part], cell.T_base_cam,
                                                        grasp.T_base_tcp, grasp.opening_m)
                 rows.append({'object': self.obj_name, 'decision': self.decisions, 'rank': rank, 'score': grasp.score,
@@ -67,10 +65,6 @@ class Recorder(ModelFreeMasks):
                 self.flush()
             return decision, n
         return decide
-
-    def masks(self, cap, depth_m):
-        self.frame_masks = super().masks(cap, depth_m)
-        return self.frame_masks
 
     def after_pick(self, candidate, success: bool) -> None:
         super().after_pick(candidate, success)

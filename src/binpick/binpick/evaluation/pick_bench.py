@@ -124,6 +124,7 @@ class ModelFreeMasks:
         self.name, self.segment, self.min_visible_px, self.config = name, segment, min_visible_px, config
         self.quality = quality
         self.pipeline = None          # the cell's ModelFreePipeline, from for_cell
+        self.last_masks: list[np.ndarray] = []     # the masks of the frame last decided (what instances index)
         self.first_frame: dict | None = None   # the first decided frame: what save_figure draws
 
     def masks(self, cap: StereoCapture, depth_m: np.ndarray) -> list[np.ndarray]:
@@ -138,7 +139,7 @@ class ModelFreeMasks:
                                                      config=self.config or CostMapConfig(), quality=self.quality)
 
         def decide(cap: StereoCapture, depth_m: np.ndarray) -> tuple[PickDecision, int]:
-            masks = self.masks(cap, depth_m)
+            self.last_masks = masks = self.masks(cap, depth_m)
             decision = pipeline.plan(depth_m, cap.K, masks, cell.q)
             if self.first_frame is None:
                 self.first_frame = {'rgb': cap.left_rgb, 'masks': masks, 'cost': pipeline.last_cost_map,
