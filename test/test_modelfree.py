@@ -196,6 +196,20 @@ def test_grasp_quality_learns_which_grasps_hold_and_refuses_a_foreign_file(tmp_p
         GraspQuality.load(tmp_path / 'short.json')
 
 
+def test_grasp_quality_fits_the_share_of_hand_tests_that_held():
+    from binpick.modelfree.grasp_quality import FEATURES, GraspQuality
+    rng = np.random.default_rng(1)
+    x = rng.uniform(0, 60, size=(1000, len(FEATURES)))
+    opening = FEATURES.index('opening_mm')
+    rate = 1.0 / (1.0 + np.exp((x[:, opening] - 30.0) / 4.0))        # half the trials hold at 30 mm
+    share = rng.binomial(4, rate) / 4.0                                # four hand tests per grasp
+    model = GraspQuality.fit(x, share, hidden=8)
+    probe = np.repeat(x[:1], 3, axis=0)
+    probe[:, opening] = [10, 30, 50]
+    p = model(probe)
+    assert p[0] > 0.9 and 0.25 < p[1] < 0.75 and p[2] < 0.1
+
+
 def test_pick_bench_refuses_a_grasp_quality_file_it_cannot_use(tmp_path, capsys):
     from binpick.cli import main
     (tmp_path / 'gq.json').write_text('{"format": "binpick-grasp-quality/0"}')

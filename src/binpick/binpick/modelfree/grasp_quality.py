@@ -84,7 +84,8 @@ class GraspQuality:
     @classmethod
     def fit(cls, features: np.ndarray, held: np.ndarray, hidden: int = 32, weight_decay: float = 1e-2,
             epochs: int = 300, seed: int = 0, trained_on: str = '') -> GraspQuality:
-        """Fit to ``held`` (N,) bools: full-batch Adam on the cross-entropy (deterministic for a ``seed``)."""
+        """Fit to ``held`` (N,): bools, or the share of hand tests that held; full-batch Adam on the
+        cross-entropy (deterministic for a ``seed``)."""
         import torch
         x = _expand(features)
         mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6

@@ -124,6 +124,15 @@ class FloatingHand(PybulletClient):
         self._step(HOLD_STEPS)
         return self.holding()
 
+    def hold_rate(self, T_obj_grasp: np.ndarray, width_m: float, trials: int, rng: np.random.Generator,
+                  R_world_obj: np.ndarray | None = None, error_m: float = 0.002, error_deg: float = 3.0) -> float:
+        """The share of ``trials`` of :meth:`trial` that hold: the first exact, the others missing the grasp by
+        up to ``error_m`` and ``error_deg`` (uniform, drawn from ``rng``), as a pose estimate or a grasp read
+        off a depth image does."""
+        return float(np.mean([self.trial(T_obj_grasp, width_m, np.eye(4) if t == 0 else
+                                         _grasp_error(rng, error_m, error_deg), R_world_obj)
+                              for t in range(trials)]))
+
 
 def _grasp_error(rng: np.random.Generator, error_m: float, error_deg: float) -> np.ndarray:
     axis = rng.normal(size=3)
@@ -141,9 +150,7 @@ def hold_rates(obj, grasps: list, trials: int = 5, error_m: float = 0.002, error
     rates = np.zeros(len(grasps))
     with FloatingHand(obj) as hand:
         for i, g in enumerate(tqdm(grasps, desc=f'hold test {obj.name}', unit='grasp', disable=not progress)):
-            held = [hand.trial(g.T_obj_grasp, g.width, np.eye(4) if t == 0 else _grasp_error(rng, error_m, error_deg))
-                    for t in range(trials)]
-            rates[i] = float(np.mean(held))
+            rates[i] = hand.hold_rate(g.T_obj_grasp, g.width, trials, rng, error_m=error_m, error_deg=error_deg)
     return rates
 
 
