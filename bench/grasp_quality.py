@@ -129,7 +129,15 @@ def first_choice_hold(rows: list[dict], key) -> float:
         d = (row['object'], row['decision'])
         if d not in best or key(row) > key(best[d]):
             best[d] = row
-    return float(np.mean([r['held'] for r in best.values()]))
+    return float(np.mean([r.get('hold_rate', r['held']) for r in best.values()]))
+
+
+def first_choices(rows: list[dict], p_hold: np.ndarray) -> str:
+    """How often the first choice holds when the pipeline's score is multiplied by P(hold)^g, for some g."""
+    for r, q in zip(rows, p_hold):
+        r['p_hold'] = q
+    return 'first choice holds:' + ''.join(
+        f' p^{g:g} {first_choice_hold(rows, lambda r, g=g: r["score"] * r["p_hold"] ** g):.0%}' for g in (0, 1, 2, 4))
 
 
 def fit(args) -> None:
@@ -145,19 +153,14 @@ def fit(args) -> None:
     for f in range(4):
         model = GraspQuality.fit(x[folds != f], target[folds != f], **settings)
         p[folds == f] = model(x[folds == f])
-    print(f'held-out shapes: AUC {auc(p, y):.3f}')
+    print(f'held-out shapes: AUC {auc(p, y):.3f}; {first_choices(train, p)}')
     model = GraspQuality.fit(x, target, **settings, trained_on=f'hand tests of {len(train)} grasps on {len(names)} '
                              f'procedural training shapes (bench/grasp_quality.py)')
     for path in args.test or []:
         rows = load_rows([path])
         yt = np.array([r['held'] for r in rows])
         pt = model(np.array([r['features'] for r in rows]))
-        for r, q in zip(rows, pt):
-            r['p_hold'] = q
-        line = f'{path}: {len(rows)} grasps, {yt.mean():.0%} hold, AUC {auc(pt, yt):.3f}; first choice holds:'
-        for g in (0.0, 1.0, 2.0, 4.0):
-            line += f' p^{g:g} {first_choice_hold(rows, lambda r, g=g: r["score"] * r["p_hold"] ** g):.0%}'
-        print(line)
+        print(f'{path}: {len(rows)} grasps, {yt.mean():.0%} hold, AUC {auc(pt, yt):.3f}; {first_choices(rows, pt)}')
     if args.save:
         model.save(Path(args.save))
         print(f'wrote {args.save}')
