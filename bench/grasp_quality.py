@@ -30,6 +30,7 @@ from first_pick_slips import hold_test, mask_part
 
 from binpick.catalog import Catalog
 from binpick.evaluation.pick_bench import ModelFreeMasks, run_source
+from binpick.modelfree.first_pick import CostMapConfig
 from binpick.modelfree.grasp_quality import GraspQuality
 from binpick.modelfree.shapes import write_shape_catalog
 from binpick.sim.generator import CellConfig
@@ -41,8 +42,9 @@ SHAPE_SEED = 11          # the training shapes' seed (any: they are procedural t
 class Recorder(ModelFreeMasks):
     """The model-free source, writing every decision's grasps with their hand-test verdicts."""
 
-    def __init__(self, segment, hand: FloatingHand, obj_name: str, out, trials: int = 1, seed: int = 0) -> None:
-        super().__init__('recorder', segment)
+    def __init__(self, segment, hand: FloatingHand, obj_name: str, out, trials: int = 1, seed: int = 0,
+                 config: CostMapConfig | None = None, quality: GraspQuality | None = None) -> None:
+        super().__init__('recorder', segment, config=config, quality=quality)
         self.hand, self.obj_name, self.out = hand, obj_name, out
         self.trials, self.rng = trials, np.random.default_rng(seed)
         self.decisions, self.pending = 0, None
@@ -82,26 +84,47 @@ class Recorder(ModelFreeMasks):
         self.pending = None
 
 
+def split_mask(mask: np.ndarray, rng: np.random.Generator, min_px: int = 150) -> list[np.ndarray]:
+    """``mask`` cut in two along a random line near its centroid (the pieces of at least ``min_px`` pixels): the
+    fragments a segmenter leaves of a part it has never seen, for labels of grasps on them."""
+    vs, us = np.nonzero(mask)
+    direction = rng.normal(size=2)
+    along = (np.stack([vs, us], axis=1) - [vs.mean(), us.mean()]) @ (direction / np.linalg.norm(direction))
+    cut = rng.uniform(-0.3, 0.3) * np.ptp(along)
+    pieces = []
+    for side in (along < cut, along >= cut):
+        piece = np.zeros_like(mask)
+        piece[vs[side], us[side]] = True
+        if side.sum() >= min_px:
+            pieces.append(piece)
+    return pieces or [mask]
+
+
 def record(args) -> None:
     torch.set_num_threads(1)
     from binpick.modelfree.uois import load_segmenter
     segmenter = load_segmenter(args.uois)
 
+    rng = np.random.default_rng(args.seed)
+
     def segment(cap, depth_m):
-        return [i.mask for i in segmenter.segment(cap.left_rgb, depth_m, cap.K)]
+        masks = [i.mask for i in segmenter.segment(cap.left_rgb, depth_m, cap.K)]
+        return [piece for m in masks for piece in (split_mask(m, rng) if rng.random() < args.fragment else [m])]
     if args.object:
         objects = [Catalog().get(args.object)]
     else:
         folder = Path(args.shape_dir or tempfile.mkdtemp(prefix='binpick_gq_shapes_'))
         catalog = write_shape_catalog(folder, 'train', args.shapes, args.shape_seed, tuple(args.kinds))
         objects = [catalog.get(name) for name in sorted(catalog.names())][args.start::args.every]
+    quality = args.grasp_quality and GraspQuality.load(args.grasp_quality)
     out_path = Path(args.out)
     done = {json.loads(line)['object'] for line in out_path.read_text().splitlines()} if out_path.exists() else set()
     with out_path.open('a') as out:
         for obj in objects:
             if obj.name in done:
                 continue
-            source = Recorder(segment, FloatingHand(obj), obj.name, out, args.trials, args.seed)
+            source = Recorder(segment, FloatingHand(obj), obj.name, out, args.trials, args.seed,
+                              CostMapConfig(grasp_pixels=args.grasp_pixels), quality)
             cycles = run_source(obj, CellConfig.from_config(), source, args.attempts, seed=args.seed)
             executed = [c for c in cycles if c.executed]
             print(f'{obj.name}: {sum(c.success for c in executed)} / {len(executed)} picks, '
@@ -180,6 +203,12 @@ def main() -> None:
     rec.add_argument('--every', type=int, default=1, help='... and then every this many')
     rec.add_argument('--attempts', type=int, default=12, help='executed picks per object (default %(default)s)')
     rec.add_argument('--seed', type=int, default=0, help='the cell\'s seed')
+    rec.add_argument('--grasp-pixels', type=int, default=CostMapConfig.grasp_pixels,
+                     help='best pixels per instance turned into grasps (default %(default)s)')
+    rec.add_argument('--grasp-quality', help='rank the grasps with this grasp-quality model (JSON) as the cell does')
+    rec.add_argument('--fragment', type=float, default=0.0,
+                     help='the share of masks cut in two before the grasps are found, as a segmenter breaks '
+                          'parts it has never seen (default %(default)s)')
     rec.add_argument('--trials', type=int, default=1,
                      help='hand tests per grasp, all but the first missing it by up to 2 mm and 3 degrees; the '
                           'label is the share that hold (default %(default)s)')
