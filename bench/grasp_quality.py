@@ -196,7 +196,8 @@ def main() -> None:
     rec.add_argument('--uois', required=True, help='class-agnostic segmenter')
     rec.add_argument('--object', help='a catalog part (for testing; default: the procedural training shapes)')
     rec.add_argument('--shapes', type=int, default=32, help='training shapes (default %(default)s)')
-    rec.add_argument('--shape-dir', help='where the training shapes are written (default: a temporary folder)')
+    rec.add_argument('--shape-dir', help='where the training shapes are written (default: a temporary folder; '
+                     'one per process: processes writing the same folder at once break its catalog)')
     rec.add_argument('--shape-seed', type=int, default=SHAPE_SEED, help='(default %(default)s)')
     rec.add_argument('--kinds', nargs='*', default=[], help='only these training kinds (default: all)')
     rec.add_argument('--start', type=int, default=0, help='the first of the shapes this process takes')
