@@ -5,7 +5,10 @@ procedural training shapes, and check it on parts it never saw.
 for testing only, a catalog part); at every decision each executable grasp it found (up to 20) is also tried
 on the true part alone in the hand test (``sim/hand.py``, the part lying as in the bin). One JSON line per
 grasp: its features, the hand test's verdict, its rank and score, and, for the executed one, the cell's
-outcome. Resumable: objects already in the output are skipped.
+outcome. Resumable: objects already in the output are skipped. Other labels and candidates (stop 41; none
+raised the zigzag_bracket's first pick): ``--trials`` hand tests per grasp (the label the share that held),
+``--grasp-pixels`` per instance, ``--fragment`` (a share of the masks cut in two), ``--grasp-quality`` (rank as
+the cell does with a model).
 
 ``fit``: the model on the training rows; prints the AUC on held-out training shapes (4 folds by
 shape) and, on test rows, the AUC and the hand-test hold rate of the grasp each ranking puts first.
@@ -105,7 +108,7 @@ def record(args) -> None:
     from binpick.modelfree.uois import load_segmenter
     segmenter = load_segmenter(args.uois)
 
-    rng = np.random.default_rng(args.seed)
+    rng = np.random.default_rng([args.seed, 1])           # another stream than the hand tests' errors
 
     def segment(cap, depth_m):
         masks = [i.mask for i in segmenter.segment(cap.left_rgb, depth_m, cap.K)]
