@@ -105,6 +105,7 @@ def split_mask(mask: np.ndarray, rng: np.random.Generator, min_px: int = 150) ->
 
 def record(args) -> None:
     torch.set_num_threads(1)
+    quality = GraspQuality.load(args.grasp_quality) if args.grasp_quality else None   # a bad file fails first
     from binpick.modelfree.uois import load_segmenter
     segmenter = load_segmenter(args.uois)
 
@@ -119,7 +120,6 @@ def record(args) -> None:
         folder = Path(args.shape_dir or tempfile.mkdtemp(prefix='binpick_gq_shapes_'))
         catalog = write_shape_catalog(folder, 'train', args.shapes, args.shape_seed, tuple(args.kinds))
         objects = [catalog.get(name) for name in sorted(catalog.names())][args.start::args.every]
-    quality = args.grasp_quality and GraspQuality.load(args.grasp_quality)
     out_path = Path(args.out)
     done = {json.loads(line)['object'] for line in out_path.read_text().splitlines()} if out_path.exists() else set()
     with out_path.open('a') as out:
