@@ -8,7 +8,8 @@ Reads WORK/eval_ucn.json, WORK/eval_maskrcnn_720_mask0.3.json (the shipped class
 WORK/eval_baseline.json (bench/uois.sh), WORK/synth_speed_syn.json and WORK/synth_speed.json
 (bench/synth_speed.py --shapes --domain synthetic|real --json ...),
 results/modelfree/registration.json (bench/registration.py), results/picking_model_free/results.json
-(binpick pick-bench --model-free) and results/modelfree/time_to_model.json (bench/time_to_model.sh).
+(binpick pick-bench --model-free), results/picking_model_free_parts/*/results.json (bench/first_pick_parts.sh)
+and results/modelfree/time_to_model.json (bench/time_to_model.sh).
 """
 from __future__ import annotations
 
@@ -27,7 +28,28 @@ def _load(path: Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def gather(work: Path, registration: Path, picking: Path, time_to_model: Path) -> dict:
+def first_pick_parts(folder: Path) -> dict | None:
+    """``bench/first_pick_parts.sh``'s runs pooled per part: {part: {successes, attempts, success_rate, seeds,
+    failures}}, and their mean over the parts under ``mean``."""
+    runs = [json.loads(p.read_text()) for p in sorted(folder.glob('*/results.json'))] if folder.is_dir() else []
+    parts: dict = {}
+    for run in runs:
+        (source,) = run['sources'].values()
+        row = parts.setdefault(run['object'], {'successes': 0, 'attempts': 0, 'seeds': [], 'failures': {}})
+        row['successes'] += source['successes']
+        row['attempts'] += source['attempts']
+        row['seeds'] += run['seed'] if isinstance(run['seed'], list) else [run['seed']]
+        for reason, n in source['failures'].items():
+            row['failures'][reason] = row['failures'].get(reason, 0) + n
+    for row in parts.values():
+        row['success_rate'] = 100.0 * row['successes'] / row['attempts']
+    if not parts:
+        return None
+    return {'parts': dict(sorted(parts.items())),
+            'mean': sum(r['success_rate'] for r in parts.values()) / len(parts)}
+
+
+def gather(work: Path, registration: Path, picking: Path, time_to_model: Path, parts: Path) -> dict:
     """The headline figures (None where the run is missing; the better learned model's) and the per-dataset
     rows of every model."""
     evals = {key: e for key, (_, files, _) in MODELS.items()
@@ -48,7 +70,8 @@ def gather(work: Path, registration: Path, picking: Path, time_to_model: Path) -
         'chamfer_mm': reg and reg['chamfer_mm'], 'diameter_error_max': reg and reg['diameter_error_max'],
         'first_pick_success': best_pick, 'frames_per_s': speed and max(speed['frames_per_s'].values()),
         'frames_per_s_real': speed_real and max(speed_real['frames_per_s'].values()),
-        'first_pick_sources': pick_rates or None, 'synth_speed': [speed, speed_real],
+        'first_pick_sources': pick_rates or None, 'first_pick_parts': first_pick_parts(parts),
+        'synth_speed': [speed, speed_real],
         'time_to_model': _load(time_to_model),
         'clustering': evals.get('ucn', {}).get('clustering'),
         'datasets': {d: {**{MODELS[k][0]: r.get(d) for k, r in rows.items()}, 'baseline': baseline_rows.get(d)}
@@ -101,6 +124,15 @@ def markdown(r: dict) -> str:
         lines.append(f'| {name} | ' + ' | '.join(cells) + ' |')
     lines += ['', f'UCN clustering: {r["clustering"]}.', '', '## First pick without a model', '']
     lines += [f'- {k}: {v} %' for k, v in (r['first_pick_sources'] or {}).items()]
+    if r.get('first_pick_parts'):
+        lines += ['', 'Every built-in part (`bash bench/first_pick_parts.sh`: the Mask R-CNN\'s masks, grasps '
+                  'ranked by `grasp_quality.json`, 50 executed picks per bin):', '',
+                  '| part | bins (seeds) | picks succeeded | failures |', '| --- | --- | --- | --- |']
+        for part, row in r['first_pick_parts']['parts'].items():
+            failures = ', '.join(f'{n} {reason}' for reason, n in sorted(row['failures'].items())) or '–'
+            lines.append(f'| {part} | {" ".join(map(str, sorted(row["seeds"])))} | {row["successes"]} / '
+                         f'{row["attempts"]} ({row["success_rate"]:.1f} %) | {failures} |')
+        lines.append(f'| mean over the parts | | {r["first_pick_parts"]["mean"]:.1f} % | |')
     return '\n'.join(lines) + '\n'
 
 
@@ -111,9 +143,12 @@ def main() -> None:
     parser.add_argument('--picking', default='results/picking_model_free/results.json')
     parser.add_argument('--time-to-model', default='results/modelfree/time_to_model.json',
                         help='bench/time_to_model.sh\'s WORKDIR/time_to_model.json')
+    parser.add_argument('--parts', default='results/picking_model_free_parts',
+                        help='bench/first_pick_parts.sh\'s output folder')
     parser.add_argument('--out', default='results/modelfree')
     args = parser.parse_args()
-    results = gather(Path(args.uois), Path(args.registration), Path(args.picking), Path(args.time_to_model))
+    results = gather(Path(args.uois), Path(args.registration), Path(args.picking), Path(args.time_to_model),
+                     Path(args.parts))
     atomic.write_json(Path(args.out) / 'results.json', results)
     atomic.write_text(Path(args.out) / 'report.md', markdown(results))
     print(markdown(results))

@@ -38,7 +38,8 @@ class PickOutcome:
     ``reason``: '' on success, else ``wrong pose`` (the fingers closed on nothing), ``slipped`` (a part
     was between the fingers but not held to the place), ``picked several parts``, or ``collision`` (the
     part was placed, but the arm or hand touched the tote: a failure all the same); ``instance``: the part
-    placed; ``tote_contacts``: simulation steps in which the arm or hand touched the tote.
+    placed; ``tote_contacts``: simulation steps in which the arm or hand touched the tote; ``tcp_error_m``: how
+    far the TCP was from the approach's last waypoint when the fingers began to close (metres).
     """
 
     success: bool
@@ -46,6 +47,7 @@ class PickOutcome:
     instance: int | None
     tote_contacts: int
     sim_s: float
+    tcp_error_m: float = 0.0
 
 
 class PickCell:
@@ -125,14 +127,16 @@ class PickCell:
                             for body in self.sim.physics.bin_bodies)
         return touching
 
-    def _drive(self, path: np.ndarray, steps_per_waypoint: int = 4, settle_steps: int = 60) -> int:
-        """Follow a joint path under position control; returns the steps touching the tote."""
+    def _drive(self, path: np.ndarray, steps_per_waypoint: int = 4, settle_steps: int = 60,
+               tol_rad: float = 0.01) -> int:
+        """Follow a joint path under position control, then wait up to ``settle_steps`` for every joint to be
+        within ``tol_rad`` of the last waypoint; returns the steps touching the tote."""
         touching = 0
         for q in path:
             self._command_arm(q)
             touching += self._step(steps_per_waypoint)
         for _ in range(settle_steps // 10):       # let the arm catch up with the last waypoint
-            if np.abs(self._arm_joints() - path[-1]).max() < 0.01:
+            if np.abs(self._arm_joints() - path[-1]).max() < tol_rad:
                 break
             touching += self._step(10)
         self.q = self._arm_joints()
@@ -153,7 +157,10 @@ class PickCell:
         part held at the place leaves the cell (the rest settle). The arm ends at home."""
         steps0 = self.steps
         self._command_fingers(min(0.04, opening_m / 2))
-        contacts = self._drive(plan.transit) + self._drive(plan.approach)
+        # the fingers close once the arm is at the grasp (0.01 rad left the TCP up to 3 mm short of it)
+        contacts = self._drive(plan.transit) + self._drive(plan.approach, settle_steps=240, tol_rad=0.001)
+        fk = self.kinematics.fk
+        tcp_error_m = float(np.linalg.norm(fk(self.q)[:3, 3] - fk(plan.approach[-1])[:3, 3]))
         self._command_fingers(0.0)
         contacts += self._step(120)                 # 0.5 s to close
         between = self._between_fingers()
@@ -167,7 +174,7 @@ class PickCell:
             reason = 'collision' if contacts else ''
         else:
             reason = 'picked several parts' if held else ('slipped' if between else 'wrong pose')
-        outcome = PickOutcome(not reason, reason, instance, contacts, sim_s)
+        outcome = PickOutcome(not reason, reason, instance, contacts, sim_s, tcp_error_m)
         self.sim.remove_outside()                  # parts dragged out of the tote and dropped
         self._set_arm(Q_HOME)
         return outcome
