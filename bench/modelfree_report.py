@@ -9,7 +9,8 @@ WORK/eval_baseline.json (bench/uois.sh), WORK/synth_speed_syn.json and WORK/synt
 (bench/synth_speed.py --shapes --domain synthetic|real --json ...),
 results/modelfree/registration.json (bench/registration.py), results/picking_model_free/results.json
 (binpick pick-bench --model-free), results/picking_model_free_parts/*/results.json (bench/first_pick_parts.sh)
-and results/modelfree/time_to_model.json (bench/time_to_model.sh).
+and results/modelfree/time_to_model.json (bench/time_to_model.sh). A figure whose run is not there (the work
+folders are not committed) is carried over from the previous results.json, and the report says which.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import json
 from pathlib import Path
 
 from binpick.data import atomic
+from binpick.evaluation.pick_bench import NO_PICK
 
 MODELS = {'ucn': ('UCN', ('eval_ucn.json',), 'no model, masks by the UCN'),
           'maskrcnn': ('class-agnostic Mask R-CNN', ('eval_maskrcnn_720_mask0.3.json', 'eval_maskrcnn.json'),
@@ -30,17 +32,20 @@ def _load(path: Path) -> dict | None:
 
 def first_pick_parts(folder: Path) -> dict | None:
     """``bench/first_pick_parts.sh``'s runs pooled per part: {part: {successes, attempts, success_rate, seeds,
-    failures}}, and their mean over the parts under ``mean``."""
+    failures (of executed picks, by kind), no_pick (cycles without a pick, by kind)}}, and their mean over the
+    parts under ``mean``."""
     runs = [json.loads(p.read_text()) for p in sorted(folder.glob('*/results.json'))] if folder.is_dir() else []
     parts: dict = {}
     for run in runs:
         (source,) = run['sources'].values()
-        row = parts.setdefault(run['object'], {'successes': 0, 'attempts': 0, 'seeds': [], 'failures': {}})
+        row = parts.setdefault(run['object'], {'successes': 0, 'attempts': 0, 'seeds': [], 'failures': {},
+                                               'no_pick': {}})
         row['successes'] += source['successes']
         row['attempts'] += source['attempts']
         row['seeds'] += run['seed'] if isinstance(run['seed'], list) else [run['seed']]
         for reason, n in source['failures'].items():
-            row['failures'][reason] = row['failures'].get(reason, 0) + n
+            kind = row['no_pick' if reason in NO_PICK else 'failures']
+            kind[reason] = kind.get(reason, 0) + n
     for row in parts.values():
         row['success_rate'] = 100.0 * row['successes'] / row['attempts']
     if not parts:
@@ -49,9 +54,10 @@ def first_pick_parts(folder: Path) -> dict | None:
             'mean': sum(r['success_rate'] for r in parts.values()) / len(parts)}
 
 
-def gather(work: Path, registration: Path, picking: Path, time_to_model: Path, parts: Path) -> dict:
-    """The headline figures (None where the run is missing; the better learned model's) and the per-dataset
-    rows of every model."""
+def gather(work: Path, registration: Path, picking: Path, time_to_model: Path, part_runs: Path) -> dict:
+    """The headline figures (None where the run is missing; the better learned model's; the first pick: the mean
+    over the built-in parts where ``part_runs`` has them, else ``picking``'s) and the per-dataset rows of every
+    model."""
     evals = {key: e for key, (_, files, _) in MODELS.items()
              if (e := next(filter(None, (_load(work / f) for f in files)), None))}
     baseline = _load(work / 'eval_baseline.json')
@@ -60,6 +66,7 @@ def gather(work: Path, registration: Path, picking: Path, time_to_model: Path, p
     best = max(evals, key=lambda k: evals[k]['mean_f1'], default=None)
     pick_rates = (picks or {}).get('success_rate', {})
     best_pick = best and next((v for k, v in pick_rates.items() if k.startswith(MODELS[best][2])), None)
+    parts = first_pick_parts(part_runs)
     def by_name(e: dict | None) -> dict:        # runs may name the same folder by a relative or absolute path
         return {Path(d).name: row for d, row in (e or {}).get('datasets', {}).items()}
     rows, baseline_rows = {k: by_name(e) for k, e in evals.items()}, by_name(baseline)
@@ -68,15 +75,27 @@ def gather(work: Path, registration: Path, picking: Path, time_to_model: Path, p
         'f1_unseen': best and evals[best]['mean_f1'], 'f1_baseline': baseline and baseline['mean_f1'],
         'f1_model': best and MODELS[best][0], 'f1_by_model': {MODELS[k][0]: e['mean_f1'] for k, e in evals.items()},
         'chamfer_mm': reg and reg['chamfer_mm'], 'diameter_error_max': reg and reg['diameter_error_max'],
-        'first_pick_success': best_pick, 'frames_per_s': speed and max(speed['frames_per_s'].values()),
+        'first_pick_success': parts['mean'] if parts else best_pick,
+        'frames_per_s': speed and max(speed['frames_per_s'].values()),
         'frames_per_s_real': speed_real and max(speed_real['frames_per_s'].values()),
-        'first_pick_sources': pick_rates or None, 'first_pick_parts': first_pick_parts(parts),
+        'first_pick_sources': pick_rates or None, 'first_pick_parts': parts,
         'synth_speed': [speed, speed_real],
         'time_to_model': _load(time_to_model),
         'clustering': evals.get('ucn', {}).get('clustering'),
         'datasets': {d: {**{MODELS[k][0]: r.get(d) for k, r in rows.items()}, 'baseline': baseline_rows.get(d)}
                      for d in sorted(sets)},
     }
+
+
+def _missing(value) -> bool:
+    return value in (None, {}, []) or (isinstance(value, list) and all(v is None for v in value))
+
+
+def carry_over(results: dict, previous: dict) -> dict:
+    """``results`` with each figure it lacks taken from ``previous`` (the last report), their keys listed under
+    ``carried_over``."""
+    keys = [k for k, v in results.items() if _missing(v) and not _missing(previous.get(k))]
+    return {**results, **{k: previous[k] for k in keys}, 'carried_over': keys}
 
 
 def _time_to_model_row(t: dict | None) -> str:
@@ -98,7 +117,8 @@ def markdown(r: dict) -> str:
              'runs/uois/synth_speed_syn.json` (and `--domain real ... synth_speed.json`); `python '
              'bench/registration.py`; `binpick pick-bench --object zigzag_bracket --model-free --uois '
              'models/demo/uois_maskrcnn.pt --seed 0 1 --attempts 50 --out results/picking_model_free` (the UCN\'s row: '
-             '`--uois models/demo/uois_shapes.pt`); `bash bench/time_to_model.sh spacer_ring` (its '
+             '`--uois models/demo/uois_shapes.pt`); `bash bench/first_pick_parts.sh` (every built-in part); '
+             '`bash bench/time_to_model.sh spacer_ring` (its '
              '`time_to_model.json` copied here); then `python bench/modelfree_report.py`.',
              '',
              '| figure | measured | target |', '| --- | --- | --- |',
@@ -106,8 +126,11 @@ def markdown(r: dict) -> str:
              f'{pct(r["f1_unseen"])} (baseline {pct(r["f1_baseline"])}) | ≥ 0.80 and above the baseline |',
              f'| reconstruction: mean Chamfer distance | {r["chamfer_mm"]:.2f} mm | ≤ 2 mm |' if r['chamfer_mm'] else
              '| reconstruction | not measured | ≤ 2 mm |',
-             f'| first pick without a model, on the {r["f1_model"]}\'s masks (pooled over the bench\'s seeds) | '
-             f'{r["first_pick_success"]} % | ≥ 80 % |',
+             (f'| first pick without a model, mean over the {len(r["first_pick_parts"]["parts"])} built-in parts '
+              f'(the {r["f1_model"]}\'s masks, grasps ranked by the grasp-quality model; per part below) | '
+              f'{r["first_pick_success"]:.1f} % | ≥ 80 % |' if r.get('first_pick_parts') else
+              f'| first pick without a model, on the {r["f1_model"]}\'s masks (pooled over the bench\'s seeds) | '
+              f'{r["first_pick_success"]} % | ≥ 80 % |'),
              f'| class-agnostic bins generated, 2 workers, synthetic | {r["frames_per_s"]:.2f} frames/s '
              f'({r["frames_per_s"] / 0.39:.1f}x the report\'s 0.39) | ≥ 10x |' if r['frames_per_s'] else
              '| data generation | not measured | ≥ 10x |',
@@ -127,12 +150,17 @@ def markdown(r: dict) -> str:
     if r.get('first_pick_parts'):
         lines += ['', 'Every built-in part (`bash bench/first_pick_parts.sh`: the Mask R-CNN\'s masks, grasps '
                   'ranked by `grasp_quality.json`, 50 executed picks per bin):', '',
-                  '| part | bins (seeds) | picks succeeded | failures |', '| --- | --- | --- | --- |']
+                  '| part | bins (seeds) | picks succeeded | failed picks | cycles without a pick |',
+                  '| --- | --- | --- | --- | --- |']
         for part, row in r['first_pick_parts']['parts'].items():
-            failures = ', '.join(f'{n} {reason}' for reason, n in sorted(row['failures'].items())) or '–'
+            failures, no_pick = (', '.join(f'{n} {reason}' for reason, n in sorted(row[k].items())) or '–'
+                                 for k in ('failures', 'no_pick'))
             lines.append(f'| {part} | {" ".join(map(str, sorted(row["seeds"])))} | {row["successes"]} / '
-                         f'{row["attempts"]} ({row["success_rate"]:.1f} %) | {failures} |')
-        lines.append(f'| mean over the parts | | {r["first_pick_parts"]["mean"]:.1f} % | |')
+                         f'{row["attempts"]} ({row["success_rate"]:.1f} %) | {failures} | {no_pick} |')
+        lines.append(f'| mean over the parts | | {r["first_pick_parts"]["mean"]:.1f} % | | |')
+    if r.get('carried_over'):
+        lines += ['', 'Carried over from the previous report (their runs were not in the work folders given): '
+                  + ', '.join(f'`{k}`' for k in r['carried_over']) + '.']
     return '\n'.join(lines) + '\n'
 
 
@@ -149,6 +177,9 @@ def main() -> None:
     args = parser.parse_args()
     results = gather(Path(args.uois), Path(args.registration), Path(args.picking), Path(args.time_to_model),
                      Path(args.parts))
+    previous_path = Path(args.out) / 'results.json'
+    if previous_path.is_file():           # figures whose runs are gone (another machine) stay as they were
+        results = carry_over(results, json.loads(previous_path.read_text()))
     atomic.write_json(Path(args.out) / 'results.json', results)
     atomic.write_text(Path(args.out) / 'report.md', markdown(results))
     print(markdown(results))
