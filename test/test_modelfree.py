@@ -98,10 +98,12 @@ def test_model_free_grasps_close_across_the_narrow_side():
     assert abs(best.T_base_tcp[:3, 1] @ [0.0, 1.0, 0.0]) > 0.95                # across its 20 mm side
     assert best.opening_m == pytest.approx(0.020 + 0.010, abs=0.003)
     assert abs(best.T_base_tcp[1, 3]) < 0.002              # centred across the box: both fingers touch at once
-    # fingertips (10 mm past the TCP) tip_depth_m below the top; on a low box they stop above the floor
+    # fingertips (10 mm past the TCP) tip_depth_m below the top; on a low box (10 mm) they hold all of its side
+    # down to floor_gap_m above the floor, and a tilted grasp's lowest corner stays half of that above it
     assert best.T_base_tcp[2, 3] - 0.010 == pytest.approx(0.030 - CostMapConfig().tip_depth_m, abs=0.002)
     low_box = [c.T_base_tcp[2, 3] - 0.010 for c in model_free_grasps(depth, K_SMALL, masks[1:2], T_base_cam, tote)[0]]
-    assert low_box and min(low_box) >= GraspFilter().clearance_m
+    assert low_box and min(low_box) == pytest.approx(CostMapConfig().floor_gap_m, abs=0.001)
+    assert min(low_box) < GraspFilter().clearance_m
     assert not any(c.instance == 2 for c in found) and removed['wider than the gripper'] > 0
     # where a pick just failed is not tried again at once
     again, removed_again, _ = model_free_grasps(depth, K_SMALL, masks, T_base_cam, tote,

@@ -111,11 +111,13 @@ def grasp_poses(T_base_cam: np.ndarray, T_cam_obj: np.ndarray, grasps: GraspSet,
 _BOX_EDGES = np.array([(a, b) for a in range(8) for b in range(a + 1, 8) if bin(a ^ b).count('1') == 1])
 
 
-def hand_hits_tote(corners: np.ndarray, T_base_tcp: np.ndarray, tote: Tote, clearance_m: float) -> np.ndarray:
+def hand_hits_tote(corners: np.ndarray, T_base_tcp: np.ndarray, tote: Tote, clearance_m: float,
+                   floor_clearance_m: float | None = None) -> np.ndarray:
     """(N,) bool: the gripper's boxes (``corners``: (B, 8, 3) or one per pose (N, B, 8, 3), gripper frame) at
-    each of the (N, 4, 4) TCP poses reach into the tote's walls or floor, or within ``clearance_m`` of them,
-    below the rim. Exact for the boxes: the part of a box below the rim lies inside the tote's free space
-    when its corners below the rim and its edges' crossings of the rim do."""
+    each of the (N, 4, 4) TCP poses reach into the tote's walls or floor, or within ``clearance_m`` of them
+    (of the floor: ``floor_clearance_m``, default ``clearance_m``), below the rim. Exact for the boxes: the
+    part of a box below the rim lies inside the tote's free space when its corners below the rim and its
+    edges' crossings of the rim do."""
     T_tote_tcp = tote.T_tote_base @ np.asarray(T_base_tcp, dtype=np.float64).reshape(-1, 4, 4)
     p = np.einsum('nij,n...j->n...i', T_tote_tcp[:, :3, :3], np.broadcast_to(
         corners, (len(T_tote_tcp),) + np.shape(corners)[-3:])) + T_tote_tcp[:, None, None, :3, 3]
@@ -126,9 +128,10 @@ def hand_hits_tote(corners: np.ndarray, T_base_tcp: np.ndarray, tote: Tote, clea
     crosses = (t > 0) & (t < 1)
     crossing = a + np.where(crosses, t, 0.0)[..., None] * (b - a)
     half_x, half_y = tote.inner_size_m[0] / 2 - clearance_m, tote.inner_size_m[1] / 2 - clearance_m
+    floor = clearance_m if floor_clearance_m is None else floor_clearance_m
 
     def outside(q: np.ndarray) -> np.ndarray:
-        return (np.abs(q[..., 0]) > half_x) | (np.abs(q[..., 1]) > half_y) | (q[..., 2] < clearance_m)
+        return (np.abs(q[..., 0]) > half_x) | (np.abs(q[..., 1]) > half_y) | (q[..., 2] < floor)
 
     return ((p[..., 2] < rim) & outside(p)).any(axis=(1, 2)) | (crosses & outside(crossing)).any(axis=(1, 2))
 

@@ -60,6 +60,8 @@ class CostMapConfig:
     grasp_pixels: int = 6              # best pixels per instance turned into grasps
     closing_angles: int = 12           # closing directions swept about the approach (over 180 degrees)
     tip_depth_m: float = 0.022         # fingertips this far below the surface point, when the floor allows
+    floor_gap_m: float = 0.002         # ... and at least this far above the tote floor (no tilted corner nearer
+                                       # than half of it): a flat part is held by all of its side it can
     pad_band_m: float = 0.012          # part points from this far behind the TCP to the tips set the width
     min_contact_points: int = 5        # part points within 3 mm of each finger, at least
     full_contact_points: int = 20      # ... and this many count in full in the ranking
@@ -253,7 +255,7 @@ def model_free_grasps(depth_m: np.ndarray, K: np.ndarray, masks: list[np.ndarray
                 approach = down_base.copy()
             height = float((T_tote_cam[:3, :3] @ p_cam + T_tote_cam[:3, 3])[2])
             # fingertips (10 mm past the TCP) go tip_depth below the surface, but stay clear of the floor
-            tip = min(config.tip_depth_m, height - f.clearance_m - 0.002)
+            tip = min(config.tip_depth_m, height - config.floor_gap_m)
             centre = surface + approach * (tip - 0.010)
             side = np.cross(approach, [1.0, 0.0, 0.0] if abs(approach[0]) < 0.9 else [0.0, 1.0, 0.0])
             for a_index, angle in enumerate(angles):
@@ -299,7 +301,7 @@ def model_free_grasps(depth_m: np.ndarray, K: np.ndarray, masks: list[np.ndarray
     for prior, k, rank, a_index, T, opening, features, p_hold in ranked:
         if max_candidates is not None and len(out) >= max_candidates:
             break
-        if hand_hits_tote(gripper_corners(gripper, opening), T, tote, f.clearance_m)[0]:
+        if hand_hits_tote(gripper_corners(gripper, opening), T, tote, f.clearance_m, config.floor_gap_m / 2)[0]:
             removed['collides with the tote'] += 1
             continue
         clearance, why = check_hand(gripper_points(gripper, opening), T, partial(trees.__getitem__, k),
