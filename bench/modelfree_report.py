@@ -32,8 +32,8 @@ def _load(path: Path) -> dict | None:
 
 def first_pick_parts(folder: Path) -> dict | None:
     """``bench/first_pick_parts.sh``'s runs pooled per part: {part: {successes, attempts, success_rate, seeds,
-    failures (of executed picks, by kind), no_pick (cycles without a pick, by kind)}}, and their mean over the
-    parts under ``mean``."""
+    failures (of executed picks, by kind), no_pick (cycles without a pick, by kind)}}, their mean over the
+    parts under ``mean``, and all executed picks pooled under ``pooled`` (percent)."""
     runs = [json.loads(p.read_text()) for p in sorted(folder.glob('*/results.json'))] if folder.is_dir() else []
     parts: dict = {}
     for run in runs:
@@ -51,7 +51,8 @@ def first_pick_parts(folder: Path) -> dict | None:
     if not parts:
         return None
     return {'parts': dict(sorted(parts.items())),
-            'mean': sum(r['success_rate'] for r in parts.values()) / len(parts)}
+            'mean': sum(r['success_rate'] for r in parts.values()) / len(parts),
+            'pooled': 100.0 * sum(r['successes'] for r in parts.values()) / sum(r['attempts'] for r in parts.values())}
 
 
 def gather(work: Path, registration: Path, picking: Path, time_to_model: Path, part_runs: Path) -> dict:
@@ -158,7 +159,10 @@ def markdown(r: dict) -> str:
                                  for k in ('failures', 'no_pick'))
             lines.append(f'| {part} | {" ".join(map(str, sorted(row["seeds"])))} | {row["successes"]} / '
                          f'{row["attempts"]} ({row["success_rate"]:.1f} %) | {failures} | {no_pick} |')
-        lines.append(f'| mean over the parts | | {r["first_pick_parts"]["mean"]:.1f} % | | |')
+        summary = r['first_pick_parts']
+        lines.append(f'| mean over the parts | | {summary["mean"]:.1f} % | | |')
+        if 'pooled' in summary:
+            lines.append(f'| all picks pooled | | {summary["pooled"]:.1f} % | | |')
     if r.get('carried_over'):
         lines += ['', 'Carried over from the previous report (their runs were not in the work folders given): '
                   + ', '.join(f'`{k}`' for k in r['carried_over']) + '.']
