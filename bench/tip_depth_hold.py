@@ -15,9 +15,8 @@ import numpy as np
 
 from binpick.catalog import Catalog
 from binpick.geometry import make_T
+from binpick.modelfree.first_pick import TIP_PAST_TCP_M
 from binpick.sim.hand import FloatingHand
-
-TIP_PAST_TCP_M = 0.010          # the fingertips' reach past the TCP (as ``first_pick`` assumes)
 
 
 def main() -> None:

@@ -44,6 +44,8 @@ from binpick.grasp.motion import Kinematics, MotionPlanner
 from binpick.grasp.pipeline import PickDecision, depth_pixels, plan_first
 from binpick.modelfree.grasp_quality import GraspQuality, grasp_features
 
+TIP_PAST_TCP_M = 0.010             # the Franka Hand's fingertips reach this far past the TCP (its z axis)
+
 
 @dataclass(frozen=True)
 class CostMapConfig:
@@ -187,7 +189,7 @@ def finger_band(local: np.ndarray, gripper: Gripper, config: CostMapConfig) -> n
     """The points of ``local`` ((N, 3), gripper frame: y the closing axis, z the approach) the finger pads
     sweep when they close: within the fingers' width, from ``pad_band_m`` behind the TCP to 10 mm past it."""
     return local[(np.abs(local[:, 0]) < gripper.finger_width / 2 + 0.002) & (local[:, 2] > -config.pad_band_m)
-                 & (local[:, 2] < 0.010)]
+                 & (local[:, 2] < TIP_PAST_TCP_M)]
 
 
 def main_axis_length(points: np.ndarray) -> float:
@@ -256,7 +258,7 @@ def model_free_grasps(depth_m: np.ndarray, K: np.ndarray, masks: list[np.ndarray
             height = float((T_tote_cam[:3, :3] @ p_cam + T_tote_cam[:3, 3])[2])
             # fingertips (10 mm past the TCP) go tip_depth below the surface, but stay clear of the floor
             tip = min(config.tip_depth_m, height - config.floor_gap_m)
-            centre = surface + approach * (tip - 0.010)
+            centre = surface + approach * (tip - TIP_PAST_TCP_M)
             side = np.cross(approach, [1.0, 0.0, 0.0] if abs(approach[0]) < 0.9 else [0.0, 1.0, 0.0])
             for a_index, angle in enumerate(angles):
                 closing = np.cos(angle) * side + np.sin(angle) * np.cross(approach, side)
