@@ -96,8 +96,8 @@ class PoseEstimationNode(base.BinpickNode):
             except Exception as e:  # noqa: BLE001 - any load failure keeps the model in service
                 raise msgs.BadMessage(f'{base.MODEL_UPDATES}: v{msg.version} {msg.path} does not load ({e}); '
                                       f'keeping {self.model_version}') from None
+            self.swaps += 1                          # counted first: whoever sees the new version sees the swap
             self.model = (estimator, msg.version)
-            self.swaps += 1
             self.get_logger().info(f'now serving pose model v{msg.version} ({msg.path})')
 
     def close(self) -> None:
