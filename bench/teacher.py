@@ -5,14 +5,17 @@
 
 ``bash bench/teacher.sh OBJECT`` makes the datasets and models first, then runs this. WORK holds the
 datasets ``syn`` (synthetic), ``real`` (real-emulated, one calibration per cell) and ``harsh``
-(real_harsh: a new calibration error every scene, the stress row), and ``pose_ub.pt`` unless ``--no-ub``.
+(real_harsh: a new calibration error every scene, the stress row), and unless ``--no-ub`` the UB: ``pose_ub.pt``
+and ``seg_ub.pt`` (both fine-tuned on the real train split's evaluation ground truth; without ``seg_ub.pt`` the
+UB is the pose network alone, on the LB's masks).
 
 Rows, all on the test splits, BOP19 rule (targets ≥ 10 % visible, as many scored estimates per image as
 targets), ADD(-S) < 10 % of the diameter, 1 torch thread:
 
 - segmentation mask AP50 (synthetic, real, harsh), score threshold 0.05, instances under 10 % visible ignored (BOP);
 - LB pose with the shipped-style predicted masks: ``net``, ``icp``, ``full`` (the cell's path);
-- LB ``full`` with ground-truth masks (what masks cost), UB ``full``, and the oracle: ICP started from
+- LB ``full`` with ground-truth masks (what masks cost), UB ``full`` (its pose network on the LB's masks, and
+  on its own segmentation's masks: the UB of the whole path), and the oracle: ICP started from
   the ground-truth pose against the observed points of the ground-truth mask (the ceiling of any
   method that aligns to this depth);
 - the classical peers (bench/peers.py) on the same instances with the same predicted masks.
@@ -25,6 +28,7 @@ import argparse
 import json
 import platform
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -136,8 +140,22 @@ def evaluate_part(args) -> dict:
         print('oracle', name, rows[f'oracle_{name}'], flush=True)
     if args.ub:
         ub = PoseEstimator.load(args.ub, catalog, inference='full')
-        rows['ub_full_real'] = _pose_row(ub, domains['real'] / 'test', obj, stores['real'], max_images=args.max_images)
+        rows['ub_pose_real'] = _pose_row(ub, domains['real'] / 'test', obj, stores['real'], max_images=args.max_images)
         out['ub_ckpt'] = str(args.ub)
+    if args.ub and args.ub_seg:   # the UB's own masks, post-processed as the LB's are
+        ub_config = {'mask_threshold': segmenter.config.mask_threshold}
+        ub_ranked = Segmenter.load(args.ub_seg, catalog, score_threshold=0.05)
+        ub_ranked.config = replace(ub_ranked.config, **ub_config)
+        m = evaluate_split(ub_ranked, domains['real'] / 'test', labels, eval_gt_dir(domains['real'] / 'test'))
+        out['seg_ap50_real_ub'] = round(m['AP50'], 3)
+        ub_segmenter = Segmenter.load(args.ub_seg, catalog)
+        ub_segmenter.config = replace(ub_segmenter.config, **ub_config)
+        store = MaskStore(work / 'masks' / sha256(Path(args.ub_seg))[:12] / 'real')
+        store.fill(BopSplit(domains['real'] / 'test'), ub_segmenter, obj.name)
+        rows['ub_full_real'] = _pose_row(ub, domains['real'] / 'test', obj,
+                                         lambda s, i, _rgb: store.masks(s, i), max_images=args.max_images)
+        out['ub_seg_ckpt'] = str(args.ub_seg)
+        print('UB', out['seg_ap50_real_ub'], rows['ub_full_real'], flush=True)
     out['rows'] = rows
     out['lb_recall_real'] = rows['lb_full_real']['recall']
     out['lb_recall_syn'] = rows['lb_full_syn']['recall']
@@ -145,7 +163,8 @@ def evaluate_part(args) -> dict:
     out['oracle_recall_real'] = rows['oracle_real']['recall']
     out['oracle_recall_syn'] = rows['oracle_syn']['recall']
     out['oracle_recall_harsh'] = rows['oracle_harsh']['recall']
-    out['ub_recall_real'] = rows['ub_full_real']['recall'] if args.ub else None
+    # the UB of the whole path when the UB has its own segmentation, else the UB pose network's
+    out['ub_recall_real'] = rows.get('ub_full_real', rows.get('ub_pose_real', {})).get('recall')
     out['ms_per_instance'] = rows['lb_full_real']['ms_per_instance']
     out['hypotheses'] = lb['full'].hypotheses
 
@@ -173,10 +192,14 @@ def report(results: dict) -> str:
         rows = r['rows']
         lines += [f'## {name}', '',
                   f'Models: segmentation `{r["seg_ckpt"]}`, LB `{r["lb_ckpt"]}`'
-                  + (f', UB `{r["ub_ckpt"]}`' if r.get('ub_ckpt') else '') + '.', '',
+                  + (f', UB `{r["ub_ckpt"]}`' if r.get('ub_ckpt') else '')
+                  + (f', UB segmentation `{r["ub_seg_ckpt"]}`' if r.get('ub_seg_ckpt') else '') + '.', '',
                   '| segmentation | synthetic | real | harsh |', '| --- | --- | --- | --- |',
                   f'| mask AP50 | {r["seg_ap50_syn"]:.3f} | {r["seg_ap50_real"]:.3f} | {r["seg_ap50_harsh"]:.3f} |',
-                  f'| mask AP | {r["seg_ap_syn"]:.3f} | {r["seg_ap_real"]:.3f} | {r["seg_ap_harsh"]:.3f} |', '',
+                  f'| mask AP | {r["seg_ap_syn"]:.3f} | {r["seg_ap_real"]:.3f} | {r["seg_ap_harsh"]:.3f} |']
+        if r.get('seg_ap50_real_ub') is not None:
+            lines.append(f'| mask AP50, UB segmentation | – | {r["seg_ap50_real_ub"]:.3f} | – |')
+        lines += ['',
                   '| pose (ADD(-S) recall) | masks | recall | correct / targets | ms per instance |',
                   '| --- | --- | --- | --- | --- |']
         labels = {'lb_net_real': ('LB, network alone, real', 'predicted'),
@@ -185,7 +208,8 @@ def report(results: dict) -> str:
                   'lb_full_2_real': ('LB, full path with 2 anchors, real', 'predicted'),
                   'lb_full_10_real': ('LB, full path with 10 anchors, real', 'predicted'),
                   'lb_full_real_gt_masks': ('LB, full path, real', 'ground truth'),
-                  'ub_full_real': ('UB, full path, real', 'predicted'),
+                  'ub_pose_real': ('UB pose network, full path, real', 'predicted by the LB segmentation'),
+                  'ub_full_real': ('UB, full path, real', 'predicted by the UB segmentation'),
                   'oracle_real': ('oracle (ICP from GT), real', 'ground truth'),
                   'lb_full_syn': ('LB, full path, synthetic', 'predicted'),
                   'oracle_syn': ('oracle, synthetic', 'ground truth'),
@@ -216,6 +240,7 @@ def main() -> None:
     parser.add_argument('--seg', required=True, help='segmentation checkpoint')
     parser.add_argument('--lb', required=True, help='LB pose checkpoint')
     parser.add_argument('--ub', help='UB pose checkpoint (default WORK/pose_ub.pt)')
+    parser.add_argument('--ub-seg', help='UB segmentation checkpoint (default WORK/seg_ub.pt when it exists)')
     parser.add_argument('--no-ub', action='store_true')
     parser.add_argument('--max-images', type=int, help='spread over each test split (default: all)')
     parser.add_argument('--peer-images', type=int, default=6)
@@ -223,8 +248,10 @@ def main() -> None:
     args = parser.parse_args()
     if not args.no_ub:
         args.ub = args.ub or str(Path(args.work) / 'pose_ub.pt')
+        default_ub_seg = Path(args.work) / 'seg_ub.pt'
+        args.ub_seg = args.ub_seg or (str(default_ub_seg) if default_ub_seg.is_file() else None)
     else:
-        args.ub = None
+        args.ub = args.ub_seg = None
 
     from binpick.data import atomic
     out = Path(args.out)

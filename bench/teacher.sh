@@ -7,9 +7,12 @@
 # gets its segmentation fine-tuned from SEG_INIT (default: the shipped zigzag_bracket model; set it empty
 # for ImageNet weights and raise SEG_EPOCHS) and its LB trained here (LB_EPOCHS, default 3 on 200 scenes).
 # SEG_MIN_SIZE (default 480): the segmentation's input size (train-seg --min-size; the shipped
-# zigzag_bracket model was fine-tuned at 720, see models/demo/README.md).
-# Wall time on 2 cores (zigzag_bracket): datasets about 6 min, segmentation about 3.5 s per iteration,
-# UB about 30 min, evaluation about 15 min.
+# zigzag_bracket model was fine-tuned at 720, see models/demo/README.md). SEG=CKPT: use this LB segmentation
+# (e.g. the shipped one) instead of fine-tuning one here.
+# The UB is both networks fine-tuned on the real train split's evaluation GT: the segmentation (UB_SEG_EPOCHS,
+# default 2, of UB_SEG_ITERS, default 100, iterations) and the pose.
+# Wall time on 2 cores (zigzag_bracket): datasets about 6 min, segmentation about 3.5 s per iteration at 480 px
+# (about 2.5 times that at 720), UB pose about 30 min, evaluation about 20 min.
 set -euo pipefail
 OBJ=${1:-zigzag_bracket}
 WORK=${2:-runs/teacher/$OBJ}
@@ -30,13 +33,16 @@ $BP synth --object "$OBJ" --domain real_harsh --scenes 1 --test-scenes 8 --out "
 stamp "datasets done"
 
 # 2. segmentation: the shipped model fine-tuned on the larger synthetic set (synthetic only: still the LB)
-SHIPPED_SEG=models/demo/${OBJ}_seg.pt
-[ -f "$SHIPPED_SEG" ] || SHIPPED_SEG=${SEG_INIT-models/demo/zigzag_bracket_seg.pt}
-INIT_SEG=()
-[ -n "$SHIPPED_SEG" ] && INIT_SEG=(--init "$SHIPPED_SEG")
-$BP train-seg --data "$WORK/syn" --out "$WORK/seg.pt" "${INIT_SEG[@]}" --epochs "$SEG_EPOCHS" \
-  --max-iters-per-epoch "$SEG_ITERS" --val-images 20 --min-size "${SEG_MIN_SIZE:-480}" --resume $THREADS_ARG
-stamp "segmentation done"
+if [ -z "${SEG:-}" ]; then
+  SEG=$WORK/seg.pt
+  SHIPPED_SEG=models/demo/${OBJ}_seg.pt
+  [ -f "$SHIPPED_SEG" ] || SHIPPED_SEG=${SEG_INIT-models/demo/zigzag_bracket_seg.pt}
+  INIT_SEG=()
+  [ -n "$SHIPPED_SEG" ] && INIT_SEG=(--init "$SHIPPED_SEG")
+  $BP train-seg --data "$WORK/syn" --out "$SEG" "${INIT_SEG[@]}" --epochs "$SEG_EPOCHS" \
+    --max-iters-per-epoch "$SEG_ITERS" --val-images 20 --min-size "${SEG_MIN_SIZE:-480}" --resume $THREADS_ARG
+  stamp "segmentation done"
+fi
 
 # 3. pose: the LB is the shipped teacher (or, for a part without one, trained here on the synthetic set);
 #    the UB is the LB fine-tuned on the real train split's evaluation GT
@@ -47,12 +53,16 @@ if [ ! -f "$LB" ]; then
   stamp "LB done"
 fi
 if [ -z "${SKIP_UB:-}" ]; then
+  $BP train-seg --data "$WORK/real" --use-eval-gt --init "$SEG" --out "$WORK/seg_ub.pt" \
+    --epochs "${UB_SEG_EPOCHS:-2}" --max-iters-per-epoch "${UB_SEG_ITERS:-100}" --val-images 8 \
+    --min-size "${SEG_MIN_SIZE:-480}" --resume $THREADS_ARG
+  stamp "UB segmentation done"
   $BP train-pose --object "$OBJ" --data "$WORK/real" --use-eval-gt --init "$LB" --out "$WORK/pose_ub.pt" \
     --resume $THREADS_ARG
   stamp "UB done"
 fi
 
 # 4. figures
-$PY bench/teacher.py --object "$OBJ" --work "$WORK" --seg "$WORK/seg.pt" --lb "$LB" \
+$PY bench/teacher.py --object "$OBJ" --work "$WORK" --seg "$SEG" --lb "$LB" \
   ${SKIP_UB:+--no-ub} --out results/teacher
 stamp "evaluation done"

@@ -200,3 +200,17 @@ def test_an_rgb_model_starts_an_rgbd_one_that_reads_depth(trained, dataset, tmp_
     loaded = Segmenter.load(out, CATALOG, score_threshold=0.0)                       # frozen for the CPU
     assert isinstance(loaded.model.backbone, torch.jit.ScriptModule)
     assert all(i.mask.shape == frame.depth_m.shape for i in loaded.segment(frame.rgb, frame.depth_m))
+
+
+def test_real_emulated_ground_truth_trains_only_the_upper_bound(tmp_path):
+    real = small_synth_dataset(tmp_path / 'real', 'hex_nut', width=160, seed=5, scenes=1, domain='real')
+    run = [sys.executable, '-m', 'binpick.cli', 'train-seg', '--data', str(real), '--out', str(tmp_path / 'ub.pt'),
+           '--epochs', '1', '--max-iters-per-epoch', '1', '--val-images', '0', '--min-size', '120',
+           '--threads', '1']
+    refused = subprocess.run(run, capture_output=True, text=True)
+    assert refused.returncode == 1 and f'{real / "train"} has no labels' in refused.stderr, refused.stderr
+    assert '--use-eval-gt' in refused.stderr and not (tmp_path / 'ub.pt').exists()
+    ub = subprocess.run([*run, '--use-eval-gt'], capture_output=True, text=True)
+    assert ub.returncode == 0, ub.stderr[-2000:]
+    raw = checkpoint.load(tmp_path / 'ub.pt', 'segmentation')
+    assert raw['state']['epoch'] == 1 and np.isfinite(raw['state']['history'][0]['loss'])

@@ -46,10 +46,13 @@ def _cmd_train_seg(args: argparse.Namespace) -> int:
         metrics = evaluate_split(segmenter, val, labels, eval_gt_dir(val), args.val_images)
         return {k: metrics[k] for k in ('AP', 'AP50')}
     config = SegConfig(object_names=names, depth_input=args.depth).at_size(args.min_size)
-    # a model for catalog parts never sees the real-emulated ground truth; shape bins made to train a
-    # class-agnostic model are training data in both domains
-    splits, gts = (split_dirs(args.data, 'train') if args.class_agnostic
-                   else ([Path(d) / 'train' for d in args.data], None))
+    # a model for catalog parts sees the real-emulated ground truth only as the upper bound (--use-eval-gt);
+    # shape bins made to train a class-agnostic model are training data in both domains
+    splits, gts = split_dirs(args.data, 'train')
+    unlabeled = [s for s, gt in zip(splits, gts) if gt is not None]
+    if unlabeled and not (args.class_agnostic or args.use_eval_gt):
+        raise BinpickError(f'{unlabeled[0]} has no labels (real-emulated data); training on its evaluation '
+                           'ground truth is only for the upper bound: pass --use-eval-gt to do that')
     state = train_segmentation(splits, Path(args.out), names, catalog, config, train,
                                validate=validate if val.is_dir() and args.val_images > 0 else None,
                                resume=args.resume, init=Path(args.init) if args.init else None, gt_dirs=gts)
@@ -106,6 +109,8 @@ def register(sub) -> None:
     p.add_argument('--init', metavar='CKPT', help='start from the weights of this checkpoint (fresh schedule)')
     p.add_argument('--depth', action='store_true', help='with --class-agnostic: RGB-D, the depth relief as a fourth '
                    'input channel (an RGB --init model starts it with the depth unused)')
+    p.add_argument('--use-eval-gt', action='store_true',
+                   help='train on a real-emulated train split\'s evaluation ground truth (the upper bound only)')
     p.set_defaults(func=_cmd_train_seg)
 
     p = sub.add_parser('eval-seg', help='mask AP / AP50 of a segmentation model on a BOP split')
