@@ -253,7 +253,7 @@ def test_teacher_for_another_object_is_refused(teacher, tmp_path):
 
 
 def test_report_tables_and_plots(tmp_path):
-    from binpick.selftrain.report import gap_closed, write_report
+    from binpick.selftrain.report import gap_closed, summary, write_report
     rec = lambda it, recall, acc: {'iteration': it, 'accepted': acc, 'candidates': 100, 'tau_appearance': 0.5,  # noqa: E731
                                    'tau_geometry_m': 0.004, 'perceptual': 'effnet-lite0', 'geometry': 'visible',
                                    'evaluation': {'recall': recall, 'precision_accepted': 0.9,
@@ -271,6 +271,10 @@ def test_report_tables_and_plots(tmp_path):
     assert (tmp_path / 'recall_per_iteration.png').stat().st_size > 1000
     assert (tmp_path / 'pseudo_labels.png').stat().st_size > 1000
     assert gap_closed(0.6, 0.4, 0.4) != gap_closed(0.6, 0.4, 0.4)      # nan when there is no gap
+    assert summary(results)['gap_closed'] == {'both': pytest.approx(0.75), 'geometry': pytest.approx(0.125),
+                                              'calibrated': pytest.approx(0.875)}
+    no_gap = summary({**results, 'recall_ub': 0.4})                     # results.json: null, not NaN
+    assert json.loads(json.dumps(no_gap, allow_nan=False))['gap_closed'] == dict.fromkeys(no_gap['gap_closed'])
 
 
 def test_pseudo_label_precision_against_ground_truth(real):

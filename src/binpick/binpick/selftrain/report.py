@@ -16,15 +16,20 @@ def gap_closed(recall: float, lb: float, ub: float) -> float:
     return (recall - lb) / (ub - lb) if ub > lb else float('nan')
 
 
+def _finite(x: float) -> float | None:
+    """``x``, or None (JSON null) for nan: results.json stays valid JSON."""
+    return None if x != x else x
+
+
 def summary(results: dict) -> dict:
     """The headline figures: ``recall`` (method -> ADD(-S) recall of its last iteration, LB and UB included),
-    ``gap_closed`` and ``precision_iter1`` (criterion -> share of the LB -> UB gap closed, precision of the
-    labels accepted in iteration 1)."""
+    ``gap_closed`` and ``precision_iter1`` (criterion -> share of the LB -> UB gap closed, None when UB <= LB;
+    precision of the labels accepted in iteration 1)."""
     runs = {c: r for c, r in results['selftrain'].items() if r}
     return {'recall': {'LB': results['recall_lb'], 'UB': results['recall_ub'],
                        **{c: r[-1]['evaluation']['recall'] for c, r in runs.items()}},
-            'gap_closed': {c: gap_closed(r[-1]['evaluation']['recall'], results['recall_lb'], results['recall_ub'])
-                           for c, r in runs.items()},
+            'gap_closed': {c: _finite(gap_closed(r[-1]['evaluation']['recall'], results['recall_lb'],
+                                                 results['recall_ub'])) for c, r in runs.items()},
             'precision_iter1': {c: r[0]['evaluation']['precision_accepted'] for c, r in runs.items()}}
 
 
