@@ -38,3 +38,13 @@ def split_dirs(datasets: list[str], split: str) -> tuple[list[Path], list[Path |
             raise BinpickError(f'{d}: no {split}/ split (make one with binpick synth-shapes or binpick synth)')
         splits.append(d / split)
     return splits, [eval_gt_dir(s) for s in splits]
+
+
+def refuse_eval_gt(splits: list[Path], gt_dirs: list[Path | None], use_eval_gt: bool) -> None:
+    """Refuse training on a real-emulated split (its ground truth kept apart for evaluation) unless
+    ``use_eval_gt`` says it trains the upper bound."""
+    from binpick.errors import BinpickError
+    for split, gt_dir in zip(splits, gt_dirs):
+        if gt_dir is not None and not use_eval_gt:
+            raise BinpickError(f'{split} has no labels (real-emulated data); training on its evaluation '
+                               'ground truth is only for the upper bound: pass --use-eval-gt to do that')

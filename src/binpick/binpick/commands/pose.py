@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from binpick.commands.args import positive, set_threads
+from binpick.commands.args import positive, refuse_eval_gt, set_threads
 from binpick.evaluation.rules import DEFAULT_RULE, RULES
 
 
@@ -19,10 +19,7 @@ def _cmd_train_pose(args: argparse.Namespace) -> int:
     obj = catalog.get(args.object)
     data = Path(args.data)
     gt_dir = eval_gt_dir(data / 'train')
-    if gt_dir is not None and not args.use_eval_gt:
-        from binpick.errors import BinpickError
-        raise BinpickError(f'{data / "train"} has no labels (real-emulated data); training on its evaluation '
-                           'ground truth is only for the upper bound: pass --use-eval-gt to do that')
+    refuse_eval_gt([data / 'train'], [gt_dir], args.use_eval_gt)
     labels = labels_from_bop(data / 'train', obj.obj_id, gt_dir)
     from binpick.evaluation.pose_eval import evaluate_pose
     from binpick.perception.pose.estimator import PoseEstimator

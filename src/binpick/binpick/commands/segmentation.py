@@ -5,7 +5,7 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
-from binpick.commands.args import positive, set_threads, split_dirs
+from binpick.commands.args import positive, refuse_eval_gt, set_threads, split_dirs
 from binpick.errors import BinpickError
 
 
@@ -49,10 +49,7 @@ def _cmd_train_seg(args: argparse.Namespace) -> int:
     # a model for catalog parts sees the real-emulated ground truth only as the upper bound (--use-eval-gt);
     # shape bins made to train a class-agnostic model are training data in both domains
     splits, gts = split_dirs(args.data, 'train')
-    unlabeled = [s for s, gt in zip(splits, gts) if gt is not None]
-    if unlabeled and not (args.class_agnostic or args.use_eval_gt):
-        raise BinpickError(f'{unlabeled[0]} has no labels (real-emulated data); training on its evaluation '
-                           'ground truth is only for the upper bound: pass --use-eval-gt to do that')
+    refuse_eval_gt(splits, gts, args.class_agnostic or args.use_eval_gt)
     state = train_segmentation(splits, Path(args.out), names, catalog, config, train,
                                validate=validate if val.is_dir() and args.val_images > 0 else None,
                                resume=args.resume, init=Path(args.init) if args.init else None, gt_dirs=gts)
