@@ -84,6 +84,17 @@ def _oracle_row(split_dir: Path, obj, config, max_images=None) -> dict:
     return row
 
 
+def _mask_source(work: Path, ckpt: str, segmenter, split_dir: Path, obj_name: str, name: str):
+    """The masks ``segmenter`` (loaded from ``ckpt``) predicts on ``split_dir``, made once and kept in one
+    store per model and split; returned as the ``masks`` callable of ``_pose_row``."""
+    from binpick.data.bop import BopSplit
+    from binpick.perception.mask_store import MaskStore
+    from binpick.perception.model_registry import sha256
+    store = MaskStore(work / 'masks' / sha256(Path(ckpt))[:12] / name)
+    store.fill(BopSplit(split_dir), segmenter, obj_name)
+    return lambda s, i, _rgb: store.masks(s, i)
+
+
 def evaluate_part(args) -> dict:
     import torch
     from peers import run_peers  # bench/, this script's folder
@@ -92,8 +103,6 @@ def evaluate_part(args) -> dict:
     from binpick.data.bop import BopSplit, eval_gt_dir
     from binpick.evaluation.rules import DEFAULT_RULE
     from binpick.evaluation.segmentation_eval import evaluate_split
-    from binpick.perception.mask_store import MaskStore
-    from binpick.perception.model_registry import sha256
     from binpick.perception.pose.estimator import PoseEstimator
     from binpick.perception.seg_train import label_map
     from binpick.perception.segmentation import Segmenter
@@ -116,11 +125,8 @@ def evaluate_part(args) -> dict:
         out['seg_ms_per_image'] = round(m['ms_per_image'], 0)
         print(f'{name}: mask AP50 {m["AP50"]:.3f}', flush=True)
 
-    stores = {}
-    for name, data in domains.items():   # predicted masks, once per split
-        store = MaskStore(work / 'masks' / sha256(Path(args.seg))[:12] / name)   # one store per model
-        store.fill(BopSplit(data / 'test'), segmenter, obj.name)
-        stores[name] = lambda s, i, _rgb, store=store: store.masks(s, i)
+    stores = {name: _mask_source(work, args.seg, segmenter, data / 'test', obj.name, name)
+              for name, data in domains.items()}   # predicted masks, once per split
 
     lb = {mode: PoseEstimator.load(args.lb, catalog, inference=mode) for mode in ('net', 'icp', 'full')}
     lb['full_2'] = PoseEstimator.load(args.lb, catalog, inference='full', hypotheses=2)
@@ -150,10 +156,8 @@ def evaluate_part(args) -> dict:
         out['seg_ap50_real_ub'] = round(m['AP50'], 3)
         ub_segmenter = Segmenter.load(args.ub_seg, catalog)
         ub_segmenter.config = replace(ub_segmenter.config, **ub_config)
-        store = MaskStore(work / 'masks' / sha256(Path(args.ub_seg))[:12] / 'real')
-        store.fill(BopSplit(domains['real'] / 'test'), ub_segmenter, obj.name)
-        rows['ub_full_real'] = _pose_row(ub, domains['real'] / 'test', obj,
-                                         lambda s, i, _rgb: store.masks(s, i), max_images=args.max_images)
+        ub_masks = _mask_source(work, args.ub_seg, ub_segmenter, domains['real'] / 'test', obj.name, 'real')
+        rows['ub_full_real'] = _pose_row(ub, domains['real'] / 'test', obj, ub_masks, max_images=args.max_images)
         out['ub_seg_ckpt'] = str(args.ub_seg)
         print('UB', out['seg_ap50_real_ub'], rows['ub_full_real'], flush=True)
     out['rows'] = rows
