@@ -2,7 +2,7 @@
 depth error where there is depth, and the signed median offset of each frame (the calibration
 error's depth bias), for every domain.
 
-    .venv/bin/python bench/depth_gap.py [--object zigzag_bracket] [--scenes 6]
+    .venv/bin/python bench/depth_gap.py [--object zigzag_bracket] [--scenes 6] [--domains real real_pbr]
 """
 from __future__ import annotations
 
@@ -20,13 +20,15 @@ def main() -> None:
     parser.add_argument('--object', default='zigzag_bracket')
     parser.add_argument('--scenes', type=int, default=6, help='scenes per domain (half full, half low bins)')
     parser.add_argument('--seed', type=int, default=0, help='cell seed (the real domain calibration error)')
+    parser.add_argument('--domains', nargs='+', choices=DOMAINS, default=DOMAINS,
+                        help='domains to measure (default all; real_pbr takes about 25 s a frame)')
     args = parser.parse_args()
     obj, cell = Catalog().get(args.object), CellConfig.from_config()
     print(f'object {obj.name}, {args.scenes} scenes x 2 frames per domain, camera {cell.camera.width}x'
           f'{cell.camera.height} at {cell.camera_height_m} m')
     print(f'{"domain":10s} {"part px without depth":>22s} {"median |depth error|":>21s} {"p90 |error|":>12s} '
           f'{"signed median offset per frame, min..max":>42s}')
-    for domain in DOMAINS:
+    for domain in args.domains:
         generator = SceneGenerator(obj, domain, cell, cell_seed=args.seed)
         missing, errors, offsets = [], [], []
         for s in range(args.scenes):

@@ -3,7 +3,8 @@
 #
 # Steps, each skipped when already done (a second run takes seconds):
 #   1. Debian packages the stack needs (apt-get when root, otherwise a clear message);
-#   2. .venv with the pinned Python dependencies (requirements/base.txt, constrained by lock.txt);
+#   2. .venv with the pinned Python dependencies (requirements/base.txt, constrained by lock.txt), and
+#      Blender's bpy for the physically based domain (requirements/render.txt, without its dependencies);
 #   3. repair of the ROS 2 wheels' exported CMake include paths (inside .venv only);
 #   4. colcon build of src/binpick_interfaces, installed into .venv (so nothing needs sourcing);
 #   5. binpick itself, installed editable into .venv, and registered as a ROS 2 package in the venv prefix
@@ -68,6 +69,9 @@ if ! stamp_ok deps "$deps_hash"; then
   # opencv-contrib-python-headless replaces opencv-python-headless (both own cv2/): remove the old one first
   "$VENV/bin/python" -m pip uninstall -q -y opencv-python-headless 2>/dev/null || true
   "$VENV/bin/python" -m pip install -q -r requirements/base.txt -c requirements/lock.txt
+  # Blender as a module for the physically based domain: --no-deps, as its numpy < 2 pin is not needed
+  # by what binpick calls (requirements/render.txt)
+  "$VENV/bin/python" -m pip install -q --no-deps -r requirements/render.txt
   stamp_set deps "$deps_hash"
 fi
 

@@ -16,7 +16,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     if args.preview:
         from binpick.sim.preview import save_preview
         path = save_preview(obj, cell, args.preview, seed=args.seed)
-        print(f'preview of both domains written to {path}')
+        print(f'preview of the domains written to {path}')
         if not args.out:
             return 0
     from binpick.sim.synth import SynthError, SynthRequest, run
@@ -47,10 +47,12 @@ def register(sub) -> None:
                        description='Simulate bins of one catalog object and write them as a BOP dataset. '
                        'Resumable: rerun the same command to finish or extend a dataset.')
     p.add_argument('--object', required=True, help='catalog name (binpick catalog list)')
-    p.add_argument('--domain', choices=['synthetic', 'real', 'real_harsh'], default='synthetic',
+    p.add_argument('--domain', choices=['synthetic', 'real', 'real_harsh', 'real_pbr'], default='synthetic',
                    help='synthetic: domain-randomised training data; real: stereo-depth "real" cell with one '
                    'small calibration error for the whole dataset (its train split is written without ground '
-                   'truth); real_harsh: the same with a larger error drawn anew for every scene (stress test)')
+                   'truth); real_harsh: the same with a larger error drawn anew for every scene (stress test); '
+                   'real_pbr: the real cell path-traced by Blender Cycles (steel, area light, dot projector; '
+                   'about 25 s per stereo frame on 2 cores)')
     p.add_argument('--scenes', type=positive, default=10, help='train scenes (default 10)')
     p.add_argument('--test-scenes', type=int, help='test scenes (default scenes/10, at least 1)')
     p.add_argument('--frames-per-scene', type=positive, default=5, help='views of each settled bin (default 5)')
@@ -60,7 +62,8 @@ def register(sub) -> None:
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--workers', type=positive, default=1, help='processes (default 1)')
     p.add_argument('--shard', type=shard, default=(0, 1), metavar='i/M', help='write only every M-th scene from i')
-    p.add_argument('--preview', metavar='PNG', help='save a PNG grid of RGB, depth and masks for both domains')
+    p.add_argument('--preview', metavar='PNG', help='save a PNG grid of RGB, depth and masks of one bin in '
+                   'every domain (the path-traced one takes about 25 s)')
     p.add_argument('--camera-config', default='camera', help='camera parameter file (default config/camera.yaml)')
     p.add_argument('--cell-config', default='cell', help='cell parameter file (default config/cell.yaml)')
     p.set_defaults(func=_cmd_synth)

@@ -9,6 +9,9 @@
   (``perception.stereo``).
 - ``real_harsh``: the same cell with a larger calibration error drawn anew for every scene (a stress
   test: no model can learn an error that changes from scene to scene).
+- ``real_pbr`` (physically based real-emulated): the ``real`` cell, its camera, calibration error and
+  sensor, with both stereo views path-traced by Blender Cycles (``sim.pbr_renderer``): steel that
+  mirrors, soft light, an active-stereo dot projector, saturation. Ground truth is the rasterizer's.
 """
 from __future__ import annotations
 
@@ -22,8 +25,9 @@ from binpick.geometry import axis_angle, make_T
 from binpick.sim.scene_renderer import Appearance
 from binpick.sim.textures import procedural_texture, speckle_texture
 
-DOMAINS = ('synthetic', 'real', 'real_harsh')
-REAL_DOMAINS = ('real', 'real_harsh')   # stereo depth, the real cell's look
+DOMAINS = ('synthetic', 'real', 'real_harsh', 'real_pbr')
+REAL_DOMAINS = ('real', 'real_harsh', 'real_pbr')   # stereo depth, the real cell's look
+PATH_TRACED = ('real_pbr',)   # rendered by Blender Cycles (bpy)
 
 
 def _unit(v: np.ndarray) -> np.ndarray:

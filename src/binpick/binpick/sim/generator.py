@@ -108,6 +108,10 @@ class SceneGenerator:
         self.obj, self.domain, self.cell = obj, domain, cell
         self.cell_calibration = domains.cell_calibration(cell_seed)
         self.renderer = SceneRenderer(obj, cell.bin, textures=domains.textures(domain, seed=0))
+        self.path_tracer = None
+        if domain in domains.PATH_TRACED:
+            from binpick.sim.pbr_renderer import CyclesSceneRenderer
+            self.path_tracer = CyclesSceneRenderer(obj, cell.bin)
 
     def generate(self, seed: int, n_objects: int, n_frames: int, packing: str = 'random') -> list[SynthFrame]:
         """A settled bin of ``n_objects`` parts (``packing``: random, semi or ordered, see
@@ -139,8 +143,16 @@ class SceneGenerator:
         T_left_right = make_T(np.eye(3), [self.cell.baseline_m, 0.0, 0.0]) @ calibration.T_left_right_error
         look = domains.appearance('real', rng)
         left = self.renderer.render(T_world_obj, T_world_left, true_camera, look)
-        right = self.renderer.render(T_world_obj, T_world_left @ T_left_right, true_camera, look, with_masks=False)
-        return domains.sensor_rgb('real', left.rgb, rng), domains.sensor_rgb('real', right.rgb, rng), left
+        if self.path_tracer is None:
+            left_rgb = left.rgb
+            right_rgb = self.renderer.render(T_world_obj, T_world_left @ T_left_right, true_camera, look,
+                                             with_masks=False).rgb
+        else:  # the projector sits between the lenses; the lamp hangs where the rasterizer's light comes from
+            self.path_tracer.place_lights(T_world_left @ make_T(np.eye(3), [self.cell.baseline_m / 2, 0.0, 0.0]),
+                                          np.asarray(look.light_direction[:2]) / look.light_direction[2])
+            left_rgb = self.path_tracer.render(T_world_obj, T_world_left, true_camera)
+            right_rgb = self.path_tracer.render(T_world_obj, T_world_left @ T_left_right, true_camera)
+        return domains.sensor_rgb('real', left_rgb, rng), domains.sensor_rgb('real', right_rgb, rng), left
 
     def depth_from_stereo(self, left_rgb: np.ndarray, right_rgb: np.ndarray) -> np.ndarray:
         """Depth (metres, 0 = none) of the left view, by the stereo matcher the camera driver uses."""
@@ -156,3 +168,5 @@ class SceneGenerator:
 
     def close(self) -> None:
         self.renderer.close()
+        if self.path_tracer is not None:
+            self.path_tracer.close()

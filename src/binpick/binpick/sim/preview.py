@@ -1,13 +1,14 @@
-"""A PNG grid of RGB, depth and visible masks for both domains, so a person can see the gap."""
+"""A PNG grid of RGB, depth and visible masks for every domain, so a person can see the gap."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from binpick.catalog.catalog import CatalogObject
 from binpick.data import atomic
-from binpick.sim.domains import DOMAINS
+from binpick.sim.domains import DOMAINS, PATH_TRACED
 from binpick.sim.generator import CellConfig, SceneGenerator
 
 
@@ -20,14 +21,23 @@ def label_image(masks_visib: list[np.ndarray]) -> np.ndarray:
 
 
 def save_preview(obj: CatalogObject, cell: CellConfig, path: str | Path, seed: int = 0,
-                 n_objects: int = 20) -> Path:
-    """Render one bin of ``obj`` per domain and save RGB | depth | masks rows as a PNG at ``path``."""
+                 n_objects: int = 20, domains: tuple[str, ...] = DOMAINS) -> Path:
+    """Render one bin of ``obj`` per domain and save RGB | depth | masks rows as a PNG at ``path``.
+
+    The path-traced domain is left out, with a note on stderr, where ``bpy`` is not installed.
+    """
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(len(DOMAINS), 3, figsize=(15, 4.2 * len(DOMAINS)), squeeze=False)
-    for row, domain in enumerate(DOMAINS):
+    from binpick.sim.pbr_renderer import RenderError, import_bpy
+    try:
+        import_bpy()
+    except RenderError as e:
+        print(f'preview: {e}; showing the other domains', file=sys.stderr)
+        domains = tuple(d for d in domains if d not in PATH_TRACED)
+    fig, axes = plt.subplots(len(domains), 3, figsize=(15, 4.2 * len(domains)), squeeze=False)
+    for row, domain in enumerate(domains):
         generator = SceneGenerator(obj, domain, cell)
         try:
             frame = generator.generate(seed, n_objects, 1)[0]

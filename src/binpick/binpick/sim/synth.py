@@ -93,6 +93,9 @@ def _dataset_info(request: SynthRequest, cell: CellConfig, fingerprint: str) -> 
             'camera': {'K': cell.camera.K.tolist(), 'width': cell.camera.width, 'height': cell.camera.height},
             'camera_height_m': cell.camera_height_m, 'baseline_m': cell.baseline_m,
             'bin_inner_size_m': list(cell.bin.inner_size_m)}
+    if request.domain in domains.PATH_TRACED:   # another renderer or look is another dataset
+        from binpick.sim.pbr_renderer import BPY_VERSION, PbrSettings
+        info['renderer'] = {'bpy': BPY_VERSION, **asdict(PbrSettings())}
     info.pop('scenes')       # more scenes may be added to a dataset later
     info.pop('test_scenes')
     return info
