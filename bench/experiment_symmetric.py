@@ -1,4 +1,4 @@
-"""The self-training experiment on a symmetric part at a medium size that fits a 2-core session
+"""The self-training experiment on a symmetric part at a medium size that fits a few hours on 2 cores
 (about 40 min here): smaller datasets and shorter training than `binpick experiment`'s defaults.
 
     .venv/bin/python bench/experiment_symmetric.py --object hex_nut --out results/experiment_hex_nut_medium

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 16's first pick on every built-in catalog part (none of them in the training shapes of the
+# The first pick on every built-in catalog part (none of them in the training shapes of the
 # class-agnostic Mask R-CNN or of the grasp-quality model): the shipped model-free pipeline, 50 executed picks
 # per part and bin, one pick-bench run per part and seed in OUT/PART_sSEED (finished runs are skipped, so a
 # stopped run resumes). Two parallel lanes, one torch thread each. Then `python bench/modelfree_report.py

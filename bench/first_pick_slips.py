@@ -6,7 +6,7 @@ same on the true part's points (TCP frame, closing axis y, millimetres). Writes 
     .venv/bin/python bench/first_pick_slips.py --uois models/demo/uois_maskrcnn.pt --out slips.json
     .venv/bin/python bench/first_pick_slips.py --out slips_sim.json          # the simulator's masks
     .venv/bin/python bench/first_pick_slips.py --uois models/demo/uois_maskrcnn.pt --seed 2 --tip-depth-mm 15 \
-        --out slips_tip15_s2.json       # another bin, the fingertips as deep as until stop 33
+        --out slips_tip15_s2.json       # another bin, the fingertips as deep as until 2026-12-04
     .venv/bin/python bench/first_pick_slips.py --uois models/demo/uois_maskrcnn.pt --hold-test --out held.json
         # each executed grasp also tried on the part alone in the hand test (does physics foresee the slips?)
 """

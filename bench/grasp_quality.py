@@ -5,7 +5,7 @@ procedural training shapes, and check it on parts it never saw.
 for testing only, a catalog part); at every decision each executable grasp it found (up to 20) is also tried
 on the true part alone in the hand test (``sim/hand.py``, the part lying as in the bin). One JSON line per
 grasp: its features, the hand test's verdict, its rank and score, and, for the executed one, the cell's
-outcome. Resumable: objects already in the output are skipped. Other labels and candidates (stop 41; none
+outcome. Resumable: objects already in the output are skipped. Other labels and candidates (2026-12-06; none
 raised the zigzag_bracket's first pick): ``--trials`` hand tests per grasp (the label the share that held),
 ``--grasp-pixels`` per instance, ``--fragment`` (a share of the masks cut in two), ``--grasp-quality`` (rank as
 the cell does with a model).

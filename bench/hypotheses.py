@@ -7,10 +7,10 @@ Then every selection rule is replayed on those same refinements:
 
 - `top-K, best fit`: the distinct ones among the K most certain anchors, the smallest Chamfer distance;
 - `top-K, most certain within X mm of the best fit`: the same, the network's ranking breaking near-ties
-  of fit (the full path since stop 24, K = 5);
+  of fit (the full path since 2026-11-28, K = 5);
 - `K distinct, best fit`: the K most certain distinct anchors, the smallest Chamfer distance;
 - `K distinct, most certain within X mm of the best fit`: the K most certain distinct anchors (the full
-  path of stop 23), the network's ranking breaking near-ties of fit;
+  path of 2026-11-28), the network's ranking breaking near-ties of fit;
 - `..., stop at a fit below F mm`: the same, but refinement stops at the first hypothesis whose fit is
   below F mm (the later ones are never refined): the cost is the mean number of ICP runs per instance.
 

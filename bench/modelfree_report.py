@@ -1,4 +1,4 @@
-"""results/modelfree/results.json and report.md: the figures of issue 16 gathered from the runs that measure
+"""results/modelfree/results.json and report.md: the model-free figures gathered from the runs that measure
 them (each figure names the command that printed it).
 
     .venv/bin/python bench/modelfree_report.py [--uois runs/uois] [--out results/modelfree]

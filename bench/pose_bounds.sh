@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The pose figures of the README (issue 5): training time, LB, UB, synthetic-test recall, ms per instance.
+# The pose figures of docs/perception.md: training time, LB, UB, synthetic-test recall, ms per instance.
 #   bash bench/pose_bounds.sh [OBJECT] [WORKDIR]
 # Env: SYN, REAL (datasets), SEG (segmentation checkpoint) to reuse existing ones; made here when missing.
 # LB: trained on synthetic bins only. UB: LB fine-tuned on the real-emulated train split's evaluation ground

@@ -1,4 +1,4 @@
-"""Verification throughput (issue 6 target: >= 30 instances/s): PoseScorer on real-emulated frames.
+"""Verification throughput (wanted: >= 30 instances/s): PoseScorer on real-emulated frames.
 
     python bench/score_speed.py [DATASET] [--frames N] [--threads T]
 

@@ -1,4 +1,4 @@
-"""Every figure of the teacher (issue 12) for one part, into ``results/teacher/``.
+"""Every figure of the teacher for one part, into ``results/teacher/``.
 
     .venv/bin/python bench/teacher.py --object zigzag_bracket --work runs/teacher/zigzag_bracket \\
         --seg runs/teacher/zigzag_bracket/seg.pt --lb models/demo/zigzag_bracket_pose_lb.pt

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The teacher of issue 12: datasets, the segmentation fine-tune, the UB, then every figure of
+# The teacher: datasets, the segmentation fine-tune, the UB, then every figure of
 # results/teacher/ (bench/teacher.py). Every step is resumable: rerun the same command after a stop.
 #   bash bench/teacher.sh [OBJECT] [WORKDIR]
 # Env: SEG_EPOCHS (default 5), SEG_ITERS (iterations per epoch, default 250), SKIP_UB=1 to reuse the

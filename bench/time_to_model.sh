@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 16's wall time from "an unknown tote arrives" to "model-based picking starts", 2 cores: the first
+# The wall time from "an unknown tote arrives" to "model-based picking starts", 2 cores: the first
 # picks without a model (the shipped class-agnostic Mask R-CNN's masks), the part registered from views held
 # by the arm, its synthetic bins, its segmentation (fine-tuned from the class-agnostic model) and pose network
 # (the LB) trained, and the first picks with them. Every stage is stamped in WORKDIR/times.txt; rerun after a

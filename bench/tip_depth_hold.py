@@ -2,7 +2,7 @@
 CAD frame has it (z up), gripped straight down across its middle along its x axis, the fingertips 1 to 8 mm
 below its top; each depth tried ``--trials`` times, the first exact, the others missing the grasp by up to
 2 mm and 3 degrees. Prints the share that held per depth. Behind ``CostMapConfig.floor_gap_m``: with the
-fingertips kept 5 mm above the tote floor (until stop 43), a spacer ring lying flat (8 mm) was held by its
+fingertips kept 5 mm above the tote floor (until 2026-12-06), a spacer ring lying flat (8 mm) was held by its
 top 3 mm.
 
     .venv/bin/python bench/tip_depth_hold.py --object spacer_ring

@@ -102,7 +102,7 @@ def kill_tree(proc) -> None:
 
 @pytest.fixture(scope='session', autouse=True)
 def no_process_left_behind():
-    """Fails the session (and kills them) if tests left processes running."""
+    """Fails the test run (and kills them) if tests left processes running."""
     yield
     import psutil
 

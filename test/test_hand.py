@@ -12,7 +12,7 @@ OBJ = Catalog().get('zigzag_bracket')
 
 
 # a grasp the sampler made across the bracket's far end, from above: it passes every geometric check, and
-# slipped in 6 of the 10 failed ground-truth picks of stop 22
+# slipped in 6 of the 10 failed ground-truth picks of 2026-11-27
 END_GRASP = Grasp(make_T(matrix_from_quat(np.array([0.5, 0.0, 0.866025, 0.0])), [-0.01908, 0.0, 0.01409]), 0.02, 0.668)
 
 

@@ -20,7 +20,7 @@ def _files(pattern: str) -> list[str]:
 
 setup(
     name=PACKAGE,
-    version='0.1.0',
+    version='0.3.0',
     packages=find_packages(exclude=['test']),
     package_data={'binpick.catalog': ['builtin/*.yaml', 'builtin/*.json', 'builtin/models/*.ply',
                                       'builtin/grasps/*.yaml', 'builtin/collision/*.obj']},

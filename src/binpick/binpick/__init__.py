@@ -3,4 +3,4 @@
 Everything outside ``binpick.nodes`` runs without ROS: numpy arrays and dataclasses in, out.
 Units are SI (metres, radians); camera frames follow OpenCV (x right, y down, z forward).
 """
-__version__ = '0.1.0'
+__version__ = '0.3.0'

@@ -2,7 +2,7 @@
 
 - ``bop19`` (default), the BOP Challenge 2019+ rule: instances at least 10 % visible are targets; per
   image and object only the ``n`` best-scored estimates are kept, ``n`` the number of targets there;
-- ``binpick``, milestone 1's rule: instances at least 30 % visible are targets; every estimate is scored.
+- ``binpick``, version 0.1.0's rule: instances at least 30 % visible are targets; every estimate is scored.
 
 No imports beyond the standard library: the command line reads these names at start-up.
 """

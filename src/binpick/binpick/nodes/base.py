@@ -71,7 +71,7 @@ def every_nth(fn: Callable[[], None], n: int) -> Callable[[], None]:
 def release_freed_memory() -> None:
     """Collect garbage cycles, then :func:`trim_heap`. With images, tensors and messages of many sizes freed by
     several threads, a node's resident size crept up by about 100 MB in 30 minutes without this (soak of
-    stop 25)."""
+    2026-12-03)."""
     gc.collect()
     trim_heap()
 

@@ -2,7 +2,7 @@
 
 A job holds a few hundred MB of tensors, images and a second model, and glibc keeps most of the heap it freed:
 run in the retrainer's own process, a job left the node about 1.2 GB larger than before it (30-minute soak,
-stop 24). :func:`run_job_in_child` runs :func:`~binpick.selftrain.online.run_job` in a spawned child and
+2026-11-28). :func:`run_job_in_child` runs :func:`~binpick.selftrain.online.run_job` in a spawned child and
 relays its progress, log lines and result; the retrainer's process stays at its idle size.
 """
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The geometric grasp sampler (``grasp/antipodal.py``) knows contacts and collisions, not dynamics: a grasp
 near the end of a long part passes every check and then lets the part turn out of the fingers when the
-arm lifts and swings it (most of the slips of the ground-truth pick bench in stop 22 were two such grasps
+arm lifts and swings it (most of the slips of the ground-truth pick bench on 2026-11-27 were two such grasps
 of the zigzag_bracket). :func:`hold_rates` tries every grasp with the hand alone, floating in an empty
 world: the part rests where the grasp says (with a small pose error drawn per trial, as a pose estimate
 has), the fingers close with the cell's grip force, gravity comes on, and the hand lifts and swings the
