@@ -5,11 +5,12 @@ PY := $(VENV)/bin/python
 # DDS discovery stays on this machine for everything started from here
 export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 
-.PHONY: setup test lock catalog clean help
+.PHONY: setup test test-fast lock catalog clean help
 
 help:
 	@echo "make setup    create .venv with every dependency and build the ROS 2 interfaces"
 	@echo "make test     lint (ruff check, ruff.toml) and run the test suite (pytest over test/)"
+	@echo "make test-fast  lint and the tests not marked slow (the developer's loop, about 2 min)"
 	@echo "make catalog  regenerate the built-in object catalog (meshes, models_info, grasps)"
 	@echo "make lock     rewrite requirements/lock.txt from the current .venv"
 	@echo "make clean    remove build products (keeps .venv)"
@@ -20,6 +21,10 @@ setup:
 test:
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest test/ $(PYTEST_ARGS)
+
+test-fast:
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest test/ -m "not slow" $(PYTEST_ARGS)
 
 catalog:
 	$(VENV)/bin/binpick catalog build-builtin

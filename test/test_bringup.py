@@ -90,6 +90,7 @@ def _bringup(args, tmp_path, **kwargs):
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
 
 
+@pytest.mark.slow
 def test_bringup_fails_when_a_node_dies(tmp_path):
     params = tmp_path / 'p.yaml'
     params.write_text('/**/stereo_camera:\n  ros__parameters:\n    left_device: /nonexistent/video9\n')
@@ -104,6 +105,7 @@ def test_bringup_fails_when_a_node_dies(tmp_path):
     assert "cannot open capture device '/nonexistent/video9'" in out
 
 
+@pytest.mark.slow
 @pytest.mark.ros
 def test_bringup_sim_runs_the_graph_and_stops_on_ctrl_c(tmp_path, cell_models):
     import psutil
@@ -163,6 +165,7 @@ def _cpu_hog():
     return [subprocess.Popen([sys.executable, '-c', code]) for _ in range(os.cpu_count() or 2)]
 
 
+@pytest.mark.slow
 @pytest.mark.ros
 @pytest.mark.parametrize('sig', [signal.SIGINT, signal.SIGTERM], ids=['SIGINT', 'SIGTERM'])
 def test_bringup_started_in_the_background_stops_under_load(tmp_path, cell_models, sig):
@@ -198,6 +201,7 @@ def test_bringup_started_in_the_background_stops_under_load(tmp_path, cell_model
     assert not [n for n in nodes if n.is_running() and n.status() != psutil.STATUS_ZOMBIE]
 
 
+@pytest.mark.slow
 @pytest.mark.ros
 @pytest.mark.parametrize('victim', ['pose_estimation', 'pseudo_label_recorder', 'retrainer'])
 def test_a_node_killed_with_sigkill_is_named_and_the_rest_stop(tmp_path, cell_models, victim):

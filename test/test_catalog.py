@@ -90,6 +90,7 @@ def _box_file(tmp_path, size_mm=(40.0, 30.0, 20.0), name='box.stl'):
     return path
 
 
+@pytest.mark.slow
 def test_add_user_object(tmp_path):
     root = tmp_path / 'catalog'
     obj = add_object('block_a', _box_file(tmp_path), 'mm', ['discrete:z:2', 'flip:x'], root=root,

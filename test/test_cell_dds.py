@@ -124,6 +124,7 @@ def ros():
     rclpy.shutdown()
 
 
+@pytest.mark.slow
 def test_cell_banks_frames_self_trains_and_swaps_the_pose_model(ros, models, tmp_path):
     cell = Cell((*PERCEPTION, RecorderNode, RetrainerNode), params_file(tmp_path, models))
     try:
@@ -271,6 +272,7 @@ def test_bad_messages_are_logged_with_their_topic_and_the_node_keeps_running(ros
         cell.close()
 
 
+@pytest.mark.slow
 def test_bag_record_and_replay_round_trip(ros, models, tmp_path):
     cell = Cell(PERCEPTION[:2], params_file(tmp_path, models))
     bag = tmp_path / 'cell.bag'
@@ -298,6 +300,7 @@ def test_bag_record_and_replay_round_trip(ros, models, tmp_path):
     assert current.version in (0, 1) and current.path.is_file()
 
 
+@pytest.mark.slow
 def test_kill_9_of_the_recorder_leaves_a_readable_bank(ros, models, tmp_path):
     params = params_file(tmp_path, models)
     cell = Cell(PERCEPTION, params)

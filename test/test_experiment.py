@@ -29,6 +29,7 @@ def new_part(tmp_path_factory):
     return Catalog([BUILTIN_DIR, root / 'parts'])
 
 
+@pytest.mark.slow
 def test_experiment_runs_on_a_part_added_to_the_catalog(new_part, tmp_path, monkeypatch):
     monkeypatch.setenv('BINPICK_CATALOG', str(new_part.roots[-1]))
     obj = new_part.get('square_frame')
@@ -67,6 +68,7 @@ def test_experiment_runs_on_a_part_added_to_the_catalog(new_part, tmp_path, monk
     assert json.dumps(again['selftrain'], sort_keys=True) == json.dumps(results['selftrain'], sort_keys=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('tau_geometry_m, stops', [(0.0, True), (1.0, False)])
 def test_a_criterion_that_accepts_nothing_stops_alone(new_part, tmp_path, monkeypatch, tau_geometry_m, stops):
     """Thresholds given to the experiment (its calibration.json) that accept nothing stop that row only;

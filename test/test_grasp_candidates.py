@@ -1,6 +1,7 @@
 """Poses -> grasps in the base frame: the transform, the symmetry expansion, the verification gate and
 the collision filters of binpick.grasp.candidates."""
 import numpy as np
+import pytest
 from scipy.spatial.transform import Rotation
 
 from binpick.catalog.models_info import ContinuousSymmetry, ModelInfo
@@ -67,6 +68,7 @@ def test_only_verified_poses_are_grasped():
     assert plan_grasps([nan], 0.5, 0.005, GRASPS, INFO, T_BASE_CAM, np.empty((0, 3)), TOTE)[0] == []
 
 
+@pytest.mark.slow
 def test_the_tote_test_on_the_hand_boxes_matches_a_dense_point_test():
     """The hand's boxes in or against the tote, judged from their corners and rim crossings, against the
     hand filled with 1 mm points tested one by one (below the rim and outside the free space = a hit)."""

@@ -53,6 +53,7 @@ def bank(tmp_path, models, scorer):
     return b
 
 
+@pytest.mark.slow
 def test_job_publishes_a_student_only_when_it_gains_and_new_selects_later_frames(bank, models, scorer, tmp_path):
     registry = ModelRegistry(tmp_path / 'models', models['pose'])
     seen = []
@@ -95,6 +96,7 @@ def test_cancel_and_failure_keep_the_model_in_service(bank, models, scorer, tmp_
     assert registry.current().version == 0
 
 
+@pytest.mark.slow
 def test_a_job_in_a_child_process_reports_back_publishes_and_cancels(bank, models, tmp_path):
     spec = JobSpec(bank.root, CELL_OBJECT, tmp_path / 'models', models['pose'], tuple(CATALOG.roots),
                    'effnet-lite0', threads=1)

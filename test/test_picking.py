@@ -122,6 +122,7 @@ def test_a_part_is_picked_without_its_model(cell):
     assert all(o.tcp_error_m < 0.001 for o in outcomes)
 
 
+@pytest.mark.slow
 def test_pick_bench_picks_with_ground_truth_poses(tmp_path):
     out = tmp_path / 'picking'
     command = [sys.executable, '-m', 'binpick.cli', 'pick-bench', '--object', 'zigzag_bracket', '--attempts', '2',
@@ -144,6 +145,7 @@ def test_pick_bench_picks_with_ground_truth_poses(tmp_path):
     assert json.loads((out / 'cycles.json').read_text()) == cycles
 
 
+@pytest.mark.slow
 def test_model_free_pick_bench_draws_its_first_frame(tmp_path):
     out = tmp_path / 'picking_model_free'
     command = [sys.executable, '-m', 'binpick.cli', 'pick-bench', '--object', 'zigzag_bracket', '--model-free',

@@ -54,6 +54,7 @@ def test_views_that_do_not_overlap_or_hold_no_part_are_refused(nut_views):
         reconstruct(nut_views[:1], CONFIG)
 
 
+@pytest.mark.slow
 def test_register_writes_the_part_from_saved_views_and_nothing_on_bad_views(nut_views, tmp_path):
     save_views(tmp_path / 'views', nut_views)
     loaded = load_views(tmp_path / 'views')

@@ -68,6 +68,7 @@ def node_names() -> set[str]:
     return {line.strip().lstrip('/') for line in out.splitlines() if line.strip()}
 
 
+@pytest.mark.slow
 def test_launch_with_shipped_models_runs_every_node_and_stops_on_sigint(tmp_path):
     import psutil
     log = tmp_path / 'launch.log'
@@ -87,6 +88,7 @@ def test_launch_with_shipped_models_runs_every_node_and_stops_on_sigint(tmp_path
     assert 'process has died' not in text, text[-3000:]
 
 
+@pytest.mark.slow
 def test_service_call_and_action_on_the_launched_cell(tmp_path, cell_models):
     from test_cell_dds import params_file
     log = tmp_path / 'launch.log'
@@ -142,6 +144,7 @@ def test_ros2_run_and_pkg_find_binpick():
     assert subprocess.run([ROS2, 'pkg', 'prefix', 'binpick'], capture_output=True, env=env).returncode == 0
 
 
+@pytest.mark.slow
 def test_a_node_that_dies_at_start_is_named_and_stops_the_cell(tmp_path):
     params = tmp_path / 'p.yaml'
     params.write_text('/**/stereo_camera:\n  ros__parameters:\n    left_device: /nonexistent/video9\n')

@@ -82,6 +82,7 @@ def test_a_new_part_starts_from_another_parts_model(trained, tmp_path):
                   dataclasses.replace(two_parts, fpn_channels=48), ckpt)
 
 
+@pytest.mark.slow
 def test_segment_and_evaluate(trained, dataset):
     ckpt, _, _ = trained
     segmenter = Segmenter.load(ckpt, CATALOG, score_threshold=0.0)
@@ -93,6 +94,7 @@ def test_segment_and_evaluate(trained, dataset):
     assert set(metrics) >= {'AP', 'AP50', 'AP75', 'ms_per_image'} and 0.0 <= metrics['AP50'] <= 1.0
 
 
+@pytest.mark.slow
 def test_cli_eval_seg(trained, dataset, tmp_path):
     ckpt, _, _ = trained
     out = subprocess.run([sys.executable, '-m', 'binpick.cli', 'eval-seg', '--ckpt', str(ckpt), '--data',
@@ -105,6 +107,7 @@ def test_cli_eval_seg(trained, dataset, tmp_path):
     assert bad.returncode == 1 and 'not a readable checkpoint' in bad.stderr
 
 
+@pytest.mark.slow
 def test_a_shipped_model_keeps_the_mask_threshold_it_was_shipped_with(trained, dataset, tmp_path):
     ckpt, _, _ = trained
     config = checkpoint.load(ckpt, 'segmentation')['config']
@@ -131,6 +134,7 @@ def test_a_smaller_input_size_is_what_the_loaded_model_resizes_to(trained, datas
     assert all(i.mask.shape == rgb.shape[:2] for i in segmenter.segment(rgb))   # masks at the frame's size
 
 
+@pytest.mark.slow
 def test_the_frozen_backbone_segments_as_the_trained_model(trained, dataset):
     from binpick.data.bop import BopSplit
     ckpt, _, _ = trained
@@ -145,6 +149,7 @@ def test_the_frozen_backbone_segments_as_the_trained_model(trained, dataset):
     assert all((x.mask != y.mask).mean() < 0.01 for x, y in zip(a, b))
 
 
+@pytest.mark.slow
 def test_a_class_agnostic_model_labels_every_part_one_class_and_serves_as_unseen_part_segmenter(
         trained, dataset, tmp_path):
     from binpick.data.bop import BopSplit
@@ -181,6 +186,7 @@ def test_a_class_agnostic_model_labels_every_part_one_class_and_serves_as_unseen
         ship_class_agnostic(trained[0], tmp_path / 'no')
 
 
+@pytest.mark.slow
 def test_an_rgb_model_starts_an_rgbd_one_that_reads_depth(trained, dataset, tmp_path):
     from binpick.data.bop import BopSplit
     ckpt, _, _ = trained
@@ -202,6 +208,7 @@ def test_an_rgb_model_starts_an_rgbd_one_that_reads_depth(trained, dataset, tmp_
     assert all(i.mask.shape == frame.depth_m.shape for i in loaded.segment(frame.rgb, frame.depth_m))
 
 
+@pytest.mark.slow
 def test_real_emulated_ground_truth_trains_only_the_upper_bound(tmp_path):
     real = small_synth_dataset(tmp_path / 'real', 'hex_nut', width=160, seed=5, scenes=1, domain='real')
     run = [sys.executable, '-m', 'binpick.cli', 'train-seg', '--data', str(real), '--out', str(tmp_path / 'ub.pt'),

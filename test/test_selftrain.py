@@ -161,6 +161,7 @@ def _masks_of(real, out, split: BopSplit | None = None) -> MaskStore:
     return store
 
 
+@pytest.mark.slow
 def test_self_training_runs_resumes_and_never_opens_ground_truth(teacher, real, tmp_path):
     store = _masks_of(real, tmp_path / 'masks')
     config = SelfTrainConfig(iterations=1, student_epochs=1, batch_size=8, perceptual='effnet-lite0')

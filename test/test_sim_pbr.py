@@ -70,6 +70,7 @@ def test_stereo_pair_is_path_traced_and_deterministic(bin_of_brackets):
     assert np.abs(first.astype(int) - without_parts).mean() > 3   # the parts are there
 
 
+@pytest.mark.slow
 def test_real_pbr_dataset_is_bop_with_ground_truth_apart_and_resumes(tmp_path):
     out = tmp_path / 'pbr'
     request = SynthRequest('hex_nut', 'real_pbr', 1, 1, 1, 'low', 3)
@@ -95,3 +96,22 @@ def test_a_mesh_cycles_cannot_load_names_the_file(tmp_path):
     broken = dataclasses.replace(obj, root=tmp_path)   # its mesh file is not there
     with pytest.raises(pbr.RenderError, match=str(tmp_path)):
         pbr.CyclesSceneRenderer(broken, SMALL.bin, FAST)
+
+
+@pytest.mark.slow
+def test_a_scene_that_fails_to_render_is_named_and_the_finished_ones_stay(tmp_path, monkeypatch):
+    out = tmp_path / 'pbr'
+    request = SynthRequest('hex_nut', 'real_pbr', 2, 0, 1, 'low', 3)
+    run(dataclasses.replace(request, scenes=1), out, SMALL, CATALOG, progress=False)
+    finished = (out / 'train' / '000000' / 'rgb' / '000000.png').read_bytes()
+
+    def crash(self, *args, **kwargs):
+        raise pbr.RenderError('Cycles failed to render hex_nut: out of memory')
+    monkeypatch.setattr(pbr.CyclesSceneRenderer, 'render', crash)
+    from binpick.sim.synth import SynthError
+    with pytest.raises(SynthError, match='scene train/000001.*out of memory.*rerun'):
+        run(request, out, SMALL, CATALOG, progress=False)
+    assert (out / 'train' / '000000' / 'rgb' / '000000.png').read_bytes() == finished
+    assert not (out / 'train' / '000001').exists()
+    monkeypatch.undo()
+    assert run(request, out, SMALL, CATALOG, progress=False) == 1   # the rerun renders only the missing scene

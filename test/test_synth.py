@@ -142,6 +142,7 @@ def test_cli_errors_are_one_line(tmp_path):
     assert not (tmp_path / 'o').exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('domain', ['synthetic', 'real'])
 @pytest.mark.parametrize('name', CATALOG.names())
 def test_every_catalog_object_in_both_domains(tmp_path, name, domain):

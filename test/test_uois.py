@@ -24,6 +24,7 @@ def test_every_shape_kind_is_a_watertight_part_that_fits_the_tote(kind):
     assert mesh.extents.min() > 0.002 and mesh.extents.max() < 0.16    # metres: a few mm to 16 cm
 
 
+@pytest.mark.slow
 def test_test_shapes_are_kept_out_of_training_and_shapes_are_reproducible(tmp_path):
     assert not set(TRAIN_KINDS) & set(TEST_KINDS)
     n_kinds = len(TRAIN_KINDS)
@@ -137,6 +138,7 @@ def test_object_scores_ignore_barely_visible_parts():
 
 # -- train and evaluate end to end -----------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_train_uois_writes_a_resumable_model_that_segments(tmp_path):
     from conftest import small_synth_dataset
 
@@ -169,6 +171,7 @@ def test_train_uois_writes_a_resumable_model_that_segments(tmp_path):
     assert figures['images'] == 1 and 0.0 <= figures['f1'] <= 1.0
 
 
+@pytest.mark.slow
 def test_eval_uois_command_scores_the_baseline_and_names_a_missing_split(tmp_path):
     import subprocess
     import sys

@@ -1,4 +1,4 @@
-"""The two sides of the sim-to-real gap (DESIGN.md, "Domains"), as per-frame randomness.
+"""The sides of the sim-to-real gap (docs/architecture.md, glossary), as per-frame randomness.
 
 - ``synthetic`` (training): domain randomisation of colours, textures, light, camera pose, with the
   renderer's clean depth plus mild noise.

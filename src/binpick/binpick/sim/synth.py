@@ -259,8 +259,12 @@ def _init_worker(request: SynthRequest, cell: CellConfig, catalog_roots: list[st
 def _run_job(job: tuple[str, int]) -> tuple[str, int, int]:
     request, out = _WORKER['request'], _WORKER['out']
     split, scene_id = job
-    frames = _WORKER['generator'].generate(scene_seed(request.seed, request.domain, split, scene_id),
-                                           scene_objects(request, split, scene_id), request.frames_per_scene)
+    try:
+        frames = _WORKER['generator'].generate(scene_seed(request.seed, request.domain, split, scene_id),
+                                               scene_objects(request, split, scene_id), request.frames_per_scene)
+    except BinpickError as e:   # e.g. a render that failed: name the scene, keep the finished ones
+        raise SynthError(f'scene {split}/{scene_id:06d} of {out}: {e}; the scenes written so far are complete, '
+                         'rerun to render the rest') from None
     write_scene(out, request.domain, split, scene_id, frames, _WORKER['obj'].obj_id)
     return split, scene_id, len(frames)
 
