@@ -298,3 +298,46 @@ def test_cli_refuses_labelled_folders(synthetic, teacher, tmp_path, capsys):
                  '--seg-ckpt', str(tmp_path / 'none.pt'), '--out', str(tmp_path / 'run')])
     assert code == 1 and 'holds ground truth' in capsys.readouterr().err
     assert not (tmp_path / 'run').exists()
+
+
+def test_visible_masks_of_verified_poses_follow_the_z_buffer_and_the_observed_depth():
+    from binpick.selftrain.mask_labels import MaskLabelConfig, visible_masks
+    from binpick.sim.object_renderer import Rendering
+
+    def part(x0, x1, z_m):
+        mask = np.zeros((40, 40), bool)
+        mask[10:30, x0:x1] = True
+        return Rendering(np.zeros((40, 40, 3), np.uint8), np.where(mask, z_m, 0.0).astype(np.float32), mask)
+    far, near = part(5, 25, 0.60), part(20, 35, 0.55)         # overlap in columns 20-24, `near` in front
+    observed = np.where(near.mask, 0.55, np.where(far.mask, 0.60, 0.0)).astype(np.float32)   # what the camera sees
+    observed[10:30, 5:10] = 0.50          # an unlabelled part 5 cm in front of `far` over columns 5-9
+    config = MaskLabelConfig(min_visible_px=10)
+    (m_far, m_near), reasons = visible_masks([far, near], observed, config)
+    assert reasons == ['', '']
+    assert m_near.sum() == near.mask.sum()                                  # nothing hides it
+    assert not m_far[:, 20:25].any() and not m_far[:, 5:10].any()           # hidden by `near` and by the depth
+    assert m_far[10:30, 10:20].all() and m_far.sum() == 20 * 10
+    masks, reasons = visible_masks([far], np.zeros((40, 40), np.float32), config)
+    assert masks == [None] and reasons == ['no observed depth']             # a label the camera never saw
+
+
+@pytest.mark.slow
+def test_joint_self_training_fine_tunes_the_segmentation_on_rendered_labels(teacher, real, cell_models, tmp_path):
+    store = _masks_of(real, tmp_path / 'masks')
+    config = SelfTrainConfig(iterations=1, student_epochs=1, batch_size=8, perceptual='effnet-lite0',
+                             segmentation=True, seg_epochs=1, seg_iters_per_epoch=2)
+    with pytest.raises(SelfTrainError, match='needs the segmentation'):
+        self_train(teacher, real, tmp_path / 'run', store, config, CATALOG, progress=False)
+    with pytest.raises(SelfTrainError, match='not for connector_block'):
+        self_train(teacher, real, tmp_path / 'run', store, config, CATALOG, progress=False,
+                   seg_ckpt='models/demo/hex_nut_seg.pt')
+    record = self_train(teacher, real, tmp_path / 'run', store, config, CATALOG, progress=False,
+                        log=lambda *_: None, seg_ckpt=cell_models['seg'])[0]
+    labels = record['mask_labels']
+    assert labels['verified'] > 0 and labels['frames'] == len(list((real / 'train').glob('[0-9]*')))
+    it = tmp_path / 'run' / 'iter_01'
+    assert checkpoint.load(it / 'seg.pt', 'segmentation')['config']['object_names'] == [OBJ.name]
+    assert MaskStore(it / 'masks').has(0, 0)               # the next iteration labels with the new masks
+    split = BopSplit(real / 'train', it / 'seg_labels')     # the labels read as a BOP split's ground truth
+    frame = split.frame(0, 0, with_masks=True)
+    assert frame.masks_visib and all(m.any() for m in frame.masks_visib)

@@ -92,10 +92,12 @@ def _cmd_selftrain(args: argparse.Namespace) -> int:
                              geometry=args.geometry,
                              perceptual=args.perceptual, student_epochs=args.student_epochs,
                              student_lr=args.student_lr, seed=args.seed, synthetic_share=args.synthetic_share,
-                             synthetic=str(Path(args.synthetic).resolve()) if args.synthetic else '')
-    records = self_train(args.teacher, split_dir, args.out, masks, config, catalog)
+                             synthetic=str(Path(args.synthetic).resolve()) if args.synthetic else '',
+                             segmentation=args.segmentation)
+    records = self_train(args.teacher, split_dir, args.out, masks, config, catalog, seg_ckpt=args.seg_ckpt)
     for r in records:
-        print(f'iteration {r["iteration"]}: {r["accepted"]} / {r["candidates"]} accepted -> {r["student"]}')
+        seg = f', segmentation -> {r["seg_student"]}' if 'seg_student' in r else ''
+        print(f'iteration {r["iteration"]}: {r["accepted"]} / {r["candidates"]} accepted -> {r["student"]}{seg}')
     print(f'final model: {records[-1]["student"]}')
     return 0
 
@@ -150,6 +152,9 @@ def register(sub) -> None:
     p.add_argument('--synthetic', help='labelled synthetic dataset (or split) whose ground truth students mix in')
     p.add_argument('--synthetic-share', type=float, default=0.0,
                    help='share of each student\'s labels drawn from --synthetic (beyond the paper; 0: none)')
+    p.add_argument('--segmentation', action='store_true',
+                   help='joint self-training: the accepted poses, rendered, also fine-tune the segmentation, and '
+                   'each iteration labels with the new one (with --unlabeled)')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--threads', type=positive)
     p.set_defaults(func=_cmd_selftrain)

@@ -62,6 +62,12 @@ class SelfTrainConfig:
     # split (``synthetic``), so that the student keeps what the teacher learnt there (0: pseudo labels only)
     synthetic_share: float = 0.0
     synthetic: str = ''
+    # joint self-training: the accepted poses, rendered, also fine-tune the segmentation (selftrain.mask_labels),
+    # and the next iteration labels with the new segmentation's masks
+    segmentation: bool = False
+    seg_epochs: int = 1
+    seg_iters_per_epoch: int = 60
+    seg_lr: float = 0.002
 
 
 def _train_split(path: str | Path) -> Path:
@@ -143,7 +149,7 @@ def select_candidates(candidates: list[Candidate], criterion: str, calibration=N
 def self_train(teacher: str | Path, unlabeled: str | Path, out: str | Path, masks: MaskStore,
                config: SelfTrainConfig = SelfTrainConfig(), catalog: Catalog | None = None,
                evaluate: Callable[[Path, list[Candidate], Selection], dict] | None = None,
-               progress: bool = True, log=print) -> list[dict]:
+               progress: bool = True, log=print, *, seg_ckpt: str | Path | None = None) -> list[dict]:
     """Run (or resume) ``config.iterations`` self-training iterations; returns the iteration records.
 
     Args:
@@ -152,13 +158,17 @@ def self_train(teacher: str | Path, unlabeled: str | Path, out: str | Path, mask
         masks: predicted masks of those frames (filled beforehand).
         evaluate: optional callable(student checkpoint, candidates, selection) -> figures, stored
             in each record (the experiment's diagnosis; it may use evaluation ground truth, this
-            function never does).
+            function never does). With ``config.segmentation`` it also gets ``seg=`` the iteration's
+            segmentation student.
+        seg_ckpt: with ``config.segmentation``, the segmentation that predicted ``masks`` (the first
+            segmentation teacher).
     """
     catalog = catalog or Catalog()
     out, split_dir = Path(out), unlabeled_split(unlabeled)
     first = PoseEstimator.load(teacher, catalog)
     obj = catalog.get(first.config.object_name)
     mixed_in = synthetic_labels(config, obj)          # refused before anything is written
+    current_seg = _first_segmentation(config, seg_ckpt, obj, catalog)
     settings = {'teacher': str(teacher), 'teacher_sha256': sha256(Path(teacher)), 'unlabeled': str(split_dir),
                 'object': obj.name, **asdict(config)}
     settings_path = out / 'selftrain.json'
@@ -186,6 +196,8 @@ def self_train(teacher: str | Path, unlabeled: str | Path, out: str | Path, mask
         if record_path.is_file():
             records.append(load_json(record_path))
             current = student
+            if config.segmentation:
+                current_seg, masks = d / 'seg.pt', MaskStore(d / 'masks')
             continue
         t0 = time.perf_counter()
         if cand_path.is_file():
@@ -216,9 +228,60 @@ def self_train(teacher: str | Path, unlabeled: str | Path, out: str | Path, mask
                   'accepted_index': np.flatnonzero(selection.accepted).tolist(),
                   'synthetic_labels': len(labels) - n_acc,
                   'label_seconds': label_s, 'train_seconds': time.perf_counter() - t1}
+        if config.segmentation:
+            record.update(_segmentation_student(d, split, candidates, selection, masks, current_seg, obj, catalog,
+                                                config, progress, log))
+            current_seg, masks = d / 'seg.pt', MaskStore(d / 'masks')
         if evaluate is not None:
-            record['evaluation'] = evaluate(student, candidates, selection)
+            extra = {'seg': current_seg} if config.segmentation else {}
+            record['evaluation'] = evaluate(student, candidates, selection, **extra)
         atomic.write_json(record_path, record)
         records.append(record)
         current = student
     return records
+
+
+def _first_segmentation(config: SelfTrainConfig, seg_ckpt, obj, catalog: Catalog) -> Path | None:
+    """The segmentation teacher of a joint run, checked to be one for ``obj`` (None for a pose-only run)."""
+    if not config.segmentation:
+        return None
+    if seg_ckpt is None:
+        raise SelfTrainError('joint self-training (--segmentation) needs the segmentation that made the masks')
+    from binpick.perception import checkpoint
+    from binpick.perception.segmentation import KIND
+    names = checkpoint.load(seg_ckpt, KIND)['config']['object_names']
+    if obj.name not in names:
+        raise SelfTrainError(f'{seg_ckpt}: a segmentation model for {", ".join(names)}, not for {obj.name}')
+    return Path(seg_ckpt)
+
+
+def _segmentation_student(d: Path, split: BopSplit, candidates: list[Candidate], selection: Selection,
+                          masks: MaskStore, teacher_seg: Path, obj, catalog: Catalog, config: SelfTrainConfig,
+                          progress: bool, log) -> dict:
+    """The iteration's segmentation student, trained from ``teacher_seg`` on the rendered masks of the
+    accepted poses (``d/seg_labels``), and its masks of the unlabeled frames (``d/masks``)."""
+    from binpick.perception import checkpoint
+    from binpick.perception.seg_model import SegConfig
+    from binpick.perception.seg_train import SegTrainConfig, train_segmentation
+    from binpick.perception.segmentation import KIND, Segmenter
+    from binpick.selftrain.mask_labels import write_mask_labels
+
+    labels_dir = d / 'seg_labels'
+    if (labels_dir / 'labels.json').is_file():
+        stats = load_json(labels_dir / 'labels.json')
+    else:
+        stats = write_mask_labels(labels_dir, split, candidates, selection.accepted, masks, obj).to_dict()
+    if stats['verified'] == 0:
+        raise NoLabelsAccepted(f'{d.name}: none of the accepted poses gave a visible mask with observed depth; '
+                               f'the segmentation stays {teacher_seg}')
+    t0 = time.perf_counter()
+    seg_config = SegConfig(**checkpoint.load(teacher_seg, KIND)['config'])
+    train_segmentation([split.root], d / 'seg.pt', [obj.name], catalog, seg_config,
+                       SegTrainConfig(epochs=config.seg_epochs, max_iters_per_epoch=config.seg_iters_per_epoch,
+                                      lr=config.seg_lr, warmup_iters=min(20, config.seg_iters_per_epoch),
+                                      seed=config.seed),
+                       resume=True, init=teacher_seg, progress=progress, log=log, gt_dirs=[labels_dir])
+    MaskStore(d / 'masks').fill(split, Segmenter.load(d / 'seg.pt', catalog), obj.name, progress=progress)
+    log(f'{d.name}: segmentation student on {stats["verified"]} verified and {stats["unverified"]} kept masks')
+    return {'seg_teacher': str(teacher_seg), 'seg_student': str(d / 'seg.pt'), 'mask_labels': stats,
+            'seg_train_seconds': time.perf_counter() - t0}
