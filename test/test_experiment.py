@@ -37,14 +37,20 @@ def test_experiment_runs_on_a_part_added_to_the_catalog(new_part, tmp_path, monk
     syn = small_synth_dataset(tmp_path / 'syn', obj.name, width=160, seed=1, scenes=3)
     real = small_synth_dataset(tmp_path / 'real', obj.name, width=160, seed=2, scenes=3, domain='real')
     config = ExperimentConfig(obj.name, seg_epochs=1, seg_score_threshold=0.05, teacher=PoseTrainConfig(epochs=1),
-                              selftrain=SelfTrainConfig(iterations=1, student_epochs=1, perceptual='effnet-lite0'),
+                              selftrain=SelfTrainConfig(iterations=1, student_epochs=1, perceptual='effnet-lite0',
+                                                        seg_iters_per_epoch=2),
                               calibration_min_candidates=3)
     run = tmp_path / 'run'
     experiment = lambda: run_experiment(run, config, new_part, syn=syn, real=real, progress=False,  # noqa: E731
                                         log=lambda *_: None)
     results = experiment()
     assert results['object'] == 'square_frame' and results['metric'] == 'ADD-S'
-    assert set(results['selftrain']) == {'both', 'appearance', 'geometry', 'calibrated'}
+    assert set(results['selftrain']) == {'both', 'appearance', 'geometry', 'calibrated', 'both+segmentation'}
+    assert 0.0 <= results['seg_ap50']['LB'] <= 1.0
+    joint = results['selftrain']['both+segmentation']
+    if joint:      # the joint row's students: a segmentation each, evaluated on the test split with its masks
+        assert 'seg_student' in joint[0]
+        assert results['seg_ap50']['both+segmentation'] == joint[-1]['evaluation']['seg_ap50']
     for criterion in ('both', 'appearance', 'geometry'):
         records = results['selftrain'][criterion]
         assert [r['iteration'] for r in records] == [1], criterion
@@ -80,7 +86,7 @@ def test_a_criterion_that_accepts_nothing_stops_alone(new_part, tmp_path, monkey
     run.mkdir()
     Calibration(None, tau_geometry_m, 0.97, 1.0, 1.0, 10, 'test').save(run / 'calibration.json')
     config = ExperimentConfig('square_frame', seg_epochs=1, seg_score_threshold=0.05,
-                              teacher=PoseTrainConfig(epochs=1), criteria=('both',),
+                              teacher=PoseTrainConfig(epochs=1), criteria=('both',), joint=False,
                               selftrain=SelfTrainConfig(iterations=1, student_epochs=1, perceptual='effnet-lite0'))
     results = run_experiment(run, config, new_part, syn=syn, real=real, progress=False, log=lambda *_: None)
     calibrated = results['selftrain']['calibrated']

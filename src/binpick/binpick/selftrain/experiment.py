@@ -32,6 +32,8 @@ from binpick.selftrain.perceptual import PerceptualDistance
 from binpick.selftrain.scores import PoseScorer
 from binpick.selftrain.selection import PAPER_CRITERIA, Selection
 
+JOINT = 'both+segmentation'   # the experiment's row of joint pose + segmentation self-training
+
 
 @dataclass
 class ExperimentConfig:
@@ -52,6 +54,8 @@ class ExperimentConfig:
     # own with as many iterations as both (None: no such row)
     calibration_precision: float | None = 0.97
     calibration_min_candidates: int = 20       # fewer synthetic candidates than this: no thresholds to fit
+    # beyond the paper: both criteria, and the accepted poses also fine-tune the segmentation (a row of its own)
+    joint: bool = True
 
     @classmethod
     def quick(cls, object_name: str) -> ExperimentConfig:
@@ -156,21 +160,23 @@ def _calibration(out: Path, config: ExperimentConfig, obj, catalog: Catalog, syn
 
 def _self_training(out: Path, config: ExperimentConfig, criterion: str, calibration: Path | None, lb: Path,
                    syn: Path, real: Path, masks_train: MaskStore, catalog: Catalog, diagnose, progress: bool,
-                   timed: _Timer, log) -> tuple[list[dict], str]:
+                   timed: _Timer, log, seg: Path | None = None) -> tuple[list[dict], str]:
     """Self-training from LB on the real train split with one criterion (resumes): its iteration records,
     and why it stopped early ('' when it ran every iteration). Students mix in the synthetic train split's
     labels when ``config.selftrain.synthetic_share`` is above 0."""
     iterations = config.selftrain.iterations
     if criterion in ('appearance', 'geometry') and config.ablation_iterations:
         iterations = config.ablation_iterations
+    joint = criterion == JOINT
     _stage(log, f'self-training from LB, criterion {criterion}, {iterations} iterations')
-    settings = replace(config.selftrain, criterion=criterion, iterations=iterations,
+    settings = replace(config.selftrain, criterion='both' if joint else criterion, iterations=iterations,
                        calibration=str(calibration) if criterion == 'calibrated' else config.selftrain.calibration,
-                       synthetic=str(syn / 'train') if config.selftrain.synthetic_share > 0 else '')
-    run, stopped = out / f'selftrain_{criterion}', ''
+                       synthetic=str(syn / 'train') if config.selftrain.synthetic_share > 0 else '',
+                       segmentation=joint)
+    run, stopped = out / ('selftrain_both_segmentation' if joint else f'selftrain_{criterion}'), ''
     try:
         records = timed(f'self-training ({criterion})', self_train, lb, real / 'train', run, masks_train, settings,
-                        catalog, evaluate=diagnose, progress=progress, log=log)
+                        catalog, evaluate=diagnose, progress=progress, log=log, seg_ckpt=seg if joint else None)
     except NoLabelsAccepted as e:       # the other criteria still run; the report says where this one stopped
         stopped = str(e)
         log(f'self-training with criterion {criterion} stopped: {stopped}')
@@ -206,17 +212,31 @@ def run_experiment(out: str | Path, config: ExperimentConfig, catalog: Catalog |
     timed('segmentation inference', masks_train.fill, BopSplit(real / 'train'), segmenter, obj.name, progress)
     timed('segmentation inference', masks_test.fill, BopSplit(real / 'test'), segmenter, obj.name, progress)
 
-    def recall_of(ckpt: Path) -> float:
+    def recall_of(ckpt: Path, masks: MaskStore = masks_test) -> float:
         ev = evaluate_pose(PoseEstimator.load(ckpt, catalog, obj.name), real / 'test', obj,
-                           predicted_masks=lambda s, i, rgb: masks_test.masks(s, i))
+                           predicted_masks=lambda s, i, rgb: masks.masks(s, i))
         return float(ev.report.mean)
+
+    def ap50_of(seg_ckpt: Path) -> float:
+        from binpick.data.bop import eval_gt_dir
+        from binpick.evaluation.segmentation_eval import evaluate_split
+        from binpick.perception.seg_train import label_map
+        ranked = Segmenter.load(seg_ckpt, catalog, score_threshold=0.05)
+        return float(evaluate_split(ranked, real / 'test', label_map(catalog, ranked.config.object_names),
+                                    eval_gt_dir(real / 'test'))['AP50'])
 
     gt_train = BopSplit(real / 'train', real / GT_EVAL_DIR / 'train')
     pts = obj.sample_points(1000)
 
-    def diagnose(student: Path, candidates: list[Candidate], selection: Selection) -> dict:
-        return {'recall': timed('evaluation', recall_of, student),
-                **pseudo_label_precision(candidates, selection.accepted, gt_train, obj, pts)}
+    def diagnose(student: Path, candidates: list[Candidate], selection: Selection, seg: Path | None = None) -> dict:
+        figures = pseudo_label_precision(candidates, selection.accepted, gt_train, obj, pts)
+        if seg is None:
+            return {'recall': timed('evaluation', recall_of, student), **figures}
+        masks = MaskStore(Path(seg).parent / 'masks_test')     # the test frames through this iteration's model
+        timed('segmentation inference', masks.fill, BopSplit(real / 'test'),
+              Segmenter.load(seg, catalog, score_threshold=config.seg_score_threshold), obj.name, progress)
+        return {'recall': timed('evaluation', recall_of, student, masks),
+                'seg_ap50': timed('evaluation', ap50_of, seg), **figures}
 
     _stage(log, 'evaluating LB and UB on the real-emulated test split (predicted masks)')
     recall = {name: timed('evaluation', recall_of, ckpt) for name, ckpt in bounds.items()}
@@ -226,10 +246,12 @@ def run_experiment(out: str | Path, config: ExperimentConfig, catalog: Catalog |
     if config.calibration_precision is not None:
         calibration = _calibration(out, config, obj, catalog, syn, segmenter, bounds['LB'], progress, timed, log)
         criteria.append('calibrated')
+    if config.joint:
+        criteria.append(JOINT)
     runs, stopped = {}, {}
     for criterion in criteria:
         runs[criterion], why = _self_training(out, config, criterion, calibration, bounds['LB'], syn, real,
-                                              masks_train, catalog, diagnose, progress, timed, log)
+                                              masks_train, catalog, diagnose, progress, timed, log, seg=seg)
         if why:
             stopped[criterion] = why
     results = {'object': obj.name, 'symmetric': obj.info.is_symmetric,
@@ -238,6 +260,7 @@ def run_experiment(out: str | Path, config: ExperimentConfig, catalog: Catalog |
                'lb': str(bounds['LB']), 'ub': str(bounds['UB']), 'recall_lb': recall['LB'], 'recall_ub': recall['UB'],
                'calibration': asdict(Calibration.load(calibration)) if calibration else None,
                'selftrain': runs, 'stopped': stopped, 'seconds_this_run': timed.seconds,
+               'seg_ap50_lb': timed('evaluation', ap50_of, seg),
                'total_seconds_this_run': time.perf_counter() - t_start}
     results.update(summary(results))
     atomic.write_json(out / 'results.json', results)

@@ -8,7 +8,9 @@ from binpick.data import atomic
 
 ROW_NAMES = {'appearance': 'self-training, d_a only', 'geometry': 'self-training, d_g only',
              'both': 'self-training, d_a and d_g (paper)',
-             'calibrated': 'self-training, thresholds calibrated on synthetic data (beyond the paper)'}
+             'calibrated': 'self-training, thresholds calibrated on synthetic data (beyond the paper)',
+             'both+segmentation': 'joint self-training: d_a and d_g, the accepted poses also train the segmentation '
+                                  '(beyond the paper)'}
 
 
 def gap_closed(recall: float, lb: float, ub: float) -> float:
@@ -30,7 +32,10 @@ def summary(results: dict) -> dict:
                        **{c: r[-1]['evaluation']['recall'] for c, r in runs.items()}},
             'gap_closed': {c: _finite(gap_closed(r[-1]['evaluation']['recall'], results['recall_lb'],
                                                  results['recall_ub'])) for c, r in runs.items()},
-            'precision_iter1': {c: r[0]['evaluation']['precision_accepted'] for c, r in runs.items()}}
+            'precision_iter1': {c: r[0]['evaluation']['precision_accepted'] for c, r in runs.items()},
+            'seg_ap50': {'LB': results.get('seg_ap50_lb'),
+                         **{c: r[-1]['evaluation']['seg_ap50'] for c, r in runs.items()
+                            if 'seg_ap50' in r[-1]['evaluation']}}}
 
 
 def _pct(x: float, unit: str = '') -> str:
