@@ -21,7 +21,7 @@ import platform
 import time
 from pathlib import Path
 
-from teacher import _mask_source, _oracle_row, _pose_row  # bench/, this script's folder
+from teacher import _mask_source, _oracle_row, _pose_row, peers_markdown  # bench/, this script's folder
 
 
 def evaluate_part(args) -> dict:
@@ -150,9 +150,7 @@ def report(results: dict, rasterized: dict) -> str:
                        if ras.get('ub_recall_real') is not None else '–')
             lines.append(f'| **UB − LB (points)** | | {ras_gap} | **{r["gap_points"]:+.1f}** | |')
         lines += ['', f'Classical peers on the same instances and LB masks, {r["peer_images"]} images '
-                  '(settings in `bench/peers.py`):', '', '| method | recall | ms per instance |', '| --- | --- | --- |']
-        lines += [f'| {n} | {p["recall"]:.1f} % | {p["ms"]:.1f} |' for n, p in r['peers'].items()]
-        lines += ['', f'Evaluation wall time {r["eval_wall_time_s"]} s; {r["machine"]}.', '']
+                  '(settings in `bench/peers.py`):', ''] + peers_markdown(r)
     return '\n'.join(lines)
 
 

@@ -117,6 +117,8 @@ def main() -> None:
         ax.imshow(image)
         ax.set_title(f'{name}\n{rows[name]["s_per_stereo_frame"]:.1f} s per stereo frame', fontsize=9)
         ax.axis('off')
+    for ax in list(axes.flat)[len(images):]:
+        ax.axis('off')
     fig.tight_layout()
     atomic.write_figure(args.figure, fig, dpi=70)
     print(json.dumps({k: v['s_per_stereo_frame'] for k, v in rows.items()}))

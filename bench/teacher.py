@@ -230,11 +230,16 @@ def report(results: dict) -> str:
                else f' UB − LB: {r["ub_recall_real"] - r["lb_recall_real"]:+.1f} points.')
         lines += ['', f'LB / oracle on real: {ratio:.2f}.{gap}',
                   '', f'Classical peers, real test split, the same predicted masks, {r["peer_images"]} images '
-                  f'(settings in `bench/peers.py`):', '',
-                  '| method | recall | ms per instance |', '| --- | --- | --- |']
-        lines += [f'| {n} | {p["recall"]:.1f} % | {p["ms"]:.1f} |' for n, p in r['peers'].items()]
-        lines += ['', f'Evaluation wall time {r["eval_wall_time_s"]} s; {r["machine"]}.', '']
+                  f'(settings in `bench/peers.py`):', '']
+        lines += peers_markdown(r)
     return '\n'.join(lines)
+
+
+def peers_markdown(r: dict) -> list[str]:
+    """The peers' table of one part's results and the evaluation's wall time, as markdown lines."""
+    return (['| method | recall | ms per instance |', '| --- | --- | --- |']
+            + [f'| {n} | {p["recall"]:.1f} % | {p["ms"]:.1f} |' for n, p in r['peers'].items()]
+            + ['', f'Evaluation wall time {r["eval_wall_time_s"]} s; {r["machine"]}.', ''])
 
 
 def main() -> None:

@@ -322,7 +322,7 @@ class CyclesSceneRenderer:
         self._area.location = (x, y, self.settings.area_height_m)
 
     def render(self, T_world_obj: list[np.ndarray], T_world_cam: np.ndarray, camera: PinholeCamera,
-               depth: int = cv2.IMREAD_COLOR) -> np.ndarray:
+               read_flags: int = cv2.IMREAD_COLOR) -> np.ndarray:
         """HxWx3 uint8 sRGB image of the parts at ``T_world_obj`` seen from ``T_world_cam`` (OpenCV frame).
 
         Raises:
@@ -338,7 +338,7 @@ class CyclesSceneRenderer:
                 self.bpy.ops.render.render(write_still=True)
         except RuntimeError as e:
             raise RenderError(f'Cycles failed to render {self.obj.name}: {e}') from None
-        bgr = cv2.imread(str(path), depth)
+        bgr = cv2.imread(str(path), read_flags)
         if bgr is None or bgr.shape[:2] != (camera.height, camera.width):
             raise RenderError(f'Cycles wrote no {camera.width}x{camera.height} image to {path}')
         return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
@@ -366,7 +366,7 @@ class CyclesSceneRenderer:
             layer.material_override = ids
             for light in lights:
                 light.hide_render = True
-            rendered = self.render(T_world_obj, T_world_cam, camera, depth=cv2.IMREAD_UNCHANGED)
+            rendered = self.render(T_world_obj, T_world_cam, camera, read_flags=cv2.IMREAD_UNCHANGED)
         finally:
             (sc.cycles.samples, sc.cycles.use_denoising, sc.cycles.filter_width, sc.view_settings.view_transform,
              sc.view_settings.exposure, sc.render.image_settings.color_depth, sc.world) = saved
