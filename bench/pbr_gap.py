@@ -28,10 +28,8 @@ def evaluate_part(args) -> dict:
     import torch
 
     from binpick.catalog import Catalog
-    from binpick.data.bop import eval_gt_dir
-    from binpick.evaluation.segmentation_eval import evaluate_split
+    from binpick.evaluation.segmentation_eval import evaluate_checkpoint
     from binpick.perception.pose.estimator import PoseEstimator
-    from binpick.perception.seg_train import label_map
     from binpick.perception.segmentation import Segmenter
 
     torch.set_num_threads(1)
@@ -43,9 +41,7 @@ def evaluate_part(args) -> dict:
     out: dict = {'object': obj.name, 'seg_ckpt': args.seg, 'lb_ckpt': args.lb, 'max_images': args.max_images}
 
     def ap50(ckpt: str) -> float:
-        ranked = Segmenter.load(ckpt, catalog, score_threshold=0.05)   # for AP, as eval-seg scores it
-        labels = label_map(catalog, ranked.config.object_names)
-        return round(evaluate_split(ranked, test, labels, eval_gt_dir(test))['AP50'], 3)
+        return round(evaluate_checkpoint(ckpt, test, catalog)['AP50'], 3)
 
     out['seg_ap50_real'] = ap50(args.seg)
     print(f'LB segmentation: mask AP50 {out["seg_ap50_real"]:.3f}', flush=True)

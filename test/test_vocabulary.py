@@ -4,7 +4,7 @@ import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# "stop 23", "milestone 2", "issue 16", "this session": where a version or a date belongs
+# a process word with a number, or the word for a working period: where a version or a date belongs
 PROCESS_WORDS = re.compile(r'\b(stops?|milestones?|issues?) ?#?\d+|\bsessions?\b', re.IGNORECASE)
 # pytest's own word for one run of the suite
 PYTEST_SESSION = re.compile(r"scope='session'|test session|session checks|pytest session", re.IGNORECASE)

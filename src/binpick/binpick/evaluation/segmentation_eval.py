@@ -46,3 +46,16 @@ def evaluate_split(segmenter, split_dir: str | Path, label_of_obj_id: dict[int, 
     metrics['ms_per_image'] = 1000.0 * seconds / max(1, len(picks))
     metrics['images'] = float(len(picks))
     return metrics
+
+
+def evaluate_checkpoint(ckpt: str | Path, split_dir: str | Path, catalog, score_threshold: float = 0.05,
+                        ) -> dict[str, float]:
+    """:func:`evaluate_split` of the segmentation checkpoint ``ckpt``, its detections ranked down to
+    ``score_threshold`` (as ``binpick eval-seg`` scores AP), against the split's ground truth or its
+    evaluation folder."""
+    from binpick.data.bop import eval_gt_dir
+    from binpick.perception.seg_train import label_map
+    from binpick.perception.segmentation import Segmenter
+    ranked = Segmenter.load(ckpt, catalog, score_threshold=score_threshold)
+    return evaluate_split(ranked, split_dir, label_map(catalog, ranked.config.object_names), eval_gt_dir(split_dir))
+

@@ -218,12 +218,8 @@ def run_experiment(out: str | Path, config: ExperimentConfig, catalog: Catalog |
         return float(ev.report.mean)
 
     def ap50_of(seg_ckpt: Path) -> float:
-        from binpick.data.bop import eval_gt_dir
-        from binpick.evaluation.segmentation_eval import evaluate_split
-        from binpick.perception.seg_train import label_map
-        ranked = Segmenter.load(seg_ckpt, catalog, score_threshold=0.05)
-        return float(evaluate_split(ranked, real / 'test', label_map(catalog, ranked.config.object_names),
-                                    eval_gt_dir(real / 'test'))['AP50'])
+        from binpick.evaluation.segmentation_eval import evaluate_checkpoint
+        return float(evaluate_checkpoint(seg_ckpt, real / 'test', catalog)['AP50'])
 
     gt_train = BopSplit(real / 'train', real / GT_EVAL_DIR / 'train')
     pts = obj.sample_points(1000)
