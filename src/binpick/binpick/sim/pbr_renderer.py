@@ -13,7 +13,11 @@ with these images to the pixel (``test_sim_pbr.py``). What Cycles adds, each the
   pattern of dots, the way Ensenso and RealSense D4xx cameras texture what they see); the pattern is
   fixed to the camera rig, so both views see the same dots, but a dot mirrored by metal lands in
   different places in the two views, which is where a real active-stereo camera measures wrong depth;
-- an 8-bit sensor with a linear response that clips: highlights saturate (``exposure``).
+- an 8-bit sensor with a linear response that clips: highlights saturate (``exposure``);
+- the shop floor on the parts: a film of anti-corrosion oil over part of each part (``oil_coverage``),
+  glossier than the bare steel and iridescent where it is thin (a thin-film coat of ``oil_film_nm``,
+  refractive index ``oil_ior``), and dust (``dust_coverage``), a matte grey layer that settles on the
+  faces that point up; both in patches that differ from part to part.
 
 ``bpy`` is imported only when a renderer is made, so every other domain works without it.
 """
@@ -28,6 +32,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from scipy.stats import norm
 
 from binpick.catalog.catalog import CatalogObject
 from binpick.errors import BinpickError
@@ -92,6 +97,12 @@ class PbrSettings:
     projector_dots: float = 90.0   # dot cells per unit of tan(angle)
     projector_dot_radius: float = 0.3   # share of a cell a dot covers
     exposure: float = 0.0          # stops
+    oil_coverage: float = 0.5      # share of each part under a film of anti-corrosion oil
+    oil_film_nm: float = 800.0     # film thickness: faint thin-film interference colours
+    oil_ior: float = 1.47          # mineral oil
+    oil_roughness: float = 0.06    # a wet film is glossier than the steel beneath
+    dust_coverage: float = 0.3     # share of the up-facing surface under dust
+    dust_rgb: tuple = (0.42, 0.40, 0.37)
 
 
 def _blender_matrix(T: np.ndarray):
@@ -232,7 +243,12 @@ class CyclesSceneRenderer:
         return mat
 
     def _steel(self):
-        """Metallic principled BSDF; roughness per part (Object Info random) and along it (noise)."""
+        """Steel under oil and dust.
+
+        A metallic principled BSDF whose roughness varies per part (Object Info random) and along it
+        (noise); oil patches lower the roughness and add a thin-film coat; dust patches, weighted by
+        how much the face points up (world normal z), mix in a matte diffuse layer.
+        """
         s = self.settings
         mat, nodes, links, bsdf = self._principled('steel')
         bsdf.inputs['Base Color'].default_value = (*s.part_rgb, 1.0)
@@ -250,8 +266,62 @@ class CyclesSceneRenderer:
         rough.inputs['To Min'].default_value = max(0.02, s.part_roughness - s.roughness_spread)
         rough.inputs['To Max'].default_value = s.part_roughness + s.roughness_spread
         links.new(mix.outputs[0], rough.inputs['Value'])
-        links.new(rough.outputs['Result'], bsdf.inputs['Roughness'])
+        oil = self._patches(nodes, links, info, s.oil_coverage, seed=0.0)
+        wet = nodes.new('ShaderNodeMix')     # roughness: the steel's where dry, the film's where oily
+        wet.data_type = 'FLOAT'
+        wet.inputs['B'].default_value = s.oil_roughness
+        links.new(oil.outputs['Result'], wet.inputs['Factor'])
+        links.new(rough.outputs['Result'], wet.inputs['A'])
+        links.new(wet.outputs['Result'], bsdf.inputs['Roughness'])
+        film = nodes.new('ShaderNodeMath')
+        film.operation = 'MULTIPLY'
+        film.inputs[1].default_value = s.oil_film_nm
+        links.new(oil.outputs['Result'], film.inputs[0])
+        links.new(film.outputs[0], bsdf.inputs['Thin Film Thickness'])
+        bsdf.inputs['Thin Film IOR'].default_value = s.oil_ior
+        if s.dust_coverage <= 0.0:
+            return mat
+        dust_bsdf = nodes.new('ShaderNodeBsdfDiffuse')
+        dust_bsdf.inputs['Color'].default_value = (*s.dust_rgb, 1.0)
+        dust_bsdf.inputs['Roughness'].default_value = 1.0
+        up = nodes.new('ShaderNodeSeparateXYZ')
+        links.new(nodes.new('ShaderNodeNewGeometry').outputs['Normal'], up.inputs[0])
+        settled = nodes.new('ShaderNodeMath')   # dust where the face points up, none on overhangs
+        settled.operation = 'MULTIPLY'
+        settled.use_clamp = True
+        links.new(up.outputs['Z'], settled.inputs[0])
+        links.new(self._patches(nodes, links, info, s.dust_coverage, seed=37.0).outputs['Result'],
+                  settled.inputs[1])
+        layer = nodes.new('ShaderNodeMixShader')
+        links.new(settled.outputs[0], layer.inputs['Fac'])
+        links.new(bsdf.outputs['BSDF'], layer.inputs[1])
+        links.new(dust_bsdf.outputs['BSDF'], layer.inputs[2])
+        links.new(layer.outputs['Shader'], nodes['Material Output'].inputs['Surface'])
         return mat
+
+    @staticmethod
+    def _patches(nodes, links, info, coverage: float, seed: float):
+        """A 0..1 mask over about ``coverage`` of each part: 4D noise in the part's own coordinates
+        (patches a few millimetres across), its fourth coordinate the part's random number, so no two
+        parts carry the same pattern."""
+        coord = nodes.new('ShaderNodeTexCoord')
+        w = nodes.new('ShaderNodeMath')
+        w.operation = 'MULTIPLY_ADD'
+        w.inputs[1].default_value, w.inputs[2].default_value = 100.0, seed
+        links.new(info.outputs['Random'], w.inputs[0])
+        noise = nodes.new('ShaderNodeTexNoise')
+        noise.noise_dimensions = '4D'
+        noise.inputs['Scale'].default_value = 120.0   # per metre of the part's frame
+        noise.inputs['Detail'].default_value = 3.0
+        links.new(coord.outputs['Object'], noise.inputs['Vector'])
+        links.new(w.outputs[0], noise.inputs['W'])
+        # the noise's value is about N(0.5, 0.08); the threshold that leaves `coverage` above it
+        threshold = 0.5 + 0.08 * float(norm.ppf(1.0 - min(max(coverage, 1e-3), 1 - 1e-3)))
+        edge = nodes.new('ShaderNodeMapRange')
+        edge.inputs['From Min'].default_value = threshold - 0.02
+        edge.inputs['From Max'].default_value = threshold + 0.02
+        links.new(noise.outputs['Fac'], edge.inputs['Value'])
+        return edge
 
     def _dot_projector(self):
         """A spot light whose emission is a field of random dots in its own angular coordinates."""
