@@ -3,3 +3,7 @@
 
 class BinpickError(Exception):
     """An expected failure whose message names the file, field or argument at fault."""
+
+
+class WaitTimeout(BinpickError):
+    """A wait on another process ran out of time (the other side may still answer later)."""

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from binpick.commands.args import positive
 from binpick.data import atomic
-from binpick.errors import BinpickError
+from binpick.errors import BinpickError, WaitTimeout
 
 NAMESPACE = '/binpick_demo'
 REFILL_EVERY = 3    # captures of one simulated bin while frames are banked: more arrangements
@@ -38,7 +38,7 @@ def wait_on_graph(predicate, timeout_s: float, procs, what: str, bar=None, value
         if dead:
             raise BinpickError(f'node {", ".join(dead)} exited while {what}; see its log above')
         if time.monotonic() > end:
-            raise BinpickError(f'timed out after {timeout_s:.0f} s while {what}')
+            raise WaitTimeout(f'timed out after {timeout_s:.0f} s while {what}')
         if bar is not None:
             bar.n = min(bar.total, value())
             bar.refresh()

@@ -26,6 +26,10 @@ SENSOR_QOS = qos_profile_sensor_data          # camera streams and per-frame res
 LATCHED_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 RELIABLE_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 
+# threads of a node's executor: mostly waiting (on a physics lock, a frame worker, a goal), not computing, so
+# more than the cores. With two, a capture and a pick waiting for it left no thread for the parameter services.
+EXECUTOR_THREADS = 6
+
 # topic names, relative so a namespace moves the whole cell
 COLOR, DEPTH, INFO, POINTS = 'camera/color/image_raw', 'camera/depth/image_rect', 'camera/color/camera_info', \
     'camera/depth/points'
@@ -149,7 +153,7 @@ def run(make_node: Callable[[], Node], args: list[str] | None = None) -> int:
     node = None
     try:
         node = make_node()
-        executor = MultiThreadedExecutor(num_threads=max(2, min(4, os.cpu_count() or 2)))
+        executor = MultiThreadedExecutor(num_threads=EXECUTOR_THREADS)
         executor.add_node(node)
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):

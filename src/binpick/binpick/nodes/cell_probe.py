@@ -18,11 +18,15 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.parameter_client import AsyncParameterClient
 
-from binpick.errors import BinpickError
+from binpick.errors import BinpickError, WaitTimeout
 from binpick.nodes import base, msgs
 from binpick_interfaces.action import Pick, SelfTrain
 from binpick_interfaces.msg import BankStatistics, ModelUpdate, ObjectPoseArray
 from binpick_interfaces.srv import TriggerSelfTrain
+
+
+# how long a request that must not be sent twice (a goal, a job trigger) may wait for its reply on a busy machine
+GOAL_REPLY_S = 120.0
 
 
 class CellProbe(Node):
@@ -75,7 +79,8 @@ class JobOutcome:
     metrics: dict
 
 
-# wait(predicate, timeout_s, what): the caller's way of waiting (it may also watch the node processes)
+# wait(predicate, timeout_s, what): the caller's way of waiting (it may also watch the node processes); raises
+# WaitTimeout when the time is up
 Wait = Callable[[Callable[[], bool], float, str], None]
 
 
@@ -120,7 +125,7 @@ class CellClient:
         """Start a self-training job through the service (on the newest ``max_frames`` banked frames; 0: all);
         returns its description, raises when refused."""
         reply = self.probe.trigger.call_async(TriggerSelfTrain.Request(iterations=iterations, max_frames=max_frames))
-        wait(reply.done, 30, f'calling {base.SELF_TRAIN}')
+        wait(reply.done, GOAL_REPLY_S, f'calling {base.SELF_TRAIN}')   # not idempotent: it starts a job
         if not reply.result().accepted:
             raise BinpickError(f'self-training refused: {reply.result().reason}')
         return reply.result().reason
@@ -132,21 +137,30 @@ class CellClient:
             fb = f.feedback
             on_feedback(fb.job_id, fb.stage, fb.iteration, fb.iterations, float(fb.progress))
         goal = self.probe.action.send_goal_async(SelfTrain.Goal(), feedback_callback=feedback)
-        wait(goal.done, 30, 'sending the SelfTrain goal')
+        wait(goal.done, GOAL_REPLY_S, 'sending the SelfTrain goal')
         result_future = goal.result().get_result_async()
         wait(result_future.done, 3600, 'self-training')
         r = result_future.result().result
         return JobOutcome(r.success, r.message, r.model_version, dict(zip(r.metric_names, r.metric_values)))
 
-    def set_parameter(self, node: str, name: str, value, wait: Wait) -> None:
+    def set_parameter(self, node: str, name: str, value, wait: Wait, attempts: int = 3,
+                      reply_timeout_s: float = 30.0) -> None:
         """Set parameter ``name`` of the running node ``node`` (a name relative to the probe's namespace);
-        raises with the node's reason when it refuses."""
+        raises with the node's reason when it refuses. Setting a value is idempotent, so a request whose
+        reply does not come within ``reply_timeout_s`` is sent again, up to ``attempts`` times."""
         if node not in self._parameter_clients:
             self._parameter_clients[node] = AsyncParameterClient(self.probe, node)
         client = self._parameter_clients[node]
         wait(client.services_are_ready, 30, f'waiting for the parameter services of {node}')
-        reply = client.set_parameters([Parameter(name, value=value)])
-        wait(reply.done, 30, f'setting {node} {name}')
+        for attempt in range(1, attempts + 1):
+            reply = client.set_parameters([Parameter(name, value=value)])
+            try:
+                wait(reply.done, reply_timeout_s, f'setting {node} {name} (attempt {attempt} of {attempts})')
+                break
+            except WaitTimeout:
+                reply.cancel()
+                if attempt == attempts:
+                    raise
         outcome = reply.result().results[0]
         if not outcome.successful:
             raise BinpickError(f'{node} refused {name} = {value!r}: {outcome.reason}')
@@ -155,7 +169,7 @@ class CellClient:
         """One pick through the grasp planner's action; returns its result."""
         wait(lambda: self.probe.pick.server_is_ready(), 60, f'waiting for {base.PICK}')
         goal = self.probe.pick.send_goal_async(Pick.Goal())
-        wait(goal.done, 30, 'sending the Pick goal')
+        wait(goal.done, GOAL_REPLY_S, 'sending the Pick goal')   # never sent twice: a second pick would run
         result_future = goal.result().get_result_async()
         wait(result_future.done, 300, 'picking')
         r = result_future.result().result

@@ -6,6 +6,9 @@ for ``stereo_camera`` with ``source: sim``, the ground truth of each capture on 
 (a planned pick run by the simulated Panda with physics). The bin refills when empty, and also after
 ``refill_every`` captures of one bin when that is above 0; ``refill_every`` can be changed while the node runs
 (``ros2 param set``), e.g. set to 0 while picks are planned on what the camera saw.
+
+Physics (a capture, a refill, a pick) runs in callback groups of its own, so the node's parameter services,
+which live in its default group, answer while a refill settles a full bin on a busy machine.
 """
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ import threading
 
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.action import ActionServer
-from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.parameter import Parameter
 from std_msgs.msg import Header
 
@@ -41,11 +44,13 @@ class SimCellNode(base.BinpickNode):
         self.right = self.create_publisher(msgs.Image, base.STEREO_RIGHT, base.SENSOR_QOS)
         self.info = self.create_publisher(msgs.CameraInfo, base.STEREO_INFO, base.SENSOR_QOS)
         self.truth = self.create_publisher(ObjectPoseArray, base.GROUND_TRUTH, base.RELIABLE_QOS)
-        self.create_service(RemoveInstance, base.REMOVE_INSTANCE, self.on_remove)
+        physics = ReentrantCallbackGroup()   # waits on self._lock, never in the default group
+        self.create_service(RemoveInstance, base.REMOVE_INSTANCE, self.on_remove, callback_group=physics)
         self.picks = ActionServer(self, ExecutePick, base.EXECUTE_PICK, execute_callback=self.on_execute,
-                                  callback_group=ReentrantCallbackGroup())
+                                  callback_group=physics)
         self.captures = 0
-        self.create_timer(float(self.param('period_s', 1.0)), self.guarded('timer', self.capture))
+        self.create_timer(float(self.param('period_s', 1.0)), self.guarded('timer', self.capture),
+                          callback_group=MutuallyExclusiveCallbackGroup())
         self.get_logger().info(f'simulated cell: {self.object_id}, {self.sim.fill} bins, '
                                f'{cell.camera.width}x{cell.camera.height}')
 
@@ -70,10 +75,9 @@ class SimCellNode(base.BinpickNode):
             if p.name == 'refill_every' and (p.type_ != Parameter.Type.INTEGER or p.value < 0):
                 return SetParametersResult(successful=False, reason=f'refill_every must be an integer >= 0 '
                                            f'(captures of one bin before a refill, 0: when empty), got {p.value!r}')
-        for p in params:
+        for p in params:   # read once per capture; never waits for the physics lock
             if p.name == 'refill_every':
-                with self._lock:
-                    self.sim.refill_every = p.value
+                self.sim.refill_every = p.value
         return SetParametersResult(successful=True)
 
     def on_remove(self, request, response):
