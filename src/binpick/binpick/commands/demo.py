@@ -171,6 +171,18 @@ def _report(obj, run: Path, pairs, picks: dict, jobs: list, seconds: float) -> N
     print(f'\ndemo finished in {seconds / 60:.1f} min; results in {run / "demo_results.json"}')
 
 
+# the full demo's settings, and the shortest demo (--quick): every stage once, on as few frames as they need
+FULL = dict(frames=30, after_frames=100, jobs=2, job_frames=40, picks=5, student_epochs=2)
+QUICK = dict(frames=10, after_frames=10, jobs=1, job_frames=10, picks=2, student_epochs=1)
+
+
+def _apply_quick(args: argparse.Namespace) -> None:
+    """--quick: the QUICK settings wherever the command line left the FULL default."""
+    for name, value in QUICK.items():
+        if getattr(args, name) == FULL[name]:
+            setattr(args, name, value)
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from binpick.catalog import Catalog
     from binpick.commands.cell import cell_environment, local_dds_for_sim, stop_all
@@ -181,6 +193,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         raise BinpickError(f'demo stopped by {signal.Signals(signum).name}; the run folder keeps what was recorded')
     stop_on_signals(interrupted)   # also when started as a background job, where SIGINT arrives ignored
     t_start = time.monotonic()
+    if args.quick:
+        _apply_quick(args)
     local_dds_for_sim()
     cell_environment()
     obj = Catalog().get(args.object)
@@ -212,16 +226,21 @@ def register(sub) -> None:
     p = sub.add_parser('demo', help='the whole loop on the simulated cell: record, self-train, swap, before/after')
     p.add_argument('--object', default='zigzag_bracket')
     p.add_argument('--work', default='binpick_demo', help='folder for the runs (each run in its own subfolder)')
-    p.add_argument('--frames', type=positive, default=30, help='frames to bank before self-training')
-    p.add_argument('--after-frames', type=positive, default=100,
+    p.add_argument('--frames', type=positive, default=FULL['frames'], help='frames to bank before self-training')
+    p.add_argument('--after-frames', type=positive, default=FULL['after_frames'],
                    help='frames estimated by each model in service (v0 and after each job) for the table')
-    p.add_argument('--jobs', type=positive, default=2, help='self-training jobs, one after the other')
+    p.add_argument('--jobs', type=positive, default=FULL['jobs'], help='self-training jobs, one after the other')
     p.add_argument('--iterations', type=positive, default=1, help='teacher-student iterations of each job')
-    p.add_argument('--job-frames', type=int, default=40,
+    p.add_argument('--job-frames', type=int, default=FULL['job_frames'],
                    help='each job trains on the newest this many banked frames (0: all; a job\'s time grows with '
                    'them: about 20 min for 90 frames on 2 cores beside the running cell)')
-    p.add_argument('--picks', type=int, default=5, help='picks by the simulated Panda with each model (0: none)')
-    p.add_argument('--student-epochs', type=positive, default=2)
+    p.add_argument('--picks', type=int, default=FULL['picks'],
+                   help='picks by the simulated Panda with each model (0: none)')
+    p.add_argument('--student-epochs', type=positive, default=FULL['student_epochs'])
+    p.add_argument('--quick', action='store_true',
+                   help='the shortest demo, every stage once: ' + ', '.join(f'{k.replace("_", "-")} {v}'
+                                                                          for k, v in QUICK.items())
+                   + ' (an option given another value wins)')
     p.add_argument('--period', type=float, default=1.0, help='seconds between captures of the simulated camera')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--seg-ckpt', help='segmentation checkpoint (with --pose-ckpt) instead of models/demo/')
