@@ -26,6 +26,7 @@ def _nodes(context):
     # a node that exits stops the whole cell, as `binpick bringup` does; the launch log names it
     return [Node(package='binpick', executable=spec.executable, name=spec.name, output='screen',
                  parameters=[str(f) for f in spec.parameter_files] + [spec.parameters],
+                 remappings=list(spec.remappings.items()),
                  on_exit=Shutdown(reason=f'node {spec.name} exited'), sigterm_timeout=str(graph.STOP_GRACE_S))
             for spec in graph.nodes(values)]
 

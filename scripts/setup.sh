@@ -6,7 +6,8 @@
 #   2. .venv with the pinned Python dependencies (requirements/base.txt, constrained by lock.txt), and
 #      Blender's bpy for the physically based domain (requirements/render.txt, without its dependencies);
 #   3. repair of the ROS 2 wheels' exported CMake include paths (inside .venv only);
-#   4. colcon build of src/binpick_interfaces, installed into .venv (so nothing needs sourcing);
+#   4. colcon build of src/binpick_interfaces and the standard messages the wheels lack (src/third_party:
+#      vision_msgs, tf2_msgs), installed into .venv (so nothing needs sourcing);
 #   5. binpick itself, installed editable into .venv, and registered as a ROS 2 package in the venv prefix
 #      (ament index, share/binpick/{package.xml,launch,config}), so `ros2 launch binpick ...` finds it;
 #   6. optional extra wheels: BINPICK_EXTRA_WHEELS=DIR[:DIR...] installs every *.whl found there
@@ -84,13 +85,15 @@ IFS=: read -r -a extra_src <<< "${COLCON_EXTRA_SRC:-}"
 for d in "${extra_src[@]}"; do
   [ -d "$d" ] || { echo "setup: COLCON_EXTRA_SRC: $d is not a folder" >&2; exit 1; }
 done
-iface_hash=$(hash_of $(find src/binpick_interfaces "${extra_src[@]}" -type f | sort) "$STAMPS/deps")
+# the standard message packages the wheels lack (vision_msgs, tf2_msgs), built with the project's own
+vendored=(src/third_party/*/)
+iface_hash=$(hash_of $(find src/binpick_interfaces "${vendored[@]}" "${extra_src[@]}" -type f | sort) "$STAMPS/deps")
 if ! stamp_ok interfaces "$iface_hash" || [ ! -d "$VENV/lib/python3.11/site-packages/binpick_interfaces" ]; then
-  say "building src/binpick_interfaces ${extra_src[*]} with colcon"
+  say "building src/binpick_interfaces ${vendored[*]} ${extra_src[*]} with colcon"
   (
     # shellcheck disable=SC1091
     source "$VENV/bin/activate"
-    colcon --log-base build/log build --base-paths src/binpick_interfaces "${extra_src[@]}" --build-base build \
+    colcon --log-base build/log build --base-paths src/binpick_interfaces "${vendored[@]}" "${extra_src[@]}" --build-base build \
       --install-base "$VENV" --merge-install --event-handlers console_direct- \
       --cmake-args -DBUILD_TESTING=OFF "-DPython3_EXECUTABLE=$VENV/bin/python" >build/colcon.log 2>&1 \
       || { tail -40 build/colcon.log >&2; echo "setup: colcon build failed, full log in build/colcon.log" >&2; exit 1; }

@@ -49,6 +49,27 @@ def test_graph_names_nodes_parameter_files_and_executables(tmp_path):
         graph.nodes({'segmentation_checkpoint': str(tmp_path / 'nope.pt')})
 
 
+def test_a_camera_driver_of_the_users_own_replaces_the_stereo_camera():
+    stereo = {s.name: s for s in graph.nodes({})}
+    assert all(s.remappings == {} for s in stereo.values())
+    realsense = {s.name: s for s in graph.nodes({'camera': 'realsense'})}
+    assert 'stereo_camera' not in realsense and set(realsense) == set(stereo) - {'stereo_camera'}
+    pose = realsense['pose_estimation']
+    assert pose.remappings == {'camera/color/image_raw': '/camera/camera/color/image_raw',
+                               'camera/depth/image_rect': '/camera/camera/aligned_depth_to_color/image_raw',
+                               'camera/color/camera_info': '/camera/camera/color/camera_info'}
+    assert '-r' in pose.ros_args() and 'camera/depth/image_rect:=/camera/camera/aligned_depth_to_color/image_raw' \
+        in pose.ros_args()
+    # an explicit topic wins over the driver's; external starts no camera and remaps only what is given
+    zivid = graph.nodes({'camera': 'zivid', 'depth_topic': '/my/depth'})[0]
+    assert zivid.remappings['camera/depth/image_rect'] == '/my/depth'
+    assert zivid.remappings['camera/color/image_raw'] == '/color/image_color'
+    external = {s.name: s for s in graph.nodes({'camera': 'external', 'color_topic': 'rgb'})}
+    assert 'stereo_camera' not in external and external['segmentation'].remappings == {'camera/color/image_raw': 'rgb'}
+    with pytest.raises(DataFormatError, match="arguments.camera: 'kinect'; expected stereo, external or"):
+        graph.nodes({'camera': 'kinect'})
+
+
 def test_node_environment_keeps_the_users_settings(monkeypatch):
     monkeypatch.delenv('MALLOC_ARENA_MAX', raising=False)
     monkeypatch.delenv('FASTRTPS_DEFAULT_PROFILES_FILE', raising=False)

@@ -11,9 +11,9 @@ import pytest
 
 rclpy = pytest.importorskip('rclpy')
 from conftest import CELL_OBJECT as OBJECT  # noqa: E402
+from conftest import kill_tree  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.parameter_client import AsyncParameterClient  # noqa: E402
-from conftest import kill_tree  # noqa: E402
 from test_bringup import _cpu_hog  # noqa: E402
 from test_cell_dds import wait_for  # noqa: E402
 

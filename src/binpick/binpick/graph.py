@@ -26,10 +26,13 @@ class NodeSpec:
     executable: str
     parameter_files: list[Path]
     parameters: dict = field(default_factory=dict)
+    remappings: dict[str, str] = field(default_factory=dict)   # topic the node uses -> topic it gets
 
     def ros_args(self) -> list[str]:
-        """Command-line arguments that give a node this name and these parameters."""
+        """Command-line arguments that give a node this name, these remappings and these parameters."""
         args = ['--ros-args', '-r', f'__node:={self.name}']
+        for source, target in self.remappings.items():
+            args += ['-r', f'{source}:={target}']
         for f in self.parameter_files:
             args += ['--params-file', str(f)]
         for k, v in self.parameters.items():
@@ -104,6 +107,7 @@ def nodes(arguments: dict[str, str] | None = None, path: Path | None = None) -> 
     check_files(values)
     extra_files = [Path(_expand(values['params_file'])).resolve()] if values.get('params_file') else []
     doc = load_yaml(path)
+    remappings = camera_remappings(doc, values, path)
     specs = []
     for n, entry in enumerate(doc.get('nodes') or []):
         where = f'nodes[{n}]'
@@ -112,6 +116,8 @@ def nodes(arguments: dict[str, str] | None = None, path: Path | None = None) -> 
         except (KeyError, TypeError):
             raise DataFormatError(path, where, 'needs name and executable') from None
         if 'sim' in entry and bool(entry['sim']) != use_sim:
+            continue
+        if 'camera' in entry and entry['camera'] != values['camera']:   # a driver of the user's own replaces it
             continue
         files = [config_dir() / f for f in entry.get('parameters', [])]
         for f in files:
@@ -123,8 +129,34 @@ def nodes(arguments: dict[str, str] | None = None, path: Path | None = None) -> 
         files += extra_files
         params = {a: _expand(values[a]) for a in entry.get('arguments', [])}
         params.update(entry.get('parameters_sim' if use_sim else 'parameters_real') or {})
-        specs.append(NodeSpec(name, executable, files, params))
+        specs.append(NodeSpec(name, executable, files, params, remappings))
     return specs
+
+
+def camera_presets() -> dict[str, dict[str, str]]:
+    """Camera drivers binpick knows the topics of (``config/cameras.yaml``): name -> topic argument -> topic."""
+    path = config_dir() / 'cameras.yaml'
+    doc = load_yaml(path)
+    if not isinstance(doc, dict) or not all(isinstance(v, dict) for v in doc.values()):
+        raise DataFormatError(path, '', 'expected a mapping of camera names to their topic arguments')
+    return {name: {k: str(v) for k, v in topics.items()} for name, topics in doc.items()}
+
+
+def camera_remappings(doc: dict, values: dict[str, str], path: Path) -> dict[str, str]:
+    """Where every node gets the camera streams (``camera_topics`` of graph.yaml: topic -> argument): a
+    topic argument given explicitly, else the named driver's topic (``camera:=realsense``), else unchanged."""
+    presets = camera_presets()
+    camera = values['camera']
+    if camera not in ('stereo', 'external', *presets):
+        raise DataFormatError(path, 'arguments.camera', f'{camera!r}; expected stereo, external or a driver of '
+                              f'config/cameras.yaml: {", ".join(presets)}')
+    topics = doc.get('camera_topics') or {}
+    if not isinstance(topics, dict) or not all(a in values for a in topics.values()):
+        raise DataFormatError(path, 'camera_topics', 'expected a mapping of topics to declared arguments')
+    defaults = default_arguments(path)
+    chosen = {arg: values[arg] if values[arg] != defaults[arg] else presets.get(camera, {}).get(arg, values[arg])
+              for arg in topics.values()}
+    return {topic: chosen[arg] for topic, arg in topics.items() if chosen[arg] and chosen[arg] != topic}
 
 
 FILE_ARGUMENTS = ('segmentation_checkpoint', 'pose_checkpoint', 'params_file')

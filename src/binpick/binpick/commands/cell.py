@@ -39,6 +39,9 @@ def graph_arguments(args: argparse.Namespace) -> dict[str, str]:
                         ('pose_checkpoint', args.pose_ckpt), ('bank_dir', args.bank), ('model_dir', args.models)):
         if value:
             values[name] = str(Path(value).resolve()) if name != 'object_id' else value
+    for name in ('camera', 'color_topic', 'depth_topic', 'camera_info_topic'):
+        if getattr(args, name):
+            values[name] = getattr(args, name)
     return graph.with_sim_defaults(values, set(values) - {'use_sim'})
 
 
@@ -122,6 +125,11 @@ def register(sub) -> None:
     p.add_argument('--models', help='folder of the versioned pose models')
     p.add_argument('--params-file', action='append', help='extra ROS 2 parameter file for every node (repeatable)')
     p.add_argument('--namespace', help='ROS namespace of the whole cell')
+    p.add_argument('--camera', help='stereo (binpick\'s stereo_camera node, the default), external (a driver of your '
+                   'own publishes the streams) or a driver of config/cameras.yaml (realsense, zivid)')
+    p.add_argument('--color-topic', help='colour image the nodes read (rgb8, bgr8, rgba8, bgra8)')
+    p.add_argument('--depth-topic', help='depth registered to the colour image (16UC1 mm or 32FC1 m)')
+    p.add_argument('--camera-info-topic', help='camera info of the colour image')
     p.set_defaults(func=_cmd_bringup)
 
     p = sub.add_parser('record', help='record the camera topics to a rosbag2 (MCAP) bag')

@@ -56,21 +56,33 @@ def _topic(namespace: str, key: str) -> str:
     return f'{namespace.rstrip("/")}/{TOPICS[key]}'
 
 
-class BagWriter:
-    """Writes CameraFrames to a new bag folder; use as a context manager (the bag is complete on exit)."""
+COLOR_ENCODINGS, DEPTH_ENCODINGS = ('rgb8', 'bgr8', 'rgba8', 'bgra8'), ('32FC1', '16UC1')
 
-    def __init__(self, path: str | Path, namespace: str = '/camera') -> None:
+
+class BagWriter:
+    """Writes CameraFrames to a new bag folder; use as a context manager (the bag is complete on exit).
+    By default binpick's own layout (``TOPICS`` under ``namespace``, rgb8 and 32FC1); ``topics`` (key ->
+    full topic name) and the encodings write another driver's layout (RealSense: 16UC1 mm depth, Zivid: rgba8
+    colour), as the ones of ``config/cameras.yaml``."""
+
+    def __init__(self, path: str | Path, namespace: str = '/camera', topics: dict[str, str] | None = None,
+                 color_encoding: str = 'rgb8', depth_encoding: str = '32FC1') -> None:
         from rosbags.rosbag2 import StoragePlugin, Writer
         self.path, self.namespace, self.ts = Path(path), namespace, _typestore()
         if self.path.exists():
             raise FileExistsError(f'{self.path}: exists; a bag is never overwritten')
+        if color_encoding not in COLOR_ENCODINGS or depth_encoding not in DEPTH_ENCODINGS:
+            raise ValueError(f'{self.path}: encodings {color_encoding!r}, {depth_encoding!r}; expected one of '
+                             f'{COLOR_ENCODINGS} and {DEPTH_ENCODINGS}')
+        self.topics = topics or {key: _topic(namespace, key) for key in TOPICS}
+        self.color_encoding, self.depth_encoding = color_encoding, depth_encoding
         self._writer = Writer(self.path, version=9, storage_plugin=StoragePlugin.MCAP)
         self._conn = {}
 
     def __enter__(self) -> BagWriter:
         self._writer.open()
         for key, msgtype in TYPES.items():
-            self._conn[key] = self._writer.add_connection(_topic(self.namespace, key), msgtype, typestore=self.ts)
+            self._conn[key] = self._writer.add_connection(self.topics[key], msgtype, typestore=self.ts)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -82,11 +94,16 @@ class BagWriter:
         header = T['std_msgs/msg/Header'](stamp=T['builtin_interfaces/msg/Time'](sec=sec, nanosec=nsec),
                                           frame_id=frame.frame_id)
         h, w = frame.depth_m.shape
-        color = T['sensor_msgs/msg/Image'](header=header, height=h, width=w, encoding='rgb8', is_bigendian=0,
-                                           step=w * 3, data=np.ascontiguousarray(frame.rgb).reshape(-1))
-        depth = T['sensor_msgs/msg/Image'](header=header, height=h, width=w, encoding='32FC1', is_bigendian=0,
-                                           step=w * 4, data=np.ascontiguousarray(depth_to_rep118(frame.depth_m),
-                                                                                 dtype='<f4').view(np.uint8).reshape(-1))
+        pixels = _color_pixels(frame.rgb, self.color_encoding)
+        color = T['sensor_msgs/msg/Image'](header=header, height=h, width=w, encoding=self.color_encoding,
+                                           is_bigendian=0, step=w * pixels.shape[2], data=pixels.reshape(-1))
+        if self.depth_encoding == '32FC1':
+            depth_bytes = np.ascontiguousarray(depth_to_rep118(frame.depth_m), dtype='<f4')
+        else:   # 16UC1: millimetres, 0 = none (REP 118)
+            depth_bytes = np.clip(np.round(frame.depth_m * 1000.0), 0, 65535).astype('<u2')
+        depth = T['sensor_msgs/msg/Image'](header=header, height=h, width=w, encoding=self.depth_encoding,
+                                           is_bigendian=0, step=w * depth_bytes.itemsize,
+                                           data=depth_bytes.view(np.uint8).reshape(-1))
         K = np.asarray(frame.K, dtype=np.float64)
         P = np.zeros((3, 4))
         P[:, :3] = K
@@ -98,21 +115,30 @@ class BagWriter:
             self._writer.write(self._conn[key], int(frame.stamp_ns), self.ts.serialize_cdr(msg, TYPES[key]))
 
 
+def _color_pixels(rgb: np.ndarray, encoding: str) -> np.ndarray:
+    """HxWx3 RGB as the bytes of ``encoding`` (alpha 255)."""
+    px = np.asarray(rgb, dtype=np.uint8)[..., ::-1] if encoding.startswith('bgr') else np.asarray(rgb, np.uint8)
+    if encoding.endswith('a8'):
+        px = np.concatenate([px, np.full(px.shape[:2] + (1,), 255, np.uint8)], axis=2)
+    return np.ascontiguousarray(px)
+
+
 def image_to_array(msg, where: str) -> np.ndarray:
-    """A sensor_msgs/Image as an array: rgb8/bgr8 -> HxWx3 uint8 RGB, 32FC1 -> HxW float32, 16UC1 (mm) ->
-    float32 metres. Raises ValueError naming ``where`` for an unknown encoding or a size mismatch."""
-    channels = {'rgb8': 3, 'bgr8': 3, '32FC1': 4, '16UC1': 2}
+    """A sensor_msgs/Image as an array: rgb8/bgr8/rgba8/bgra8 -> HxWx3 uint8 RGB (alpha dropped), 32FC1 ->
+    HxW float32, 16UC1 (mm) -> float32 metres. Raises ValueError naming ``where`` for an unknown encoding or a
+    size mismatch."""
+    channels = {'rgb8': 3, 'bgr8': 3, 'rgba8': 4, 'bgra8': 4, '32FC1': 4, '16UC1': 2}
     if msg.encoding not in channels:
-        raise ValueError(f'{where}: unsupported encoding {msg.encoding!r} (rgb8, bgr8, 32FC1, 16UC1)')
+        raise ValueError(f'{where}: unsupported encoding {msg.encoding!r} ({", ".join(channels)})')
     row = msg.width * channels[msg.encoding]
     data = np.asarray(msg.data, dtype=np.uint8)
     if msg.step < row or len(data) != msg.step * msg.height:
         raise ValueError(f'{where}: {len(data)} bytes do not make a {msg.width}x{msg.height} {msg.encoding} '
                          f'image with step {msg.step}')
     rows = data.reshape(msg.height, msg.step)[:, :row]
-    if msg.encoding in ('rgb8', 'bgr8'):
-        img = rows.reshape(msg.height, msg.width, 3)
-        return np.ascontiguousarray(img[..., ::-1] if msg.encoding == 'bgr8' else img)
+    if msg.encoding in ('rgb8', 'bgr8', 'rgba8', 'bgra8'):
+        img = rows.reshape(msg.height, msg.width, channels[msg.encoding])[..., :3]
+        return np.ascontiguousarray(img[..., ::-1] if msg.encoding.startswith('bgr') else img)
     order = '>' if msg.is_bigendian else '<'
     if msg.encoding == '32FC1':
         return np.ascontiguousarray(rows).view(f'{order}f4').reshape(msg.height, msg.width).astype(np.float32)

@@ -25,6 +25,7 @@ SENSOR_QOS = qos_profile_sensor_data          # camera streams and per-frame res
 # model announcements: late joiners get the last one
 LATCHED_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 RELIABLE_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+TF_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)   # what tf2_ros's broadcaster uses
 
 # threads of a node's executor: mostly waiting (on a physics lock, a frame worker, a goal), not computing, so
 # more than the cores. With two, a capture and a pick waiting for it left no thread for the parameter services.
@@ -37,6 +38,7 @@ STEREO_LEFT, STEREO_RIGHT = 'sim/stereo/left/image_raw', 'sim/stereo/right/image
 STEREO_INFO = 'sim/stereo/left/camera_info'
 GROUND_TRUTH, REMOVE_INSTANCE = 'sim/ground_truth', 'sim/remove_instance'
 INSTANCES, POSES, MARKERS = 'binpick/instances', 'binpick/poses', 'binpick/pose_markers'
+DETECTIONS = 'binpick/detections'
 BANK_STATS, MODEL_UPDATES, SELF_TRAIN = 'binpick/bank_statistics', 'binpick/model_updates', 'binpick/self_train'
 PICK, GRASP_MARKERS, EXECUTE_PICK = 'binpick/pick', 'binpick/grasp_markers', 'sim/execute_pick'
 # the per-frame streams a node can pair by stamp: key -> (topic, message type)

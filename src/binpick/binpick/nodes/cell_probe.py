@@ -24,7 +24,6 @@ from binpick_interfaces.action import Pick, SelfTrain
 from binpick_interfaces.msg import BankStatistics, ModelUpdate, ObjectPoseArray
 from binpick_interfaces.srv import TriggerSelfTrain
 
-
 # how long a request that must not be sent twice (a goal, a job trigger) may wait for its reply on a busy machine
 GOAL_REPLY_S = 120.0
 

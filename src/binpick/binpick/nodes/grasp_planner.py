@@ -23,11 +23,12 @@ from rclpy.callback_groups import ReentrantCallbackGroup
 from visualization_msgs.msg import Marker, MarkerArray
 
 from binpick.catalog import Catalog
+from binpick.data.hand_eye import load_hand_eye
 from binpick.geometry import invert
 from binpick.grasp.candidates import EstimatedPose, Tote
 from binpick.grasp.motion import BuiltinPlanner, MotionPlanner, PickPlan
 from binpick.grasp.pipeline import GraspPipeline, cloud_in_base
-from binpick.nodes import base, msgs
+from binpick.nodes import base, msgs, outputs
 from binpick.nodes.cell_params import cell_config
 from binpick.nodes.frames import perceived_frame
 from binpick.nodes.moveit_adapter import moveit_available, moveit_planner
@@ -70,6 +71,8 @@ class GraspPlannerNode(base.BinpickNode):
         self._thresholds: tuple[float | None, float | None] | None = None
         self._lock = threading.Condition()     # notified on every new frame
         self.markers = self.create_publisher(MarkerArray, base.GRASP_MARKERS, base.RELIABLE_QOS)
+        self.static_tf = self.create_publisher(outputs.TFMessage, outputs.TF_STATIC, base.LATCHED_QOS)
+        self.static_tf.publish(outputs.static_tf_msg(*self._camera_frames(), self.T_base_cam))
         self.subscribe_frame(['color', 'depth', 'info', 'instances', 'poses'], self.guarded('frame', self.on_frame))
         self.create_subscription(BankStatistics, base.BANK_STATS, self.guarded(base.BANK_STATS, self.on_stats),
                                  base.RELIABLE_QOS)
@@ -78,6 +81,16 @@ class GraspPlannerNode(base.BinpickNode):
         self.server = ActionServer(self, Pick, base.PICK, execute_callback=self.pick, callback_group=group)
         self.get_logger().info(f'grasp planner for {self.object_id}: {len(self.pipeline.grasps.grasps)} CAD grasps, '
                                f'acceptance {self.acceptance}, execute {self.execute_mode}, planner {planner_kind}')
+
+    def _camera_frames(self) -> tuple[str, str]:
+        """(robot base frame, camera frame) of the hand-eye transform: the hand-eye file's, else the
+        parameters' (base_frame_id, the camera's frame_id)."""
+        hand_eye_file = str(self.param('hand_eye_file', ''))
+        if hand_eye_file:
+            calib = load_hand_eye(hand_eye_file)
+            return calib.base_frame, calib.camera_frame
+        return (str(self.param('base_frame_id', 'panda_link0')),
+                str(self.param('frame_id', 'camera_color_optical_frame')))
 
     def _planner(self, kind: str, cell) -> MotionPlanner:
         """The built-in planner, or MoveIt's free moves (``planner: moveit``: ``moveit_py`` and the robot's

@@ -1,5 +1,7 @@
-"""pose_estimation: colour + depth + camera info + instances -> ``binpick/poses`` (T_cam_obj with confidence)
-and RViz mesh markers on ``binpick/pose_markers``. Swaps to a new model announced on
+"""pose_estimation: colour + depth + camera info + instances -> ``binpick/poses`` (T_cam_obj with confidence),
+the same as ``vision_msgs/Detection3DArray`` on ``binpick/detections`` and a TF frame per part on ``/tf``
+(child ``<tf_prefix><object_id>_<instance>`` of the camera frame), and RViz mesh markers on
+``binpick/pose_markers``. Swaps to a new model announced on
 ``binpick/model_updates`` after checking its SHA-256 and loading it off the frame path, so no frame waits;
 a checkpoint that fails either check is refused and the current model stays."""
 from __future__ import annotations
@@ -9,7 +11,7 @@ import threading
 from visualization_msgs.msg import Marker, MarkerArray
 
 from binpick.catalog import Catalog
-from binpick.nodes import base, msgs
+from binpick.nodes import base, msgs, outputs
 from binpick.nodes.frames import perceived_frame
 from binpick.perception.model_registry import ModelRegistry, sha256
 from binpick.perception.pose.estimator import DEFAULT_HYPOTHESES, PoseEstimator
@@ -30,7 +32,10 @@ class PoseEstimationNode(base.BinpickNode):
         self.model = (self.load(current.path), current.version)
         self.swaps = 0
         self._swap_lock = threading.Lock()
+        self.tf_prefix = str(self.param('tf_prefix', ''))
         self.poses = self.create_publisher(ObjectPoseArray, base.POSES, base.SENSOR_QOS)
+        self.detections = self.create_publisher(outputs.Detection3DArray, base.DETECTIONS, base.RELIABLE_QOS)
+        self.tf = self.create_publisher(outputs.TFMessage, outputs.TF, base.TF_QOS)
         self.markers = self.create_publisher(MarkerArray, base.MARKERS, base.SENSOR_QOS)
         self.worker = self.frame_worker('frame', self.estimate, 'pose')
         self.subscribe_frame(['color', 'depth', 'info', 'instances'], self.worker.submit)
@@ -56,22 +61,27 @@ class PoseEstimationNode(base.BinpickNode):
         estimator, version = self.model            # one model for the whole frame, even during a swap
         results = estimator.estimate(frame.rgb, frame.depth_m, frame.K, [frame.masks[k] for k in keep])
         header = m['color'].header
+        found = [outputs.Estimate(m['instances'].instances[k].label, r.T_cam_obj, float(r.confidence))
+                 for k, r in zip(keep, results) if r.T_cam_obj is not None]
         out = ObjectPoseArray(header=header, model_version=f'pose-v{version}')
         markers = MarkerArray(markers=[Marker(header=header, ns='binpick', action=Marker.DELETEALL)])
-        for k, r in zip(keep, results):
-            if r.T_cam_obj is None:
-                continue
-            pose = msgs.pose_msg(r.T_cam_obj)
-            out.poses.append(ObjectPose(object_id=self.object_id, instance_id=m['instances'].instances[k].label,
-                                        pose=pose, confidence=float(r.confidence), d_mask=float('nan'),
-                                        d_image=float('nan'), d_geo=float('nan')))
+        for e in found:
+            pose = msgs.pose_msg(e.T_cam_obj)
+            out.poses.append(ObjectPose(object_id=self.object_id, instance_id=e.instance_id, pose=pose,
+                                        confidence=e.confidence, d_mask=float('nan'), d_image=float('nan'),
+                                        d_geo=float('nan')))
             markers.markers.append(Marker(
                 header=header, ns='binpick', id=len(markers.markers), type=Marker.MESH_RESOURCE, action=Marker.ADD,
                 pose=pose, mesh_resource=f'file://{self.obj.mesh_path}', frame_locked=False))
             mk = markers.markers[-1]
             mk.scale.x = mk.scale.y = mk.scale.z = 0.001            # BOP meshes are in millimetres
-            mk.color.r, mk.color.g, mk.color.b, mk.color.a = 0.1, 0.8 * float(r.confidence) + 0.2, 0.3, 0.8
+            mk.color.r, mk.color.g, mk.color.b, mk.color.a = 0.1, 0.8 * e.confidence + 0.2, 0.3, 0.8
         self.poses.publish(out)
+        info = self.obj.info
+        self.detections.publish(outputs.detections_msg(header, self.object_id, found, info.min_xyz_m,
+                                                       info.size_xyz_m))
+        if found:
+            self.tf.publish(outputs.tf_msg(header, self.object_id, found, self.tf_prefix))
         self.markers.publish(markers)
 
     def on_update(self, msg: ModelUpdate) -> None:

@@ -12,6 +12,7 @@ import numpy as np
 from binpick.catalog.catalog import CatalogObject
 from binpick.config import load_params
 from binpick.data.errors import DataFormatError
+from binpick.data.hand_eye import load_hand_eye
 from binpick.geometry import invert, make_T, matrix_from_quat
 from binpick.perception.stereo import stereo_depth
 from binpick.sim import domains
@@ -59,13 +60,16 @@ class CellConfig:
 
     @classmethod
     def from_params(cls, p: dict) -> CellConfig:
-        """From the parameters of ``camera.yaml`` and ``cell.yaml`` in one dict (KeyError names a missing one)."""
+        """From the parameters of ``camera.yaml`` and ``cell.yaml`` in one dict (KeyError names a missing one);
+        a ``hand_eye_file`` replaces ``T_base_cam_xyz``/``_xyzw``."""
         camera = PinholeCamera.from_params(p['fx'], p['fy'], p['cx'], p['cy'], int(p['width']), int(p['height']))
         xyz, xyzw = np.array(p['T_base_cam_xyz'], dtype=np.float64), np.array(p['T_base_cam_xyzw'], dtype=np.float64)
         if xyz.shape != (3,) or xyzw.shape != (4,) or not np.linalg.norm(xyzw) > 0.5:
             raise ValueError(f'T_base_cam_xyz {xyz.tolist()} / T_base_cam_xyzw {xyzw.tolist()}: expected 3 '
                              'metres and a unit quaternion x, y, z, w')
         hand_eye = make_T(matrix_from_quat(xyzw / np.linalg.norm(xyzw)), xyz)
+        if p.get('hand_eye_file'):
+            hand_eye = load_hand_eye(p['hand_eye_file']).T_base_cam
         return cls(camera, float(p['camera_height_m']), float(p['stereo_baseline_m']), float(p['depth_min_m']),
                    float(p['depth_max_m']), BinSpec(tuple(float(v) for v in p['bin_inner_size_m'])), hand_eye)
 
