@@ -25,6 +25,7 @@ SETTINGS = {   # name -> changes to PbrSettings()
     '16 paths, no denoiser': {'denoise': False},
     '16 paths, 1 glossy bounce': {'glossy_bounces': 1, 'max_bounces': 3},
     'no projector': {'projector_power_w': 0.0},
+    'clean steel (no oil, no dust)': {'oil_coverage': 0.0, 'dust_coverage': 0.0},
 }
 
 
