@@ -60,7 +60,7 @@ def register(prefix: Path) -> None:
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.touch()
     _link(ROOT / 'src' / PACKAGE / 'package.xml', share / PACKAGE / 'package.xml')
-    for folder, pattern in (('launch', '*.launch.py'), ('config', '*.yaml'), ('config', '*.xml')):
+    for folder, pattern in (('launch', '*.launch.py'), ('config', '*.yaml'), ('config', '*.xml'), ('config', '*.rviz')):
         target = share / PACKAGE / folder
         if target.is_symlink():   # a folder link (earlier versions): `ros2 launch` does not follow those
             target.unlink()

@@ -189,3 +189,13 @@ transform:
         bad.write_text(bad_text)
         with pytest.raises(DataFormatError, match=problem.replace('|', r'\|')):
             load_hand_eye(bad)
+
+
+def test_the_rviz_view_shows_what_the_cell_publishes():
+    import yaml
+
+    from binpick.config import config_dir, load_params
+    view = yaml.safe_load((config_dir() / 'binpick.rviz').read_text())['Visualization Manager']
+    topics = {d['Topic']['Value'] for d in view['Displays'] if 'Topic' in d}
+    assert topics == {f'/{t}' for t in (base.POINTS, base.COLOR, base.MARKERS, base.GRASP_MARKERS)}
+    assert view['Global Options']['Fixed Frame'] == load_params('cell')['base_frame_id']

@@ -28,7 +28,7 @@ setup(
         ('share/ament_index/resource_index/packages', ['resource/' + PACKAGE]),
         ('share/' + PACKAGE, ['package.xml']),
         ('share/' + PACKAGE + '/launch', _files('launch/*.launch.py')),
-        ('share/' + PACKAGE + '/config', _files('config/*.yaml') + _files('config/*.xml')),
+        ('share/' + PACKAGE + '/config', _files('config/*.yaml') + _files('config/*.xml') + _files('config/*.rviz')),
         ('share/' + PACKAGE + '/models/demo', _files('models/demo/*.pt') + _files('models/demo/*.md')),
     ],
     zip_safe=False,
