@@ -32,7 +32,8 @@ def test_graph_names_nodes_parameter_files_and_executables(tmp_path):
     real = {s.name: s for s in graph.nodes({'use_sim': 'false'})}
     assert set(sim) == {'sim_cell', 'stereo_camera', 'segmentation', 'pose_estimation', 'pseudo_label_recorder',
                         'retrainer', 'grasp_planner'}
-    assert sim['grasp_planner'].parameters['execute'] == 'sim' and real['grasp_planner'].parameters['execute'] == 'none'
+    assert sim['grasp_planner'].parameters['execute'] == 'ros2_control'
+    assert real['grasp_planner'].parameters['execute'] == 'none'
     assert set(real) == set(sim) - {'sim_cell'}
     assert sim['stereo_camera'].parameters['source'] == 'sim' and real['stereo_camera'].parameters['source'] == 'device'
     assert {s.executable for s in sim.values()} <= entry_points()

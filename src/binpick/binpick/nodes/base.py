@@ -41,6 +41,9 @@ INSTANCES, POSES, MARKERS = 'binpick/instances', 'binpick/poses', 'binpick/pose_
 DETECTIONS = 'binpick/detections'
 BANK_STATS, MODEL_UPDATES, SELF_TRAIN = 'binpick/bank_statistics', 'binpick/model_updates', 'binpick/self_train'
 PICK, GRASP_MARKERS, EXECUTE_PICK = 'binpick/pick', 'binpick/grasp_markers', 'sim/execute_pick'
+# the robot under ros2_control: default action names (set arm_action and gripper_action to your controllers')
+ARM_ACTION, GRIPPER_ACTION = 'panda_arm_controller/follow_joint_trajectory', 'panda_gripper/gripper_action'
+JOINT_STATES = 'joint_states'
 # the per-frame streams a node can pair by stamp: key -> (topic, message type)
 FRAME_TOPICS = {'color': (COLOR, Image), 'depth': (DEPTH, Image), 'info': (INFO, CameraInfo),
                 'instances': (INSTANCES, InstanceSegmentation), 'poses': (POSES, ObjectPoseArray)}

@@ -8,9 +8,12 @@ self-training does (``PoseScorer``), keeps the ones that pass the cell's accepta
 ``binpick/bank_statistics``; or ``calibrated`` with ``calibration_file``), turns the part's CAD grasps into
 the robot base frame with the hand-eye calibration of ``config/cell.yaml``, plans with the built-in planner
 (IK + OMPL RRT-Connect, checked against the tote), publishes the chosen grasp on ``binpick/grasp_markers``
-and has it executed: ``execute: sim`` sends it to the simulated robot (``sim/execute_pick``); ``none`` only
-plans. A pose that fails verification is never picked; whatever fails, the result says why and the arm
-stays where it is.
+and has it executed: ``execute: ros2_control`` drives the robot motion by motion through its
+``FollowJointTrajectory`` (``arm_action``) and ``GripperCommand`` (``gripper_action``) actions, reading
+``joint_states`` (:mod:`binpick.nodes.robot_client`), as a real Panda and the simulated cell both serve them;
+``sim`` sends the whole plan to the simulated robot at once (``sim/execute_pick``); ``none`` only plans. A pose
+that fails verification is never picked; a cancelled pick stops the arm; whatever fails, the result says why
+and no further motion starts.
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ import threading
 import traceback
 
 import numpy as np
-from rclpy.action import ActionClient, ActionServer
+from rclpy.action import ActionClient, ActionServer, CancelResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
 from visualization_msgs.msg import Marker, MarkerArray
 
@@ -26,12 +29,14 @@ from binpick.catalog import Catalog
 from binpick.data.hand_eye import load_hand_eye
 from binpick.geometry import invert
 from binpick.grasp.candidates import EstimatedPose, Tote
+from binpick.grasp.execution import pick_motions
 from binpick.grasp.motion import BuiltinPlanner, MotionPlanner, PickPlan
 from binpick.grasp.pipeline import GraspPipeline, cloud_in_base
 from binpick.nodes import base, msgs, outputs
 from binpick.nodes.cell_params import cell_config
 from binpick.nodes.frames import perceived_frame
 from binpick.nodes.moveit_adapter import moveit_available, moveit_planner
+from binpick.nodes.robot_client import Ros2ControlRobot
 from binpick.selftrain.calibration import Calibration
 from binpick.selftrain.perceptual import PerceptualDistance
 from binpick.selftrain.scores import PoseScorer
@@ -41,7 +46,7 @@ from binpick_interfaces.action import ExecutePick, Pick
 from binpick_interfaces.msg import BankStatistics
 
 ACCEPTANCE = ('bank', 'calibrated')
-EXECUTE = ('sim', 'none')
+EXECUTE = ('ros2_control', 'sim', 'none')
 PLANNERS = ('builtin', 'moveit')
 
 
@@ -78,7 +83,11 @@ class GraspPlannerNode(base.BinpickNode):
                                  base.RELIABLE_QOS)
         group = ReentrantCallbackGroup()
         self.executor_client = ActionClient(self, ExecutePick, base.EXECUTE_PICK, callback_group=group)
-        self.server = ActionServer(self, Pick, base.PICK, execute_callback=self.pick, callback_group=group)
+        self.robot = Ros2ControlRobot(self, str(self.param('arm_action', base.ARM_ACTION)),
+                                      str(self.param('gripper_action', base.GRIPPER_ACTION)),
+                                      float(self.param('joint_state_timeout_s', 1.0)), group=group)
+        self.server = ActionServer(self, Pick, base.PICK, execute_callback=self.pick, callback_group=group,
+                                   cancel_callback=lambda _: CancelResponse.ACCEPT)
         self.get_logger().info(f'grasp planner for {self.object_id}: {len(self.pipeline.grasps.grasps)} CAD grasps, '
                                f'acceptance {self.acceptance}, execute {self.execute_mode}, planner {planner_kind}')
 
@@ -125,7 +134,9 @@ class GraspPlannerNode(base.BinpickNode):
             self.get_logger().error(f'pick failed: {type(e).__name__}: {e}\n{traceback.format_exc()}')
             result.failure_reason = f'{type(e).__name__}: {e}'
         self._feedback(goal_handle, 'done')
-        if result.success:
+        if goal_handle.is_cancel_requested:
+            goal_handle.canceled()
+        elif result.success:
             goal_handle.succeed()
         else:
             goal_handle.abort()
@@ -169,6 +180,11 @@ class GraspPlannerNode(base.BinpickNode):
             result.success = True
             return
         self._feedback(goal_handle, 'executing')
+        if self.execute_mode == 'ros2_control':
+            result.success, result.failure_reason = self.robot.run(
+                pick_motions(decision.plan, decision.candidate.opening_m, Q_HOME),
+                lambda: goal_handle.is_cancel_requested)
+            return
         executed = self._execute(decision.plan, decision.candidate.opening_m)
         result.success, result.failure_reason = executed.success, executed.failure_reason
         if executed.instance_id >= 0:

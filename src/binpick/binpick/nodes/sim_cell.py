@@ -3,7 +3,10 @@
 Publishes the raw stereo pair of a bin of parts (``sim/stereo/{left,right}/image_raw``, left camera info)
 for ``stereo_camera`` with ``source: sim``, the ground truth of each capture on ``sim/ground_truth``
 (evaluation only), serves ``sim/remove_instance`` (a part taken out by hand) and ``sim/execute_pick``
-(a planned pick run by the simulated Panda with physics). The bin refills when empty, and also after
+(a planned pick run by the simulated Panda with physics). Like a Panda under ros2_control it also serves
+``FollowJointTrajectory`` on ``arm_action`` and ``GripperCommand`` on ``gripper_action`` (position: the
+opening between the fingers, metres) and publishes ``joint_states``, so the grasp planner drives it with the
+client code a real robot gets. The bin refills when empty, and also after
 ``refill_every`` captures of one bin when that is above 0; ``refill_every`` can be changed while the node runs
 (``ros2 param set``), e.g. set to 0 while picks are planned on what the camera saw.
 
@@ -14,19 +17,26 @@ from __future__ import annotations
 
 import threading
 
+import numpy as np
+from control_msgs.action import FollowJointTrajectory, GripperCommand
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.action import ActionServer
+from rclpy.action import ActionServer, CancelResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.parameter import Parameter
+from sensor_msgs.msg import JointState
 from std_msgs.msg import Header
 
 from binpick.catalog import Catalog
+from binpick.grasp.execution import START_TOLERANCE_RAD, start_error_rad
+from binpick.grasp.motion import JOINT_NAMES
 from binpick.nodes import base, msgs
 from binpick.nodes.cell_params import cell_config
 from binpick.sim.pick_cell import PickCell
 from binpick_interfaces.action import ExecutePick
 from binpick_interfaces.msg import ObjectPose, ObjectPoseArray
 from binpick_interfaces.srv import RemoveInstance
+
+FINGER_NAMES = ('panda_finger_joint1', 'panda_finger_joint2')
 
 
 class SimCellNode(base.BinpickNode):
@@ -48,6 +58,15 @@ class SimCellNode(base.BinpickNode):
         self.create_service(RemoveInstance, base.REMOVE_INSTANCE, self.on_remove, callback_group=physics)
         self.picks = ActionServer(self, ExecutePick, base.EXECUTE_PICK, execute_callback=self.on_execute,
                                   callback_group=physics)
+        self.arm_action = str(self.param('arm_action', base.ARM_ACTION))
+        self.arm = ActionServer(self, FollowJointTrajectory, self.arm_action, execute_callback=self.on_trajectory,
+                                cancel_callback=lambda _: CancelResponse.ACCEPT, callback_group=physics)
+        self.hand = ActionServer(self, GripperCommand, str(self.param('gripper_action', base.GRIPPER_ACTION)),
+                                 execute_callback=self.on_gripper, callback_group=physics)
+        self.joint_states = self.create_publisher(JointState, base.JOINT_STATES, base.RELIABLE_QOS)
+        self.joint_state_timer = self.create_timer(1.0 / float(self.param('joint_state_hz', 30.0)),
+                                                   self.guarded('joint_states', self.publish_joints),
+                                                   callback_group=MutuallyExclusiveCallbackGroup())
         self.captures = 0
         self.create_timer(float(self.param('period_s', 1.0)), self.guarded('timer', self.capture),
                           callback_group=MutuallyExclusiveCallbackGroup())
@@ -104,6 +123,66 @@ class SimCellNode(base.BinpickNode):
         return ExecutePick.Result(success=outcome.success, failure_reason=outcome.reason,
                                   instance_id=-1 if outcome.instance is None else int(outcome.instance),
                                   tote_contact_steps=int(outcome.tote_contacts))
+
+    # -- the robot as ros2_control serves it ----------------------------------------------------------
+    def publish_joints(self) -> None:
+        q, finger_m = self.cell.joint_positions()
+        self.joint_states.publish(JointState(
+            header=Header(stamp=self.get_clock().now().to_msg()), name=[*JOINT_NAMES, *FINGER_NAMES],
+            position=[*(float(v) for v in q), finger_m, finger_m]))
+
+    def on_trajectory(self, goal_handle) -> FollowJointTrajectory.Result:
+        """Follow a joint trajectory (any joint order; the arm's seven joints); refuses one with other joints,
+        non-finite angles or a start away from the arm, and stops where it is when cancelled."""
+        traj = goal_handle.request.trajectory
+        result = FollowJointTrajectory.Result(error_code=FollowJointTrajectory.Result.SUCCESSFUL)
+        if self.captures == 0:
+            result.error_code = FollowJointTrajectory.Result.INVALID_GOAL
+            result.error_string = f'{self.arm_action}: the simulated cell has no bin yet (no capture)'
+        elif sorted(traj.joint_names) != sorted(JOINT_NAMES) or not traj.points:
+            result.error_code = FollowJointTrajectory.Result.INVALID_JOINTS
+            result.error_string = (f'{self.arm_action}: joints {list(traj.joint_names)} with {len(traj.points)} '
+                                   f'points; expected the points of {list(JOINT_NAMES)}')
+        else:
+            order = [list(traj.joint_names).index(n) for n in JOINT_NAMES]
+            path = np.array([[p.positions[k] for k in order] for p in traj.points], dtype=np.float64)
+            off = start_error_rad(path, self.cell.joint_positions()[0]) if np.isfinite(path).all() else np.inf
+            if off > START_TOLERANCE_RAD:
+                result.error_code = FollowJointTrajectory.Result.INVALID_GOAL
+                result.error_string = (f'{self.arm_action}: the trajectory starts {off:.3f} rad from the arm '
+                                       f'(tolerance {START_TOLERANCE_RAD} rad) or is not finite')
+        if result.error_code != FollowJointTrajectory.Result.SUCCESSFUL:
+            self.reject(self.arm_action, result.error_string)
+            goal_handle.abort()
+            return result
+        end = traj.points[-1].time_from_start
+        seconds_per_point = (end.sec + end.nanosec * 1e-9) / max(1, len(path) - 1)
+        with self._lock:
+            self.cell.follow(path, seconds_per_point, stop=lambda: goal_handle.is_cancel_requested)
+        if goal_handle.is_cancel_requested:
+            goal_handle.canceled()
+            result.error_string = 'cancelled: the arm stopped where it was'
+        else:
+            goal_handle.succeed()
+        return result
+
+    def on_gripper(self, goal_handle) -> GripperCommand.Result:
+        """Open or close the hand to ``position`` (metres between the fingers; force-limited); a part let
+        go beside the tote leaves the cell."""
+        target_m = float(goal_handle.request.command.position)
+        if self.captures == 0 or not np.isfinite(target_m):
+            self.reject('gripper', f'opening {target_m} m before the first capture or not finite: refused')
+            goal_handle.abort()
+            return GripperCommand.Result(position=2 * self.cell.joint_positions()[1], reached_goal=False)
+        with self._lock:
+            placed = self.cell.grip(target_m)
+            finger_m = self.cell.joint_positions()[1]
+        if placed:
+            self.get_logger().info(f'pick: placed instance {placed[0]} beside the tote')
+        width_m = 2 * finger_m
+        reached = abs(width_m - min(target_m, 0.08)) < 0.002
+        goal_handle.succeed()
+        return GripperCommand.Result(position=width_m, effort=0.0, stalled=not reached, reached_goal=reached)
 
     def close(self) -> None:
         self.cell.close()

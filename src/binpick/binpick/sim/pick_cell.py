@@ -9,6 +9,7 @@ world (z up, origin at the centre of the tote floor), base (``panda_link0``), ca
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,6 +68,7 @@ class PickCell:
         self.tote = Tote(cell.T_base_tote, cell.bin.inner_size_m)
         self.grip_force_n = grip_force_n
         self.q = Q_HOME.copy()
+        self.fingers_m = 0.04
         self.steps = 0                  # simulation steps run by the robot so far
         self._robot_world = None
         self.robot = -1
@@ -77,16 +79,17 @@ class PickCell:
         return self.sim.physics.client
 
     def capture(self) -> StereoCapture:
-        """A stereo capture (the arm at home, out of the camera's view); the bin refills when empty."""
+        """A stereo capture (the arm is not drawn, and stays where its last motion left it); the bin refills
+        when empty, and the robot is loaded into the new world where it was."""
         cap = self.sim.capture()
-        self._attach()
-        self._set_arm(Q_HOME)
+        if self._attach():
+            self._set_arm(self.q, self.fingers_m)
         return cap
 
-    def _attach(self) -> None:
-        """Load the robot into the current physics world (a refill makes a new one)."""
+    def _attach(self) -> bool:
+        """Load the robot into the current physics world (a refill makes a new one); True when it did."""
         if self._robot_world is self.sim.physics:      # client ids are reused: compare the worlds
-            return
+            return False
         import pybullet_data
         pb.setAdditionalSearchPath(pybullet_data.getDataPath(), physicsClientId=self.client)
         self.robot = pb.loadURDF('franka_panda/panda.urdf', self.T_world_base[:3, 3].tolist(),
@@ -94,6 +97,7 @@ class PickCell:
                                  physicsClientId=self.client)
         pad_fingers(self.client, self.robot, FINGER_LINKS)
         self._robot_world = self.sim.physics
+        return True
 
     def _set_arm(self, q: np.ndarray, finger_m: float = 0.04) -> None:
         """Put the arm at ``q`` at rest (no simulation), fingers at ``finger_m`` each."""
@@ -104,6 +108,7 @@ class PickCell:
         self._command_arm(q)
         self._command_fingers(finger_m)
         self.q = np.asarray(q, dtype=np.float64).copy()
+        self.fingers_m = float(finger_m)
 
     # -- execution ------------------------------------------------------------------------------------
     def _command_arm(self, q: np.ndarray) -> None:
@@ -125,6 +130,8 @@ class PickCell:
             pb.stepSimulation(physicsClientId=self.client)
             touching += any(pb.getContactPoints(self.robot, body, physicsClientId=self.client)
                             for body in self.sim.physics.bin_bodies)
+        self.q = self._arm_joints()     # what the joint encoders read (``joint_positions``)
+        self.fingers_m = float(pb.getJointState(self.robot, FINGER_JOINTS[0], physicsClientId=self.client)[0])
         return touching
 
     def _drive(self, path: np.ndarray, steps_per_waypoint: int = 4, settle_steps: int = 60,
@@ -151,6 +158,39 @@ class PickCell:
                    for link in FINGER_LINKS]
         bodies = touched[0] & touched[1]
         return {self.sim.physics.bodies.index(b) for b in bodies if b in self.sim.physics.bodies}
+
+    # -- one motion at a time (what a ros2_control robot is driven with) --------------------------------
+    def joint_positions(self) -> tuple[np.ndarray, float]:
+        """The arm's joints (7, radians) and each finger's distance from the centre (metres), as the last
+        simulation step left them; safe to read from another thread."""
+        return self.q.copy(), self.fingers_m
+
+    def follow(self, path: np.ndarray, seconds_per_point: float = 0.0, stop=None) -> int:
+        """Drive the arm along a joint path (n x 7, radians) to within 0.001 rad of its end, no faster than
+        ``seconds_per_point`` of wall time per waypoint (a trajectory's timing; 0: as fast as physics runs);
+        ``stop()``, asked between waypoints, halts the arm where it is (a cancelled goal). Returns the steps in
+        which the arm touched the tote."""
+        path = np.asarray(path, dtype=np.float64).reshape(-1, 7)
+        touching, chunk, t0 = 0, 15, time.monotonic()
+        for k in range(0, len(path), chunk):
+            if stop is not None and stop():
+                self._command_arm(self.q)
+                return touching
+            last = k + chunk >= len(path)
+            touching += self._drive(path[k:k + chunk], settle_steps=240 if last else 0, tol_rad=0.001)
+            time.sleep(max(0.0, t0 + min(k + chunk, len(path)) * seconds_per_point - time.monotonic()))
+        return touching
+
+    def grip(self, opening_m: float) -> list[int]:
+        """Move the fingers to ``opening_m`` apart (0: close on whatever is between; force-limited), 0.5 s.
+        A part let go outside the tote falls beside it and leaves the cell; returns the instances that did."""
+        held = self._between_fingers()
+        self._command_fingers(min(0.04, max(0.0, opening_m / 2)))
+        self._step(120)
+        if not held or self._between_fingers():
+            return []
+        self._step(120)                             # let it fall
+        return self.sim.remove_outside()
 
     def execute(self, plan: PickPlan, opening_m: float) -> PickOutcome:
         """Run a pick plan: open the fingers ``opening_m`` apart, transit, approach, close, lift, place; a
