@@ -1,6 +1,6 @@
-"""The grasp planner and the simulated Panda over real DDS: the action binpick/pick refuses to pick
-unverified poses (the arm stays still), sim/execute_pick runs a plan with physics and refuses a malformed
-one, and both nodes keep serving after a failure."""
+"""The grasp planner and the simulated cell over real DDS: the action binpick/pick refuses to pick
+unverified poses (the arm stays still), and both nodes keep serving after a failure (picks through the
+robot's ros2_control actions: test_ros2_control_dds.py)."""
 import json
 
 import numpy as np
@@ -12,16 +12,11 @@ from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.parameter_client import AsyncParameterClient  # noqa: E402
 from test_cell_dds import PERCEPTION, Cell, params_file, wait_for  # noqa: E402
 
-from binpick.catalog import Catalog  # noqa: E402
-from binpick.grasp.candidates import EstimatedPose, Tote  # noqa: E402
-from binpick.grasp.motion import BuiltinPlanner  # noqa: E402
-from binpick.grasp.pipeline import GraspPipeline  # noqa: E402
-from binpick.nodes import base, msgs  # noqa: E402
+from binpick.nodes import base  # noqa: E402
 from binpick.nodes.grasp_planner import GraspPlannerNode  # noqa: E402
 from binpick.nodes.sim_cell import SimCellNode  # noqa: E402
-from binpick.sim.pick_cell import Q_HOME, Q_PLACE  # noqa: E402
-from binpick.sim.robot import PandaArm  # noqa: E402
-from binpick_interfaces.action import ExecutePick, Pick  # noqa: E402
+from binpick.sim.pick_cell import Q_HOME  # noqa: E402
+from binpick_interfaces.action import Pick  # noqa: E402
 from binpick_interfaces.msg import ObjectPoseArray  # noqa: E402
 
 pytestmark = pytest.mark.ros
@@ -69,41 +64,6 @@ def test_pick_refuses_unverified_poses_and_the_arm_stays(ros, cell_models, tmp_p
         cell.close()
 
 
-def test_the_simulated_panda_executes_a_planned_pick_and_refuses_a_malformed_one(ros, cell_models, tmp_path):
-    params = params_file(tmp_path, cell_models)
-    cell = Cell((SimCellNode,), params)
-    try:
-        sim = cell.nodes['SimCellNode']
-        truth = cell.listen(ObjectPoseArray, base.GROUND_TRUTH, base.RELIABLE_QOS)
-        assert wait_for(lambda: truth, 60), 'no ground truth'
-        client = ActionClient(cell.probe, ExecutePick, base.EXECUTE_PICK)
-        # a plan for another robot: refused, nothing moves
-        bad_plan = msgs.trajectory_msg(_still_plan())
-        bad_plan[0].joint_names = ['joint_a'] * 7
-        refused = send(client, ExecutePick.Goal(trajectory=bad_plan[0], stage_names=bad_plan[1],
-                                                stage_ends=bad_plan[2], opening_m=0.03))
-        assert not refused.success and base.EXECUTE_PICK in refused.failure_reason and sim.cell.steps == 0
-        # a plan on the exact poses of the last capture, made as the grasp planner makes it
-        obj, cfg = Catalog().get(sim.object_id), sim.cell.sim.cell
-        with PandaArm(obstacles=cfg.tote_boxes()) as arm:
-            pipeline = GraspPipeline(obj, cfg.T_base_cam, Tote(cfg.T_base_tote, cfg.bin.inner_size_m), arm,
-                                     BuiltinPlanner(arm, arm.arm_is_free, Q_PLACE))
-            with sim._lock:                    # no new capture between the ground truth and the plan
-                poses = [EstimatedPose(msgs.pose_matrix(p.pose), 1.0, 0.0, 0.0) for p in truth[-1].poses]
-                decision = pipeline.plan(poses, None, None, np.empty((0, 3)), Q_HOME)
-        assert decision.plan is not None, decision.reason
-        trajectory, names, ends = msgs.trajectory_msg(decision.plan)
-        ids = {p.instance_id for p in truth[-1].poses}
-        result = send(client, ExecutePick.Goal(trajectory=trajectory, stage_names=names, stage_ends=ends,
-                                               opening_m=decision.candidate.opening_m))
-        assert sim.cell.steps > 0 and np.allclose(sim.cell.q, Q_HOME)      # it ran with physics, back home
-        assert result.success, result.failure_reason
-        assert result.instance_id in ids and result.instance_id not in sim.sim.instance_ids   # out of the bin
-        assert result.tote_contact_steps == 0
-    finally:
-        cell.close()
-
-
 def test_no_pick_without_a_frame_after_the_goal_and_the_refills_change_while_running(ros, cell_models, tmp_path):
     params = params_file(tmp_path, cell_models)
     params.write_text(params.read_text() + '/**/grasp_planner:\n  ros__parameters:\n    fresh_frame_timeout_s: 1.0\n'
@@ -131,9 +91,3 @@ def test_no_pick_without_a_frame_after_the_goal_and_the_refills_change_while_run
     finally:
         cell.close()
 
-
-def _still_plan():
-    """A valid-looking plan that keeps the arm at home (for the malformed-plan check)."""
-    from binpick.grasp.motion import PickPlan
-    home = Q_HOME[None]
-    return PickPlan(home, home, home, home, 0.0)

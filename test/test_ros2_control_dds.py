@@ -94,6 +94,7 @@ def test_stale_joint_states_and_a_cancel_stop_the_arm_and_start_nothing_more(ros
         ok, reason = robot.run(_swing(), lambda: False)
         assert not ok and 'stopped arriving' in reason, reason
         assert time.monotonic() - t0 < 8.0
+        assert wait_for(lambda: not sim._lock.locked(), 5)      # the cancel reached the simulated controller
         q_stopped = sim.cell.joint_positions()[0]
         assert 0.05 < q_stopped[0] - Q_HOME[0] < Q_PLACE[0] - Q_HOME[0] - 0.05, 'the arm did not stop midway'
         ok, reason = robot.run(_swing(), lambda: False)     # no motion without fresh joint states

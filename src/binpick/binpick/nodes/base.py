@@ -40,7 +40,7 @@ GROUND_TRUTH, REMOVE_INSTANCE = 'sim/ground_truth', 'sim/remove_instance'
 INSTANCES, POSES, MARKERS = 'binpick/instances', 'binpick/poses', 'binpick/pose_markers'
 DETECTIONS = 'binpick/detections'
 BANK_STATS, MODEL_UPDATES, SELF_TRAIN = 'binpick/bank_statistics', 'binpick/model_updates', 'binpick/self_train'
-PICK, GRASP_MARKERS, EXECUTE_PICK = 'binpick/pick', 'binpick/grasp_markers', 'sim/execute_pick'
+PICK, GRASP_MARKERS = 'binpick/pick', 'binpick/grasp_markers'
 # the robot under ros2_control: default action names (set arm_action and gripper_action to your controllers')
 ARM_ACTION, GRIPPER_ACTION = 'panda_arm_controller/follow_joint_trajectory', 'panda_gripper/gripper_action'
 JOINT_STATES = 'joint_states'

@@ -11,7 +11,7 @@ the robot base frame with the hand-eye calibration of ``config/cell.yaml``, plan
 and has it executed: ``execute: ros2_control`` drives the robot motion by motion through its
 ``FollowJointTrajectory`` (``arm_action``) and ``GripperCommand`` (``gripper_action``) actions, reading
 ``joint_states`` (:mod:`binpick.nodes.robot_client`), as a real Panda and the simulated cell both serve them;
-``sim`` sends the whole plan to the simulated robot at once (``sim/execute_pick``); ``none`` only plans. A pose
+``none`` (the default) only plans. A pose
 that fails verification is never picked; a cancelled pick stops the arm; whatever fails, the result says why
 and no further motion starts.
 """
@@ -21,7 +21,7 @@ import threading
 import traceback
 
 import numpy as np
-from rclpy.action import ActionClient, ActionServer, CancelResponse
+from rclpy.action import ActionServer, CancelResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
 from visualization_msgs.msg import Marker, MarkerArray
 
@@ -30,7 +30,7 @@ from binpick.data.hand_eye import load_hand_eye
 from binpick.geometry import invert
 from binpick.grasp.candidates import EstimatedPose, Tote
 from binpick.grasp.execution import pick_motions
-from binpick.grasp.motion import BuiltinPlanner, MotionPlanner, PickPlan
+from binpick.grasp.motion import BuiltinPlanner, MotionPlanner
 from binpick.grasp.pipeline import GraspPipeline, cloud_in_base
 from binpick.nodes import base, msgs, outputs
 from binpick.nodes.cell_params import cell_config
@@ -42,11 +42,11 @@ from binpick.selftrain.perceptual import PerceptualDistance
 from binpick.selftrain.scores import PoseScorer
 from binpick.sim.pick_cell import Q_HOME, Q_PLACE
 from binpick.sim.robot import PandaArm
-from binpick_interfaces.action import ExecutePick, Pick
+from binpick_interfaces.action import Pick
 from binpick_interfaces.msg import BankStatistics
 
 ACCEPTANCE = ('bank', 'calibrated')
-EXECUTE = ('ros2_control', 'sim', 'none')
+EXECUTE = ('ros2_control', 'none')
 PLANNERS = ('builtin', 'moveit')
 
 
@@ -57,7 +57,7 @@ class GraspPlannerNode(base.BinpickNode):
         self.object_id = self.param('object_id', 'zigzag_bracket')
         obj = Catalog().get(self.object_id)
         self.acceptance = self.param('acceptance', 'bank')
-        self.execute_mode = self.param('execute', 'sim')
+        self.execute_mode = self.param('execute', 'none')
         planner_kind = self.param('planner', 'builtin')
         if self.acceptance not in ACCEPTANCE or self.execute_mode not in EXECUTE or planner_kind not in PLANNERS:
             raise ValueError(f'acceptance must be one of {ACCEPTANCE}, execute one of {EXECUTE} and planner one of '
@@ -82,7 +82,6 @@ class GraspPlannerNode(base.BinpickNode):
         self.create_subscription(BankStatistics, base.BANK_STATS, self.guarded(base.BANK_STATS, self.on_stats),
                                  base.RELIABLE_QOS)
         group = ReentrantCallbackGroup()
-        self.executor_client = ActionClient(self, ExecutePick, base.EXECUTE_PICK, callback_group=group)
         self.robot = Ros2ControlRobot(self, str(self.param('arm_action', base.ARM_ACTION)),
                                       str(self.param('gripper_action', base.GRIPPER_ACTION)),
                                       float(self.param('joint_state_timeout_s', 1.0)), group=group)
@@ -180,15 +179,8 @@ class GraspPlannerNode(base.BinpickNode):
             result.success = True
             return
         self._feedback(goal_handle, 'executing')
-        if self.execute_mode == 'ros2_control':
-            result.success, result.failure_reason = self.robot.run(
-                pick_motions(decision.plan, decision.candidate.opening_m, Q_HOME),
-                lambda: goal_handle.is_cancel_requested)
-            return
-        executed = self._execute(decision.plan, decision.candidate.opening_m)
-        result.success, result.failure_reason = executed.success, executed.failure_reason
-        if executed.instance_id >= 0:
-            result.instance_id = executed.instance_id
+        result.success, result.failure_reason = self.robot.run(
+            pick_motions(decision.plan, decision.candidate.opening_m, Q_HOME), lambda: goal_handle.is_cancel_requested)
 
     def _frame_after(self, t_goal_ns: int) -> tuple[dict | None, tuple | None]:
         """The latest frame once one was captured at or after ``t_goal_ns`` (node clock), or None after the
@@ -213,32 +205,6 @@ class GraspPlannerNode(base.BinpickNode):
                                                                        for p in chosen], T) if chosen else []
         poses = [EstimatedPose(t, float(p.confidence), s.d_appearance, s.d_geo_m) for t, p, s in zip(T, chosen, scores)]
         return poses, [p.instance_id for p in chosen], frame
-
-    def _execute(self, plan: PickPlan, opening_m: float, timeout_s: float = 120.0) -> ExecutePick.Result:
-        if not self.executor_client.wait_for_server(timeout_sec=5.0):
-            return ExecutePick.Result(success=False, failure_reason=f'no robot: {base.EXECUTE_PICK} is not served',
-                                      instance_id=-1)
-        trajectory, names, ends = msgs.trajectory_msg(plan)
-        goal = ExecutePick.Goal(trajectory=trajectory, stage_names=names, stage_ends=ends, opening_m=opening_m)
-        done, holder = threading.Event(), {}
-
-        def on_result(future):
-            holder['result'] = future.result().result
-            done.set()
-
-        def on_accept(future):
-            handle = future.result()
-            if not handle.accepted:
-                holder['result'] = ExecutePick.Result(success=False, failure_reason='the robot refused the plan',
-                                                      instance_id=-1)
-                done.set()
-                return
-            handle.get_result_async().add_done_callback(on_result)
-        self.executor_client.send_goal_async(goal).add_done_callback(on_accept)
-        if not done.wait(timeout_s):
-            return ExecutePick.Result(success=False, failure_reason=f'the robot did not finish in {timeout_s:.0f} s',
-                                      instance_id=-1)
-        return holder['result']
 
     def _publish_grasp(self, header, T_base_tcp: np.ndarray, opening_m: float) -> None:
         """The chosen grasp in the camera frame: an arrow along the approach and the two fingers."""

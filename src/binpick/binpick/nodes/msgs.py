@@ -9,12 +9,10 @@ from builtin_interfaces.msg import Duration, Time
 from geometry_msgs.msg import Point, Pose, Quaternion
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
 from std_msgs.msg import Header
-from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from binpick.data.bag import depth_from_rep118, image_to_array
 from binpick.errors import BinpickError
 from binpick.geometry import matrix_from_quat, quat_from_matrix
-from binpick.grasp.motion import JOINT_NAMES, STAGES, PickPlan
 
 
 class BadMessage(BinpickError):
@@ -123,30 +121,3 @@ def label_image(masks: list[np.ndarray], shape: tuple[int, int]) -> np.ndarray:
     for k, m in enumerate(masks):
         labels[m.astype(bool)] = k + 1
     return labels
-
-
-def trajectory_msg(plan: PickPlan, seconds_per_point: float = 1.0 / 60,
-                   ) -> tuple[JointTrajectory, list[str], list[int]]:
-    """A pick plan as one joint trajectory with the index of each stage's last point."""
-    points, names, ends = [], [], []
-    for name, path in plan.stages:
-        for q in path:
-            t = len(points) * seconds_per_point
-            points.append(JointTrajectoryPoint(positions=[float(v) for v in q], time_from_start=duration_msg(t)))
-        names.append(name)
-        ends.append(len(points) - 1)
-    return JointTrajectory(joint_names=list(JOINT_NAMES), points=points), names, ends
-
-
-def pick_plan(trajectory: JointTrajectory, names: list[str], ends: list[int], topic: str) -> PickPlan:
-    """The inverse of :func:`trajectory_msg`; raises BadMessage naming ``topic`` on a malformed trajectory."""
-    if list(trajectory.joint_names) != list(JOINT_NAMES):
-        raise BadMessage(f'{topic}: joint names {list(trajectory.joint_names)}, expected {list(JOINT_NAMES)}')
-    q = np.array([p.positions for p in trajectory.points], dtype=np.float64).reshape(-1, 7)
-    if not np.isfinite(q).all():
-        raise BadMessage(f'{topic}: the trajectory holds non-finite joint angles')
-    if tuple(names) != STAGES or len(ends) != len(STAGES) or list(ends) != sorted(ends) or ends[-1] != len(q) - 1:
-        raise BadMessage(f'{topic}: stages {list(names)} ending at {list(ends)} do not split {len(q)} points '
-                         f'into {", ".join(STAGES)}')
-    starts = [0] + [e + 1 for e in ends[:-1]]
-    return PickPlan(*(q[s:e + 1] for s, e in zip(starts, ends)), planning_s=0.0)

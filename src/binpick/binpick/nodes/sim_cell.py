@@ -2,11 +2,10 @@
 
 Publishes the raw stereo pair of a bin of parts (``sim/stereo/{left,right}/image_raw``, left camera info)
 for ``stereo_camera`` with ``source: sim``, the ground truth of each capture on ``sim/ground_truth``
-(evaluation only), serves ``sim/remove_instance`` (a part taken out by hand) and ``sim/execute_pick``
-(a planned pick run by the simulated Panda with physics). Like a Panda under ros2_control it also serves
-``FollowJointTrajectory`` on ``arm_action`` and ``GripperCommand`` on ``gripper_action`` (position: the
-opening between the fingers, metres) and publishes ``joint_states``, so the grasp planner drives it with the
-client code a real robot gets. The bin refills when empty, and also after
+(evaluation only) and serves ``sim/remove_instance`` (a part taken out by hand). Like a Panda under
+ros2_control it serves ``FollowJointTrajectory`` on ``arm_action`` and ``GripperCommand`` on
+``gripper_action`` (position: the opening between the fingers, metres) and publishes ``joint_states``, so
+the grasp planner drives it with the client code a real robot gets. The bin refills when empty, and also after
 ``refill_every`` captures of one bin when that is above 0; ``refill_every`` can be changed while the node runs
 (``ros2 param set``), e.g. set to 0 while picks are planned on what the camera saw.
 
@@ -32,7 +31,6 @@ from binpick.grasp.motion import JOINT_NAMES
 from binpick.nodes import base, msgs
 from binpick.nodes.cell_params import cell_config
 from binpick.sim.pick_cell import PickCell
-from binpick_interfaces.action import ExecutePick
 from binpick_interfaces.msg import ObjectPose, ObjectPoseArray
 from binpick_interfaces.srv import RemoveInstance
 
@@ -56,8 +54,6 @@ class SimCellNode(base.BinpickNode):
         self.truth = self.create_publisher(ObjectPoseArray, base.GROUND_TRUTH, base.RELIABLE_QOS)
         physics = ReentrantCallbackGroup()   # waits on self._lock, never in the default group
         self.create_service(RemoveInstance, base.REMOVE_INSTANCE, self.on_remove, callback_group=physics)
-        self.picks = ActionServer(self, ExecutePick, base.EXECUTE_PICK, execute_callback=self.on_execute,
-                                  callback_group=physics)
         self.arm_action = str(self.param('arm_action', base.ARM_ACTION))
         self.arm = ActionServer(self, FollowJointTrajectory, self.arm_action, execute_callback=self.on_trajectory,
                                 cancel_callback=lambda _: CancelResponse.ACCEPT, callback_group=physics)
@@ -105,24 +101,6 @@ class SimCellNode(base.BinpickNode):
         response.message = (f'removed instance {request.instance_id}' if response.success
                             else f'instance {request.instance_id} is not in the bin')
         return response
-
-    def on_execute(self, goal_handle) -> ExecutePick.Result:
-        """Run a planned pick (the arm starts and ends at home); a malformed plan is refused with why."""
-        goal = goal_handle.request
-        try:
-            plan = msgs.pick_plan(goal.trajectory, list(goal.stage_names), list(goal.stage_ends), base.EXECUTE_PICK)
-        except msgs.BadMessage as e:
-            self.reject(base.EXECUTE_PICK, str(e))
-            goal_handle.abort()
-            return ExecutePick.Result(success=False, failure_reason=str(e), instance_id=-1)
-        goal_handle.publish_feedback(ExecutePick.Feedback(stage='executing'))
-        with self._lock:
-            outcome = self.cell.execute(plan, float(goal.opening_m))
-        goal_handle.succeed() if outcome.success else goal_handle.abort()
-        self.get_logger().info(f'pick: {outcome.reason or f"placed instance {outcome.instance}"}')
-        return ExecutePick.Result(success=outcome.success, failure_reason=outcome.reason,
-                                  instance_id=-1 if outcome.instance is None else int(outcome.instance),
-                                  tote_contact_steps=int(outcome.tote_contacts))
 
     # -- the robot as ros2_control serves it ----------------------------------------------------------
     def publish_joints(self) -> None:
