@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from binpick.commands.args import positive, set_threads
+from binpick.selftrain import PERCEPTUAL_BACKENDS
 
 
 def _sources(args: argparse.Namespace, obj, catalog) -> list:
@@ -134,7 +135,8 @@ def register(sub) -> None:
     p.add_argument('--no-baseline', action='store_true', help='with --model-free: skip the depth baseline\'s row')
     p.add_argument('--grasp-quality', metavar='JSON', help='with --model-free: rank the grasps by this model\'s '
                    'chance that they hold as well (bench/grasp_quality.py; shipped: models/demo/grasp_quality.json)')
-    p.add_argument('--perceptual', default='auto', help='perceptual distance of the verification scores')
+    p.add_argument('--perceptual', default='auto', choices=PERCEPTUAL_BACKENDS,
+                   help='perceptual distance of the verification scores')
     p.add_argument('--out', default='results/picking', help='report folder (default results/picking)')
     p.add_argument('--threads', type=positive)
     p.set_defaults(func=_cmd_pick_bench)

@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from binpick.commands.args import positive, set_threads
+from binpick.selftrain import PERCEPTUAL_BACKENDS
 from binpick.selftrain.selection import CRITERIA
 
 
@@ -146,7 +147,7 @@ def register(sub) -> None:
     p.add_argument('--calibration', help='with --criterion calibrated: JSON written by binpick calibrate-selection')
     p.add_argument('--geometry', choices=['visible', 'whole'], default='visible',
                    help='d_g against the visible model surface (paper) or the whole model (authors\' code)')
-    p.add_argument('--perceptual', choices=['auto', 'lpips-alex', 'effnet-lite0'], default='auto')
+    p.add_argument('--perceptual', choices=PERCEPTUAL_BACKENDS, default='auto')
     p.add_argument('--student-epochs', type=positive, default=4)
     p.add_argument('--student-lr', type=float, default=1e-4)
     p.add_argument('--synthetic', help='labelled synthetic dataset (or split) whose ground truth students mix in')
@@ -166,7 +167,7 @@ def register(sub) -> None:
     p.add_argument('--seg-ckpt', required=True, help='segmentation checkpoint for the instance masks')
     p.add_argument('--out', required=True, help='calibration JSON to write')
     p.add_argument('--target-precision', type=float, default=0.9)
-    p.add_argument('--perceptual', choices=['auto', 'lpips-alex', 'effnet-lite0'], default='auto')
+    p.add_argument('--perceptual', choices=PERCEPTUAL_BACKENDS, default='auto')
     p.add_argument('--threads', type=positive)
     p.set_defaults(func=_cmd_calibrate)
 

