@@ -150,3 +150,16 @@ def test_bag_round_trip(tmp_path):
         BagWriter(tmp_path / 'bag')
     with pytest.raises(DataFormatError, match='/other/color/image_raw'):
         list(read_frames(tmp_path / 'bag', namespace='/other'))
+
+
+def test_a_bank_scored_one_way_refuses_another_scorer(tmp_path):
+    effnet = {'perceptual': 'effnet-lite0', 'geometry': 'visible', 'crop_px': 64}
+    legacy = PseudoLabelBank(tmp_path / 'bank', 'zigzag_bracket')          # as written before scorers were recorded
+    rgb, depth, masks, cands = _frame(0)
+    legacy.add(rgb, depth, K, masks, cands)
+    bank = PseudoLabelBank(tmp_path / 'bank', 'zigzag_bracket', scorer=effnet)   # adopts the first scorer named
+    assert bank.frame_ids() == [0]
+    st = {**effnet, 'perceptual': 'st-lpips-alex'}
+    with pytest.raises(DataFormatError, match="bank.json.*scorer.*effnet-lite0"):
+        PseudoLabelBank(tmp_path / 'bank', 'zigzag_bracket', scorer=st)
+    assert PseudoLabelBank(tmp_path / 'bank', 'zigzag_bracket', scorer=effnet).frame_ids() == [0]   # data intact

@@ -23,8 +23,8 @@ def _cmd_selftrain_bag(args: argparse.Namespace) -> int:
     teacher = PoseEstimator.load(args.teacher, catalog)
     obj = catalog.get(teacher.config.object_name)
     out = Path(args.out)
-    bank = PseudoLabelBank(out / 'bank', obj.name)
     scorer = PoseScorer(obj, PerceptualDistance(args.perceptual), args.geometry)
+    bank = PseudoLabelBank(out / 'bank', obj.name, scorer=scorer.description)
     n = bank_bag(args.bag, bank, Segmenter.load(args.seg_ckpt, catalog, score_threshold=args.score_threshold), teacher,
                  scorer, namespace=args.namespace)
     print(f'{args.bag}: {n} frames banked in {bank.root} ({len(bank.frame_ids())} in the bank)')

@@ -2,7 +2,7 @@
 
 It is a BOP split, so the pose trainer reads it like any dataset; one frame per scene folder:
 
-    BANK/bank.json                          format and object
+    BANK/bank.json                          format, object, and the scorer its candidates were scored with
     BANK/SSSSSS/rgb/000000.png              colour (and depth/000000.png, metres in a uint16 PNG)
     BANK/SSSSSS/scene_camera.json           intrinsics
     BANK/SSSSSS/candidates.json             per candidate: mask file, T_cam_obj, confidence, scores, model
@@ -54,19 +54,27 @@ class PseudoLabelBank:
         root: the bank folder (created when missing).
         object_name: the object its candidates are of; a bank of another object is refused.
         max_bytes: disk cap; ``None`` for none.
+        scorer: the settings of the scorer that writes or reads its candidates (``PoseScorer.description``);
+            a bank scored with other settings is refused, since its mu + sigma thresholds would mix distances
+            of two kinds. A bank that recorded none takes these.
     """
 
-    def __init__(self, root: str | Path, object_name: str, max_bytes: int | None = None) -> None:
+    def __init__(self, root: str | Path, object_name: str, max_bytes: int | None = None,
+                 scorer: dict | None = None) -> None:
         self.root, self.object_name, self.max_bytes = Path(root), object_name, max_bytes
         self.protected: set[int] = set()     # frames a running training job reads: never evicted
         self._bytes: int | None = None       # disk use: walked once, then kept up to date by add and evict
         info = self.root / 'bank.json'
-        if info.is_file():
-            got = field(load_json(info), 'object', info, 'bank')
-            if got != object_name:
-                raise DataFormatError(info, 'object', f'a bank of {got!r}, not {object_name!r}')
-        else:
-            atomic.write_json(info, {'format': FORMAT, 'object': object_name})
+        meta = load_json(info) if info.is_file() else {'format': FORMAT, 'object': object_name}
+        got = field(meta, 'object', info, 'bank')
+        if got != object_name:
+            raise DataFormatError(info, 'object', f'a bank of {got!r}, not {object_name!r}')
+        banked = meta.get('scorer')
+        if scorer is not None and banked is not None and banked != scorer:
+            raise DataFormatError(info, 'scorer', f'candidates scored with {banked}, not {scorer}: use those '
+                                  'settings (e.g. perceptual) or another bank_dir')
+        if not info.is_file() or (scorer is not None and banked is None):
+            atomic.write_json(info, {**meta, **({'scorer': scorer} if scorer is not None else {})})
 
     def frame_ids(self) -> list[int]:
         """Complete frames, oldest first."""

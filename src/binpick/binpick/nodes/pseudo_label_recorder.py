@@ -27,9 +27,10 @@ class RecorderNode(base.BinpickNode):
         if not bank_dir:
             raise ValueError('parameter bank_dir is not set')
         cap_mb = float(self.param('bank_max_mb', 2000.0))
-        self.bank = PseudoLabelBank(bank_dir, self.object_id, int(cap_mb * 1e6) if cap_mb > 0 else None)
         self.scorer = PoseScorer(Catalog().get(self.object_id), PerceptualDistance(self.param('perceptual', 'auto')),
                                  self.param('geometry', 'visible'), int(self.param('crop_px', 64)))
+        self.bank = PseudoLabelBank(bank_dir, self.object_id, int(cap_mb * 1e6) if cap_mb > 0 else None,
+                                    scorer=self.scorer.description)
         self.scores = {f: [(c.d_appearance, c.d_geo_m) for c in self.bank.candidates(f)] for f in self.bank.frame_ids()}
         # consecutive frames of an unchanged bin carry nearly the same labels: bank one every min_period_s
         # (capture time) and leave the cores to the perception path between them

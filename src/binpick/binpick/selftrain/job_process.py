@@ -66,7 +66,7 @@ def _child(spec: JobSpec, config: JobConfig, job_id: str, events, cancel, parent
         catalog = Catalog(list(spec.catalog_roots))
         scorer = PoseScorer(catalog.get(spec.object_id), PerceptualDistance(spec.perceptual), spec.geometry,
                             spec.crop_px)
-        bank = PseudoLabelBank(spec.bank_dir, spec.object_id)
+        bank = PseudoLabelBank(spec.bank_dir, spec.object_id, scorer=scorer.description)
         result = run_job(bank, spec.registry(), scorer, spec.bank_dir.parent / 'jobs', config, catalog,
                          job_id=job_id, on_progress=lambda p: events.put(('progress', replace(p))), cancel=cancel,
                          log=lambda line: events.put(('log', line)))
