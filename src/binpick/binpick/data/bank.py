@@ -65,16 +65,18 @@ class PseudoLabelBank:
         self.protected: set[int] = set()     # frames a running training job reads: never evicted
         self._bytes: int | None = None       # disk use: walked once, then kept up to date by add and evict
         info = self.root / 'bank.json'
-        meta = load_json(info) if info.is_file() else {'format': FORMAT, 'object': object_name}
+        on_disk = load_json(info) if info.is_file() else None
+        meta = dict(on_disk or {'format': FORMAT, 'object': object_name})
         got = field(meta, 'object', info, 'bank')
         if got != object_name:
             raise DataFormatError(info, 'object', f'a bank of {got!r}, not {object_name!r}')
-        banked = meta.get('scorer')
-        if scorer is not None and banked is not None and banked != scorer:
-            raise DataFormatError(info, 'scorer', f'candidates scored with {banked}, not {scorer}: use those '
-                                  'settings (e.g. perceptual) or another bank_dir')
-        if not info.is_file() or (scorer is not None and banked is None):
-            atomic.write_json(info, {**meta, **({'scorer': scorer} if scorer is not None else {})})
+        if scorer is not None:
+            banked = meta.setdefault('scorer', scorer)     # a bank that recorded none takes these
+            if banked != scorer:
+                raise DataFormatError(info, 'scorer', f'candidates scored with {banked}, not {scorer}: use those '
+                                      'settings (e.g. perceptual) or another bank_dir')
+        if meta != on_disk:
+            atomic.write_json(info, meta)
 
     def frame_ids(self) -> list[int]:
         """Complete frames, oldest first."""

@@ -53,7 +53,7 @@ class SelfTrainConfig:
     criterion: str = 'both'          # both | appearance (d_a only) | geometry (d_g only) | calibrated
     calibration: str = ''            # with calibrated: the JSON of binpick calibrate-selection
     geometry: str = 'visible'        # visible (paper) | whole (authors' code)
-    perceptual: str = 'auto'         # perceptual.BACKENDS
+    perceptual: str = 'auto'         # binpick.selftrain.PERCEPTUAL_BACKENDS
     student_epochs: int = 4
     student_lr: float = 1e-4         # the teacher's 1e-3 / 10, the paper's ratio
     batch_size: int = 32
